@@ -1,0 +1,13 @@
+"""Errors a user can fix. Each message is one line naming the problem and the fix."""
+
+
+class ConfigError(ValueError):
+    """A config key, type, value or combination is invalid."""
+
+
+class WorkdirError(OSError):
+    """The workdir cannot be used (not writable, or holds another run)."""
+
+
+class TrainingError(RuntimeError):
+    """Training cannot go on (e.g. a non-finite loss)."""

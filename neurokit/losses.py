@@ -1,0 +1,25 @@
+"""Losses on logits and integer labels, averaged over the batch."""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import optax
+
+
+def cross_entropy(logits, labels):
+    """Mean softmax cross-entropy; `labels` are integer classes."""
+    return optax.softmax_cross_entropy_with_integer_labels(logits.astype(jnp.float32), labels).mean()
+
+
+def mse(logits, labels):
+    """Mean over the batch of 1/2 ||logits - one_hot(labels)||^2."""
+    y = jax.nn.one_hot(labels, logits.shape[-1], dtype=jnp.float32)
+    return 0.5 * jnp.sum((logits.astype(jnp.float32) - y) ** 2, axis=-1).mean()
+
+
+LOSSES = {'cross_entropy': cross_entropy, 'mse': mse}
+
+
+def accuracy(logits, labels):
+    """Fraction of rows whose argmax equals the label."""
+    return jnp.mean(jnp.argmax(logits, -1) == labels)

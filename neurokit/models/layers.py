@@ -1,0 +1,143 @@
+"""Layers as pure functions: the unit every learning rule works on.
+
+A `Layer` is a linear map (dense or convolution) followed by a fixed
+post-processing (activation, then optional max-pooling). Rules that work layer
+by layer (forward-forward, mono-forward, predictive coding, feedback alignment)
+need the two halves separately: feedback alignment replaces the backward pass
+of `linear` only, predictive coding predicts with the whole layer.
+
+Conventions: dense weights are `(n_in, n_out)` and act as `x @ w + b`; conv
+kernels are `(*window, c_in, c_out)` on channel-last inputs (`NWC` or `NHWC`).
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+ACTIVATIONS: dict[str, Callable] = {
+    'relu': jax.nn.relu,
+    'gelu': jax.nn.gelu,
+    'tanh': jnp.tanh,
+    'sigmoid': jax.nn.sigmoid,
+    'leaky_relu': jax.nn.leaky_relu,
+    'silu': jax.nn.silu,
+    'identity': lambda z: z,
+}
+
+INITS = ('lecun_normal', 'he_normal', 'xavier_uniform', 'torch')
+
+
+class Layer(NamedTuple):
+    """One layer: `post(linear(params, x))`.
+
+    Attributes:
+      name: unique name, e.g. 'dense_0'.
+      kind: 'dense' or 'conv'.
+      init: `key -> {'w': ..., 'b': ...}`.
+      linear: `(params, x) -> z`, the pre-activation. Dense layers flatten a
+        non-flat input themselves.
+      post: `z -> a`, the activation (and pooling); identity on the output layer.
+      in_shape: per-example input shape.
+      out_shape: per-example output shape (after `post`).
+      activation: name of the activation in `post`.
+    """
+    name: str
+    kind: str
+    init: Callable
+    linear: Callable
+    post: Callable
+    in_shape: tuple
+    out_shape: tuple
+    activation: str
+
+    def __call__(self, params, x):
+        return self.post(self.linear(params, x))
+
+
+def _weight_init(scheme: str, fan_in: int, fan_out: int):
+    if scheme == 'lecun_normal':
+        return lambda k, s, d: jax.random.normal(k, s, d) * math.sqrt(1.0 / fan_in)
+    if scheme == 'he_normal':
+        return lambda k, s, d: jax.random.normal(k, s, d) * math.sqrt(2.0 / fan_in)
+    if scheme == 'xavier_uniform':
+        lim = math.sqrt(6.0 / (fan_in + fan_out))
+        return lambda k, s, d: jax.random.uniform(k, s, d, -lim, lim)
+    if scheme == 'torch':  # PyTorch's default for nn.Linear / nn.Conv: U(-1/sqrt(fan_in), +).
+        lim = 1.0 / math.sqrt(fan_in)
+        return lambda k, s, d: jax.random.uniform(k, s, d, -lim, lim)
+    raise ValueError(f'unknown init {scheme!r}; valid: {", ".join(INITS)}')
+
+
+def _bias_init(scheme: str, fan_in: int):
+    if scheme == 'torch':
+        lim = 1.0 / math.sqrt(fan_in)
+        return lambda k, s, d: jax.random.uniform(k, s, d, -lim, lim)
+    return lambda k, s, d: jnp.zeros(s, d)
+
+
+def dense(name, in_shape, n_out, activation='relu', init='lecun_normal',
+          dtype=jnp.float32) -> Layer:
+    """A dense layer `act(flatten(x) @ w + b)`."""
+    n_in = int(np.prod(in_shape))
+    w_init, b_init = _weight_init(init, n_in, n_out), _bias_init(init, n_in)
+    act = ACTIVATIONS[activation]
+
+    def init_fn(key):
+        kw, kb = jax.random.split(key)
+        return {'w': w_init(kw, (n_in, n_out), dtype), 'b': b_init(kb, (n_out,), dtype)}
+
+    def linear(p, x):
+        x = x.reshape(x.shape[:x.ndim - len(in_shape)] + (n_in,))
+        return x.astype(p['w'].dtype) @ p['w'] + p['b']
+
+    return Layer(name, 'dense', init_fn, linear, act, tuple(in_shape), (n_out,), activation)
+
+
+def _max_pool(x, window: int, spatial: int):
+    dims = (1,) + (window,) * spatial + (1,)
+    return jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, dims, dims, 'VALID')
+
+
+def conv(name, in_shape, features, kernel_size=3, activation='relu', pool=1,
+         padding='SAME', init='lecun_normal', dtype=jnp.float32) -> Layer:
+    """A convolution `pool(act(conv(x, w) + b))` on channel-last inputs.
+
+    Args:
+      in_shape: per-example `(*spatial, channels)`, 1 or 2 spatial dims.
+      features: output channels.
+      kernel_size: window size, same along every spatial dim.
+      pool: max-pool window and stride after the activation (1: none).
+      padding: 'SAME' or 'VALID'.
+    """
+    spatial = len(in_shape) - 1
+    c_in = in_shape[-1]
+    window = (kernel_size,) * spatial
+    fan_in = kernel_size ** spatial * c_in
+    w_init, b_init = _weight_init(init, fan_in, kernel_size ** spatial * features), _bias_init(init, fan_in)
+    act = ACTIVATIONS[activation]
+    spec = {1: ('NWC', 'WIO', 'NWC'), 2: ('NHWC', 'HWIO', 'NHWC')}[spatial]
+    dn = jax.lax.conv_dimension_numbers((1,) + tuple(in_shape), window + (c_in, features), spec)
+
+    def init_fn(key):
+        kw, kb = jax.random.split(key)
+        return {'w': w_init(kw, window + (c_in, features), dtype), 'b': b_init(kb, (features,), dtype)}
+
+    def linear(p, x):
+        z = jax.lax.conv_general_dilated(x.astype(p['w'].dtype), p['w'], (1,) * spatial, padding,
+                                         dimension_numbers=dn)
+        return z + p['b']
+
+    def post(z):
+        a = act(z)
+        return _max_pool(a, pool, spatial) if pool > 1 else a
+
+    # Output shape computed arithmetically (eval_shape needs concrete params; this is cheaper).
+    size = list(in_shape[:-1])
+    if padding == 'VALID':
+        size = [s - kernel_size + 1 for s in size]
+    size = [s // pool for s in size]
+    return Layer(name, 'conv', init_fn, linear, post, tuple(in_shape), tuple(size) + (features,), activation)

@@ -1,0 +1,7 @@
+"""Learning rules: constructors returning `Rule(init, step, predict, ...)`."""
+from neurokit.rules.base import EmptyState, Rule, no_extra_params, zeros_like_tree
+from neurokit.rules.bp import bp
+from neurokit.rules.registry import RULES, build, hyperparameters
+
+__all__ = ['EmptyState', 'RULES', 'Rule', 'bp', 'build', 'hyperparameters', 'no_extra_params',
+           'zeros_like_tree']

@@ -1,0 +1,45 @@
+"""Backpropagation: the baseline every rule is compared with."""
+from __future__ import annotations
+
+import jax
+
+from neurokit import losses
+from neurokit.models import Model
+from neurokit.rules.base import EmptyState, Rule
+
+
+def bp(model: Model, loss: str = 'cross_entropy') -> Rule:
+    """Backprop as a `Rule`: `step` is the gradient of the loss of `predict`.
+
+    Args:
+      model: the network.
+      loss: 'cross_entropy' or 'mse' (on one-hot targets).
+
+    Returns:
+      A `Rule` with no state.
+
+    Example:
+      >>> rule = bp(mlp((784,), 10))
+      >>> updates, _, metrics = rule.step(params, rule.init(key, params), batch, key)
+    """
+    loss_fn = losses.LOSSES[loss]
+
+    def objective(params, x, y):
+        logits, _ = model.apply(params, x)
+        return loss_fn(logits, y), logits
+
+    def init(key, params):
+        del key, params
+        return EmptyState()
+
+    def step(params, state, batch, key):
+        del key
+        (value, logits), grads = jax.value_and_grad(objective, has_aux=True)(
+            params, batch['x'], batch['y'])
+        return grads, state, {'loss': value, 'accuracy': losses.accuracy(logits, batch['y'])}
+
+    def predict(params, state, x):
+        del state
+        return model.apply(params, x)[0]
+
+    return Rule(init, step, predict)

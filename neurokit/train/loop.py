@@ -1,0 +1,78 @@
+"""Compiled training: one step, one scanned epoch, one compiled evaluation."""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from neurokit.rules.base import Rule
+from neurokit.train.state import TrainState, shuffle_key, step_key
+
+
+def make_train_step(rule: Rule, optimizer: optax.GradientTransformation):
+    """`(state, batch) -> (state, metrics)`: the step shared by every rule."""
+
+    def train_step(state: TrainState, batch):
+        updates, rule_state, metrics = rule.step(state.params, state.rule_state, batch,
+                                                 step_key(state))
+        if rule.applies_updates:
+            params, opt_state = optax.apply_updates(state.params, updates), state.opt_state
+        else:
+            updates, opt_state = optimizer.update(updates, state.opt_state, state.params)
+            params = optax.apply_updates(state.params, updates)
+        return TrainState(params, opt_state, rule_state, state.key, state.step + 1), metrics
+
+    return train_step
+
+
+def epoch_order(key, epoch, num_examples, batch_size):
+    """Batch indices of one epoch: a permutation cut into full batches.
+
+    Returns:
+      int32 array (steps, batch_size); the last partial batch is dropped.
+    """
+    steps = num_examples // batch_size
+    perm = jax.random.permutation(shuffle_key(key, epoch), num_examples)
+    return perm[:steps * batch_size].reshape(steps, batch_size)
+
+
+def make_epoch(rule: Rule, optimizer, batch_size: int):
+    """`(state, x, y, epoch) -> (state, mean metrics)`: one epoch as one `lax.scan`.
+
+    The data set stays on the device; each step gathers its batch by index.
+    """
+    train_step = make_train_step(rule, optimizer)
+
+    def epoch_fn(state: TrainState, x, y, epoch):
+        order = epoch_order(state.key, epoch, x.shape[0], batch_size)
+
+        def body(s, idx):
+            return train_step(s, {'x': x[idx], 'y': y[idx]})
+
+        state, metrics = jax.lax.scan(body, state, order)
+        return state, jax.tree.map(lambda m: jnp.mean(m, axis=0), metrics)
+
+    return epoch_fn
+
+
+def make_evaluate(rule: Rule, batch_size: int):
+    """`(params, rule_state, x, y) -> accuracy`, compiled as one scan over batches."""
+
+    def evaluate(params, rule_state, x, y):
+        n = x.shape[0]
+        bs = min(batch_size, n)
+        nb = -(-n // bs)
+        pad = nb * bs - n
+        xp = jnp.pad(x, [(0, pad)] + [(0, 0)] * (x.ndim - 1))
+        yp = jnp.pad(y, (0, pad), constant_values=-1)  # padded rows never count as correct
+
+        def body(correct, i):
+            xb = jax.lax.dynamic_slice_in_dim(xp, i * bs, bs)
+            yb = jax.lax.dynamic_slice_in_dim(yp, i * bs, bs)
+            pred = jnp.argmax(rule.predict(params, rule_state, xb), -1)
+            return correct + jnp.sum(pred == yb), None
+
+        correct, _ = jax.lax.scan(body, jnp.zeros((), jnp.int32), jnp.arange(nb))
+        return correct / n
+
+    return evaluate

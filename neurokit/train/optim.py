@@ -1,0 +1,53 @@
+"""optax optimizers and schedules from a config."""
+from __future__ import annotations
+
+import optax
+
+OPTIMIZERS = ('sgd', 'adam', 'adamw', 'rmsprop')
+SCHEDULES = ('constant', 'cosine', 'warmup_cosine', 'linear_decay_second_half')
+
+
+def schedule(name, learning_rate, total_steps, warmup_steps=0):
+    """A learning-rate schedule over `total_steps` steps."""
+    if name == 'constant':
+        return optax.constant_schedule(learning_rate)
+    if name == 'cosine':
+        return optax.cosine_decay_schedule(learning_rate, max(total_steps, 1))
+    if name == 'warmup_cosine':
+        return optax.warmup_cosine_decay_schedule(0.0, learning_rate, max(warmup_steps, 1),
+                                                  max(total_steps, warmup_steps + 1))
+    if name == 'linear_decay_second_half':  # Hinton's FF code: flat, then linearly to 0.
+        half = total_steps // 2
+        return optax.join_schedules([optax.constant_schedule(learning_rate),
+                                     optax.linear_schedule(learning_rate, 0.0, max(total_steps - half, 1))],
+                                    [half])
+    raise ValueError(f'unknown schedule {name!r}; valid: {", ".join(SCHEDULES)}')
+
+
+def build(cfg, steps_per_epoch: int, epochs: int) -> optax.GradientTransformation:
+    """Builds `config.optimizer`.
+
+    Args:
+      cfg: has name, learning_rate, momentum, weight_decay, schedule, warmup_epochs,
+        grad_clip (0: none).
+      steps_per_epoch, epochs: to size the schedule.
+    """
+    lr = schedule(cfg.schedule, cfg.learning_rate, steps_per_epoch * epochs,
+                  int(cfg.warmup_epochs * steps_per_epoch))
+    if cfg.name == 'sgd':
+        opt = optax.sgd(lr, momentum=cfg.momentum or None)
+        if cfg.weight_decay:
+            opt = optax.chain(optax.add_decayed_weights(cfg.weight_decay), opt)
+    elif cfg.name == 'adam':
+        opt = optax.adam(lr)
+        if cfg.weight_decay:  # L2 penalty on the gradient, as torch.optim.Adam does
+            opt = optax.chain(optax.add_decayed_weights(cfg.weight_decay), opt)
+    elif cfg.name == 'adamw':
+        opt = optax.adamw(lr, weight_decay=cfg.weight_decay)
+    elif cfg.name == 'rmsprop':
+        opt = optax.rmsprop(lr, momentum=cfg.momentum)
+    else:
+        raise ValueError(f'unknown optimizer {cfg.name!r}; valid: {", ".join(OPTIMIZERS)}')
+    if cfg.grad_clip:
+        opt = optax.chain(optax.clip_by_global_norm(cfg.grad_clip), opt)
+    return opt

@@ -1,0 +1,49 @@
+"""The training state: one plain pytree, checkpointed whole."""
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from neurokit.rules.base import Rule
+
+
+class TrainState(NamedTuple):
+    """Everything a run needs to continue.
+
+    Attributes:
+      params: trainable parameters, `{'layers': (...), ...}`.
+      opt_state: the optax optimizer's state.
+      rule_state: the rule's fixed state (feedback matrices, ...).
+      key: the run's base PRNG key; per-step keys are folded in from it.
+      step: number of training steps taken (also the position in the data order).
+    """
+    params: Any
+    opt_state: Any
+    rule_state: Any
+    key: jax.Array
+    step: jax.Array
+
+
+# Streams folded into the base key, so that shuffling and rule noise never share keys.
+_INIT, _STEP, _SHUFFLE = 0, 1, 2
+
+
+def init_state(key, model, rule: Rule, optimizer: optax.GradientTransformation) -> TrainState:
+    """Initialises params, rule params, rule state and optimizer state from one key."""
+    k_model, k_rule_params, k_rule = jax.random.split(jax.random.fold_in(key, _INIT), 3)
+    params = rule.init_params(k_rule_params, model.init(k_model))
+    rule_state = rule.init(k_rule, params)
+    return TrainState(params, optimizer.init(params), rule_state, key, jnp.zeros((), jnp.int32))
+
+
+def step_key(state: TrainState):
+    """The key of the current step: `fold_in(fold_in(key, STEP), step)`."""
+    return jax.random.fold_in(jax.random.fold_in(state.key, _STEP), state.step)
+
+
+def shuffle_key(key, epoch):
+    """The key of an epoch's data order."""
+    return jax.random.fold_in(jax.random.fold_in(key, _SHUFFLE), epoch)
