@@ -1,13 +1,38 @@
-"""Rule names for configs: one line per rule."""
+"""Rule names for configs: one line per rule in `_RULES`."""
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import inspect
 
-from neurokit.rules.bp import bp
-
-RULES = {
-    'bp': bp,
+# name -> 'module:constructor' under neurokit.rules; one line per rule.
+_RULES = {
+    'bp': 'bp:bp',
+    'ff': 'ff:ff',
+    'cff': 'ff:cff',
+    'mf': 'mf:mf',
+    'pc': 'pc:pc',
+    'ipc': 'pc:ipc',
+    'fa': 'fa:fa',
+    'dfa': 'fa:dfa',
+    'usf': 'fa:usf',
+    'brsf': 'fa:brsf',
+    'frsf': 'fa:frsf',
+    'pfa': 'fa:pfa',
 }
+
+
+def _load():
+    rules = {}
+    for name, target in _RULES.items():
+        module, attr = target.split(':')
+        if importlib.util.find_spec(f'neurokit.rules.{module}') is None:
+            continue  # a rule family not written yet; an import error in one that exists is raised
+        rules[name] = getattr(importlib.import_module(f'neurokit.rules.{module}'), attr)
+    return rules
+
+
+RULES = _load()
 
 
 def build(name, model, **hparams):

@@ -1,0 +1,73 @@
+"""What every benchmark shares: machine facts, timing, result files."""
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import platform
+import statistics
+import tempfile
+import time
+
+import jax
+
+RESULTS = os.path.join(os.path.dirname(__file__), 'results')
+
+
+def machine() -> str:
+    """A one-line description of where the numbers were measured."""
+    dev = jax.devices()[0]
+    if dev.platform == 'cpu':
+        return f'{os.cpu_count()}-core CPU ({platform.processor() or platform.machine()}), no GPU'
+    return f'{dev.device_kind} ({dev.platform})'
+
+
+def header(command: str) -> str:
+    """Markdown lines: command, machine, date, versions."""
+    today = datetime.date.today().isoformat()
+    return (f'- Command: `{command}`\n- Machine: {machine()}\n- Date: {today}\n'
+            f'- Versions: jax {jax.__version__}, python {platform.python_version()}\n')
+
+
+def median_time(fn, repeats: int) -> float:
+    """Median wall time of `fn()` (which must block until its result is ready)."""
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def interleaved(fns: dict, repeats: int) -> dict:
+    """Median time of each callable, measured round-robin so that load on a shared
+    machine hits every contender alike."""
+    times = {k: [] for k in fns}
+    for _ in range(repeats):
+        for k, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            times[k].append(time.perf_counter() - t0)
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def write(name: str, payload: dict, markdown: str) -> None:
+    """Writes results/<name>.json and results/<name>.md."""
+    os.makedirs(RESULTS, exist_ok=True)
+    with open(os.path.join(RESULTS, f'{name}.json'), 'w') as f:
+        json.dump(payload, f, indent=2)
+        f.write('\n')
+    with open(os.path.join(RESULTS, f'{name}.md'), 'w') as f:
+        f.write(markdown.rstrip() + '\n')
+
+
+def fresh_workdir(tag: str) -> str:
+    """A new, empty workdir under the system temp folder."""
+    return tempfile.mkdtemp(prefix=f'nk-{tag}-')
+
+
+def mean_std(values) -> str:
+    vals = [100 * v for v in values]
+    mean = statistics.fmean(vals)
+    std = statistics.pstdev(vals) if len(vals) > 1 else 0.0
+    return f'{mean:.2f} ± {std:.2f}'

@@ -1,0 +1,88 @@
+"""Models against direct NumPy computations of what each layer is defined to do."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from neurokit import models
+
+
+def _np_relu(z):
+    return np.maximum(z, 0)
+
+
+def test_mlp_apply_matches_numpy(key):
+    m = models.mlp((4, 3), 5, hidden=(7, 6))
+    p = m.init(key)
+    x = np.asarray(jax.random.normal(jax.random.PRNGKey(1), (2, 4, 3)))
+    logits, acts = m.apply(p, jnp.asarray(x))
+    h = x.reshape(2, 12)
+    expected = []
+    for i, lp in enumerate(p['layers']):
+        h = h @ np.asarray(lp['w']) + np.asarray(lp['b'])
+        if i < 2:
+            h = _np_relu(h)
+        expected.append(h)
+    assert len(acts) == 3 and acts[-1] is logits
+    for a, e in zip(acts, expected):
+        np.testing.assert_allclose(np.asarray(a), e, rtol=1e-5, atol=1e-5)
+
+
+def _np_conv2d_same(x, w):
+    """Direct cross-correlation with zero 'SAME' padding: x (N,H,W,C), w (k,k,C,O)."""
+    k = w.shape[0]
+    pad = (k - 1) // 2
+    xp = np.pad(x, ((0, 0), (pad, k - 1 - pad), (pad, k - 1 - pad), (0, 0)))
+    n, h, wd, _ = x.shape
+    out = np.zeros((n, h, wd, w.shape[-1]))
+    for i in range(h):
+        for j in range(wd):
+            patch = xp[:, i:i + k, j:j + k, :]
+            out[:, i, j, :] = np.einsum('nijc,ijco->no', patch, w)
+    return out
+
+
+def test_conv_layer_matches_direct_convolution(key):
+    layer = models.conv('c', (6, 6, 2), 3, kernel_size=3, activation='relu', pool=2)
+    p = layer.init(key)
+    x = np.asarray(jax.random.normal(jax.random.PRNGKey(2), (2, 6, 6, 2)))
+    z = _np_conv2d_same(x, np.asarray(p['w'])) + np.asarray(p['b'])
+    a = _np_relu(z)
+    pooled = a.reshape(2, 3, 2, 3, 2, 3).max(axis=(2, 4))
+    np.testing.assert_allclose(np.asarray(layer.linear(p, jnp.asarray(x))), z, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(np.asarray(layer(p, jnp.asarray(x))), pooled, rtol=1e-5, atol=1e-5)
+    assert layer.out_shape == (3, 3, 3)
+
+
+def test_conv1d_and_presets_shapes(key):
+    for name, shape in [('lenet', (28, 28, 1)), ('cnn4', (28, 28, 1))]:
+        m = models.build(name, shape, 10)
+        out, acts = m.apply(m.init(key), jnp.zeros((3,) + shape))
+        assert out.shape == (3, 10)
+        assert [a.shape[1:] for a in acts] == [layer.out_shape for layer in m.layers]
+    m = models.build('cnn', (40, 1), 10, channels=(4, 8))
+    out, _ = m.apply(m.init(key), jnp.zeros((2, 40, 1)))
+    assert out.shape == (2, 10) and m.layers[0].kind == 'conv'
+
+
+@pytest.mark.parametrize('scheme,std', [('lecun_normal', (1 / 500) ** 0.5), ('he_normal', (2 / 500) ** 0.5),
+                                        ('xavier_uniform', (2 / 800) ** 0.5),
+                                        ('torch', (1 / (3 * 500)) ** 0.5)])
+def test_init_scales(scheme, std, key):
+    layer = models.dense('d', (500,), 300, init=scheme)
+    w = np.asarray(layer.init(key)['w'])
+    assert abs(w.std() / std - 1) < 0.03
+    assert abs(w.mean()) < 3 * std / np.sqrt(w.size) * 10
+
+
+def test_param_dtype_is_kept(key):
+    m = models.mlp((8,), 3, hidden=(4,), dtype=jnp.bfloat16)
+    p = m.init(key)
+    assert all(leaf.dtype == jnp.bfloat16 for leaf in jax.tree.leaves(p))
+    out, _ = m.apply(p, jnp.ones((2, 8)))
+    assert out.dtype == jnp.bfloat16
+
+
+def test_unknown_model_lists_valid_names():
+    with pytest.raises(ValueError, match='valid names: mlp, lenet, cnn4, cnn'):
+        models.build('resnet', (8,), 2)
