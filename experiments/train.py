@@ -1,26 +1,56 @@
-"""Train one configuration.
+"""Train one configuration (resumable: re-run the same command to continue).
 
   python -m experiments.train --config=experiments/configs/bp.py --workdir=runs/bp \
       [--config.KEY=VALUE ...]
-"""
-import sys
 
-from absl import app, flags
+Exit codes: 0 done (or already done), 2 bad input (stderr's last line is
+`error: ...`), 3 stopped by SIGTERM after a checkpoint (re-run to resume).
+"""
+
+from absl import app, flags, logging
 from ml_collections import config_flags
 
-from neurokit.cli import run_main
+from neurokit.cli import fail, run_main
 
 _CONFIG = config_flags.DEFINE_config_file('config', None, 'Config file with get_config().',
                                           lock_config=True)
-_WORKDIR = flags.DEFINE_string('workdir', None, 'Output folder (metrics.jsonl, summary.json).')
+_WORKDIR = flags.DEFINE_string('workdir', None, 'Output folder (metrics.jsonl, checkpoints, '
+                               'summary.json); an unfinished run there is resumed.')
 flags.mark_flags_as_required(['config', 'workdir'])
 
 
+def _parse_flags(argv):
+    """absl's flag parsing, with every failure (a missing config file, an unknown
+    `--config.key`, a value of the wrong type) turned into one `error:` line."""
+    try:
+        return flags.FLAGS(argv)
+    except (flags.Error, AttributeError, KeyError, TypeError, ValueError) as e:
+        overrides = [a.split('=')[0] for a in argv[1:] if a.startswith('--config.')]
+        lines = [l.strip() for l in str(e).splitlines() if l.strip()]
+        if any(l.startswith('Traceback') for l in lines):  # an error inside the config file
+            lines = [lines[0], lines[-1]]
+        msg = ' '.join(' '.join(lines).split())
+        if isinstance(e, (AttributeError, KeyError)) and overrides:
+            fail(f'unknown config key {msg.strip(chr(34) + chr(39))} in the command-line overrides '
+                 f'({", ".join(overrides)}); see neurokit/config.py base_config() for valid keys')
+        fail(f'bad flags: {msg}')
+    except Exception as e:  # an exception raised by the config file itself
+        fail(f'cannot load the config: {type(e).__name__}: {e}')
+
+
 def main(argv):
+    if not flags.FLAGS['verbosity'].present:
+        logging.set_verbosity(logging.WARNING)  # orbax logs every save at INFO
     if len(argv) > 1:
-        sys.exit(f'error: unexpected arguments {argv[1:]}')
-    run_main(_CONFIG.value, _WORKDIR.value)
+        fail(f'unexpected arguments {" ".join(argv[1:])}; flags look like --config.KEY=VALUE')
+    try:
+        config = _CONFIG.value
+        config.keys()  # the file is loaded lazily: its errors surface on first use
+    except Exception as e:  # a missing file, or an exception raised by get_config()
+        lines = [l.strip() for l in str(e).splitlines() if l.strip()]
+        fail(f'cannot load --config: {type(e).__name__}: {lines[-1] if lines else e}')
+    run_main(config, _WORKDIR.value)
 
 
 if __name__ == '__main__':
-    app.run(main)
+    app.run(main, flags_parser=_parse_flags)

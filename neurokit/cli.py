@@ -1,4 +1,10 @@
-"""What entrypoints share: user errors become one line on stderr and exit code 2."""
+"""What entrypoints share: user errors become one line on stderr and a documented exit code.
+
+Exit codes of `python -m experiments.train`:
+  0  the run finished (or had already finished in that workdir: nothing is touched)
+  2  bad input or a run that cannot go on: stderr's last line is `error: ...`
+  3  stopped by SIGTERM (preemption) after saving a checkpoint: re-run to resume
+"""
 from __future__ import annotations
 
 import json
@@ -9,16 +15,29 @@ from neurokit.errors import ConfigError, TrainingError, WorkdirError
 
 USER_ERRORS = (ConfigError, DataError, WorkdirError, TrainingError)
 EXIT_USER_ERROR = 2
+EXIT_PREEMPTED = 3
+
+
+def fail(message) -> None:
+    """Prints `error: <message>` as one line on stderr and exits with code 2."""
+    print(f'error: {" ".join(str(message).split())}', file=sys.stderr, flush=True)
+    sys.exit(EXIT_USER_ERROR)
 
 
 def run_main(config, workdir):
     """Runs `neurokit.train.run` and prints the summary; user errors exit 2 with one line."""
     from neurokit.train import run  # imported late so --help stays fast
+    from neurokit.train.checkpoint import Preempted
     try:
         summary = run(config, workdir)
     except USER_ERRORS as e:
-        print(f'error: {" ".join(str(e).split())}', file=sys.stderr)
-        sys.exit(EXIT_USER_ERROR)
+        fail(e)
+    except Preempted as e:
+        print(f'preempted: {" ".join(str(e).split())}', file=sys.stderr, flush=True)
+        sys.exit(EXIT_PREEMPTED)
+    if summary.get('already_finished'):
+        print(f'note: the run in {workdir} had already finished ({summary["epochs"]} epochs); '
+              'nothing was changed. Pass a new --workdir to train again.', file=sys.stderr)
     keep = ('rule', 'dataset', 'epochs', 'test_accuracy', 'train_seconds', 'samples_per_second')
     print(json.dumps({k: summary[k] for k in keep}))
     return summary

@@ -1,8 +1,30 @@
-"""`run(config, workdir)`: the whole experiment, from config to summary.json."""
+"""`run(config, workdir)`: the whole experiment, from config to summary.json, resumable.
+
+Order of events, chosen so that a run killed at any moment resumes exactly:
+  1. validate the config, check the workdir (read-only), load and check the
+     data, build model/rule/optimizer: every user error surfaces here, before
+     anything is compiled or written;
+  2. compile; write config.json (first start only);
+  3. restore the newest checkpoint if there is one and drop metrics lines of
+     later epochs (they are recomputed bit-identically);
+  4. per epoch: train (one compiled scan that also reports the first
+     non-finite step), evaluate, append the metrics line, then save the
+     checkpoint. A kill between the two loses only the line, which the
+     resumed run writes again.
+  5. summary.json, last.
+
+SIGTERM (preemption) sets a flag; at the next epoch boundary the run saves a
+checkpoint and raises `Preempted` (the CLI exits with code 3). The handler is
+installed when the epoch loop starts: a SIGTERM during startup or compilation
+ends the process at once (there is nothing to save yet; re-running starts over).
+"""
 from __future__ import annotations
 
+import contextlib
 import math
 import os
+import signal
+import threading
 import time
 
 import jax
@@ -15,6 +37,8 @@ from neurokit import models
 from neurokit.errors import TrainingError
 from neurokit.rules import registry as rule_registry
 from neurokit.train import loop, optim, workdir as wd
+from neurokit.train.checkpoint import Checkpointer, Preempted
+from neurokit.train.metrics import EventWriter, Progress
 from neurokit.train.state import init_state
 
 
@@ -44,27 +68,208 @@ def _scalars(tree):
     return {k: (np.asarray(v).tolist()) for k, v in tree.items()}
 
 
-def run(config, workdir: str) -> dict:
-    """Trains and evaluates as `config` says, writing metrics into `workdir`.
+# ----------------------------------------------------------------------------- NaN guard
 
-    Everything that can be checked is checked before anything is written:
-    the config, the workdir, then the data files.
+
+def param_groups(params, model):
+    """Names of the groups whose finiteness the guard reports, in order.
+
+    Each entry of `params['layers']` is one group named after its model layer;
+    every other top-level entry (rule-owned parameters) is one group.
+    """
+    names = []
+    for path, _ in jax.tree_util.tree_flatten_with_path(params)[0]:
+        name = _group_name(path, model)
+        if name not in names:
+            names.append(name)
+    return names
+
+
+def _group_name(path, model):
+    first = getattr(path[0], 'key', None)
+    if first == 'layers' and len(path) > 1 and hasattr(path[1], 'idx'):
+        i = path[1].idx
+        return model.layers[i].name if i < len(model.layers) else f'layers[{i}]'
+    return jax.tree_util.keystr(path[:1])
+
+
+def _finite_by_group(params, model):
+    groups = {}
+    for path, leaf in jax.tree_util.tree_flatten_with_path(params)[0]:
+        groups.setdefault(_group_name(path, model), []).append(jnp.all(jnp.isfinite(leaf)))
+    return jnp.stack([jnp.all(jnp.stack(v)) for v in groups.values()])
+
+
+def make_guarded_epoch(rule, optimizer, batch_size: int, model, nan_policy: str = 'stop'):
+    """`loop.make_epoch` plus a finiteness guard, still one `lax.scan` with no host round trips.
+
+    Every step checks the loss and the new parameters of each group
+    (`param_groups`); non-finite updates show up as non-finite parameters.
+
+    Args:
+      rule, optimizer, batch_size: as for `loop.make_epoch`.
+      model: names the parameter groups.
+      nan_policy: 'stop' (the caller stops at the end of the epoch; the state
+        returned is then garbage and must not be saved) or 'skip' (a bad step
+        leaves params, optimizer and rule state as they were; the step counter
+        and data position still advance).
+
+    Returns:
+      `(state, x, y, epoch) -> (state, mean metrics, guard)`; guard has
+      `first_bad` (global 0-based step of the first bad step, -1 if none),
+      `loss_bad` and `bad_groups` (bool per group) at that step, and `skipped`
+      (number of bad steps).
+    """
+    train_step = loop.make_train_step(rule, optimizer)
+
+    def epoch_fn(state, x, y, epoch):
+        order = loop.epoch_order(state.key, epoch, x.shape[0], batch_size)
+        n_groups = len(param_groups(state.params, model))
+
+        def body(carry, idx):
+            s, first_bad, loss_bad, bad_groups, skipped = carry
+            new, metrics = train_step(s, {'x': x[idx], 'y': y[idx]})
+            loss_ok = jnp.all(jnp.isfinite(metrics['loss']))
+            groups_ok = _finite_by_group(new.params, model)
+            ok = loss_ok & jnp.all(groups_ok)
+            first = (first_bad < 0) & ~ok
+            first_bad = jnp.where(first, s.step, first_bad)
+            loss_bad = jnp.where(first, ~loss_ok, loss_bad)
+            bad_groups = jnp.where(first, ~groups_ok, bad_groups)
+            if nan_policy == 'skip':
+                new = jax.tree.map(lambda a, b: jnp.where(ok, a, b), new, s)
+                new = new._replace(step=s.step + 1)
+            return (new, first_bad, loss_bad, bad_groups, skipped + (~ok)), (metrics, ok)
+
+        init = (state, jnp.int32(-1), jnp.bool_(False), jnp.zeros((n_groups,), bool),
+                jnp.int32(0))
+        (state, first_bad, loss_bad, bad_groups, skipped), (metrics, ok) = jax.lax.scan(
+            body, init, order)
+        if nan_policy == 'skip':  # average over the steps that were taken
+            w = ok.astype(jnp.float32)
+            n_ok = jnp.maximum(jnp.sum(w), 1.0)
+            metrics = jax.tree.map(
+                lambda m: jnp.sum(jnp.where(_bcast(ok, m), m, 0), 0) / n_ok, metrics)
+            metrics['skipped_steps'] = skipped
+        else:
+            metrics = jax.tree.map(lambda m: jnp.mean(m, axis=0), metrics)
+        guard = {'first_bad': first_bad, 'loss_bad': loss_bad, 'bad_groups': bad_groups,
+                 'skipped': skipped}
+        return state, metrics, guard
+
+    return epoch_fn
+
+
+def _bcast(ok, m):
+    return ok.reshape(ok.shape + (1,) * (m.ndim - 1))
+
+
+def _nonfinite_message(guard, groups, steps, workdir, last_saved):
+    first_bad = np.atleast_1d(np.asarray(guard['first_bad']))
+    member = int(np.argmax(first_bad >= 0))
+    step = int(first_bad[member])
+    loss_bad = bool(np.atleast_1d(np.asarray(guard['loss_bad']))[member])
+    bad = np.asarray(guard['bad_groups']).reshape(len(first_bad), -1)[member]
+    what = (['loss'] if loss_bad else []) + (
+        [f'parameters of layer {", ".join(g for g, b in zip(groups, bad) if b)}']
+        if bad.any() else [])
+    who = f' in member {member} (seed offset {member})' if len(first_bad) > 1 else ''
+    kept = (f'the last good checkpoint (epoch {last_saved}) is intact in '
+            f'{os.path.join(workdir, "checkpoints")}' if last_saved else 'no checkpoint was saved')
+    return (f'non-finite {" and ".join(what)} at step {step + 1} (epoch {step // steps + 1}, '
+            f'batch {step % steps + 1} of {steps}){who}; {kept}; lower '
+            '--config.optimizer.learning_rate, clip with --config.optimizer.grad_clip, '
+            'or pass --config.nan_policy=skip')
+
+
+# ----------------------------------------------------------------------------- preemption
+
+
+class _StopFlag:
+    """SIGTERM sets `requested`; the training loop acts on it at the next epoch boundary."""
+
+    def __init__(self):
+        self.requested = False
+
+    def __call__(self, signum, frame):
+        self.requested = True
+
+
+@contextlib.contextmanager
+def _sigterm_flag():
+    flag = _StopFlag()
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, flag)
+    try:
+        yield flag
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _test_hook(phase, epoch):
+    """Test-only fault injection: NEUROKIT_TEST_HOOK='EPOCH:PHASE:ACTION[:DELAY],...'.
+
+    ACTION 'kill' sends SIGKILL, 'term' SIGTERM, to this process when the
+    run reaches PHASE ('before_epoch', 'after_metrics', 'after_checkpoint',
+    'during_checkpoint') of EPOCH; 'during_checkpoint' fires from a timer
+    DELAY seconds after the save starts, i.e. at an arbitrary point of it.
+    """
+    spec = os.environ.get('NEUROKIT_TEST_HOOK')
+    if not spec:
+        return
+    for item in spec.split(','):
+        parts = item.split(':')
+        if int(parts[0]) != epoch or parts[1] != phase:
+            continue
+        sig = signal.SIGKILL if parts[2] == 'kill' else signal.SIGTERM
+        if len(parts) > 3:
+            timer = threading.Timer(float(parts[3]), os.kill, (os.getpid(), sig))
+            timer.daemon = True  # a run that ends first is not held open by the timer
+            timer.start()
+        else:
+            os.kill(os.getpid(), sig)
+
+
+def _poison_epoch():
+    """Test-only: NEUROKIT_TEST_POISON_EPOCH=N feeds NaN inputs during epoch N."""
+    v = os.environ.get('NEUROKIT_TEST_POISON_EPOCH')
+    return int(v) if v else None
+
+
+# ----------------------------------------------------------------------------- run
+
+
+def run(config, workdir: str) -> dict:
+    """Trains and evaluates as `config` says, writing metrics and checkpoints into `workdir`.
+
+    Everything that can be checked is checked before anything is written or
+    compiled: the config, the workdir, the data files, model/data fit. A
+    workdir that holds an unfinished run with the same config is resumed from
+    its newest checkpoint; one that holds a finished run is left untouched.
 
     Args:
       config: an `ml_collections.ConfigDict` built from `neurokit.config.base_config()`.
-      workdir: output folder; gets `metrics.jsonl` (one line per epoch) and
-        `summary.json`.
+      workdir: output folder (see `neurokit.train.workdir` for its layout).
 
     Returns:
-      The summary dict.
+      The summary dict (as in summary.json). For a run that had already
+      finished, the stored summary with `already_finished=True` added.
 
     Raises:
       ConfigError, DataError, WorkdirError: bad input (one-line messages).
-      TrainingError: the loss became non-finite.
+      TrainingError: non-finite loss or parameters (names the step and layers).
+      Preempted: SIGTERM arrived; a checkpoint was saved first.
+
+    Example:
+      summary = run(get_config(), '/tmp/runs/bp')
     """
     t_start = time.perf_counter()
     config_lib.validate(config)
-    wd.check(workdir)
+    status = wd.check(workdir, config)
+    if status == wd.FINISHED:
+        return {**wd.read_json(os.path.join(workdir, wd.SUMMARY)), 'already_finished': True}
     dataset = data_lib.load(config.dataset, config.data_dir)
     config_lib.validate_with_data(config, dataset)
     model, rule, optimizer = build(config, dataset)
@@ -76,9 +281,11 @@ def run(config, workdir: str) -> dict:
 
     members = config.num_seeds
     init = jax.vmap(lambda k: init_state(k, model, rule, optimizer))
-    epoch_fn = jax.vmap(loop.make_epoch(rule, optimizer, config.batch_size), (0, None, None, None))
+    epoch_fn = jax.vmap(make_guarded_epoch(rule, optimizer, config.batch_size, model,
+                                           config.nan_policy), (0, None, None, None))
     eval_fn = jax.vmap(loop.make_evaluate(rule, config.eval_batch_size), (0, 0, None, None))
     state = jax.jit(init)(_member_keys(config))
+    groups = param_groups(jax.tree.map(lambda a: a[0], state.params), model)
 
     t0 = time.perf_counter()
     epoch_c = jax.jit(epoch_fn, donate_argnums=0).lower(state, x_train, y_train, 0).compile()
@@ -86,27 +293,75 @@ def run(config, workdir: str) -> dict:
     compile_seconds = time.perf_counter() - t0
 
     os.makedirs(workdir, exist_ok=True)
+    if status == wd.NEW:
+        wd.write_json(os.path.join(workdir, wd.CONFIG), wd.config_json(config))
     metrics_path = os.path.join(workdir, wd.METRICS)
-    train_seconds, test_acc = 0.0, None
-    for epoch in range(config.epochs):
-        t0 = time.perf_counter()
-        state, metrics = epoch_c(state, x_train, y_train, epoch)
-        jax.block_until_ready(state)
-        dt = time.perf_counter() - t0
-        train_seconds += dt
-        metrics = _scalars(metrics)
-        loss = np.asarray(metrics['loss'])
-        if not np.all(np.isfinite(loss)):
-            raise TrainingError(f'non-finite training loss {loss.tolist()} in epoch {epoch + 1}; '
-                                'lower --config.optimizer.learning_rate or check the data')
-        test_acc = np.asarray(eval_c(state.params, state.rule_state, x_test, y_test))
-        record = {'epoch': epoch + 1, 'step': steps * (epoch + 1)}
-        record.update({f'train_{k}': _member_value(v, members) for k, v in metrics.items()})
-        record['test_accuracy'] = _member_value(test_acc.tolist(), members)
-        record['epoch_seconds'] = dt
-        wd.append_jsonl(metrics_path, record)
+    ckpt = Checkpointer(workdir, keep=config.keep_checkpoints)
+    start_epoch, train_seconds, checkpoint_seconds = 0, 0.0, 0.0
+    restored = ckpt.restore_latest(like=state)
+    if restored is not None:
+        start_epoch, state, meta = restored
+        train_seconds = float(meta.get('train_seconds', 0.0))
+    records = wd.truncate_metrics(metrics_path, start_epoch)
+    last_saved = start_epoch
+    test_acc = np.asarray(records[-1]['test_accuracy']) if records and start_epoch else None
+    poison = _poison_epoch()
 
-    accs = np.asarray(test_acc, np.float64)
+    def save(epoch):
+        nonlocal checkpoint_seconds, last_saved
+        t = time.perf_counter()
+        _test_hook('during_checkpoint', epoch)
+        ckpt.save(epoch, state, {'train_seconds': train_seconds})
+        checkpoint_seconds += time.perf_counter() - t
+        last_saved = epoch
+
+    writer = EventWriter(workdir, config.tensorboard, start_epoch)
+    progress = Progress(config.epochs, config.progress, start_epoch)
+    t_loop = time.perf_counter()
+    try:
+        with _sigterm_flag() as stop:
+            for epoch in range(start_epoch, config.epochs):
+                _test_hook('before_epoch', epoch + 1)
+                if stop.requested:
+                    break
+                x_in = x_train if poison != epoch + 1 else jnp.full_like(x_train, jnp.nan)
+                t0 = time.perf_counter()
+                state, metrics, guard = epoch_c(state, x_in, y_train, epoch)
+                jax.block_until_ready(state)
+                dt = time.perf_counter() - t0
+                if config.nan_policy == 'stop' and np.any(np.asarray(guard['first_bad']) >= 0):
+                    raise TrainingError(_nonfinite_message(guard, groups, steps, workdir,
+                                                           last_saved))
+                train_seconds += dt
+                metrics = _scalars(metrics)
+                test_acc = np.asarray(eval_c(state.params, state.rule_state, x_test, y_test))
+                record = {'epoch': epoch + 1, 'step': steps * (epoch + 1)}
+                record.update({f'train_{k}': _member_value(v, members) for k, v in metrics.items()})
+                record['test_accuracy'] = _member_value(test_acc.tolist(), members)
+                record['epoch_seconds'] = dt
+                wd.append_jsonl(metrics_path, record)
+                writer.write(record)
+                _test_hook('after_metrics', epoch + 1)
+                done = epoch + 1
+                every = config.checkpoint_every
+                if done == config.epochs or (every and done % every == 0) or stop.requested:
+                    save(done)
+                _test_hook('after_checkpoint', epoch + 1)
+                progress.update(record)
+            if stop.requested:
+                done = int(np.asarray(state.step).reshape(-1)[0]) // steps
+                if done > last_saved:
+                    save(done)
+                if done < config.epochs:
+                    raise Preempted(f'stopped by SIGTERM after epoch {done} of {config.epochs}; '
+                                    f'checkpoint saved in {ckpt.directory}; run the same '
+                                    'command again to resume')
+    finally:
+        writer.close()
+        ckpt.close()
+    loop_seconds = time.perf_counter() - t_loop
+
+    accs = np.atleast_1d(np.asarray(test_acc, np.float64))
     summary = {
         'rule': config.rule,
         'dataset': config.dataset,
@@ -120,8 +375,12 @@ def run(config, workdir: str) -> dict:
         'test_accuracy_std': float(accs.std()),
         'train_seconds': train_seconds,
         'compile_seconds': compile_seconds,
+        'checkpoint_seconds': checkpoint_seconds,
+        'loop_seconds': loop_seconds,
         'wall_seconds': time.perf_counter() - t_start,
-        'samples_per_second': members * steps * config.batch_size * config.epochs / train_seconds,
+        'resumed_from_epoch': start_epoch,
+        'samples_per_second': (members * steps * config.batch_size * config.epochs
+                               / max(train_seconds, 1e-9)),
         'devices': jax.device_count(),
         'platform': jax.devices()[0].platform,
         'config': config.to_dict(),

@@ -1,0 +1,117 @@
+"""Orbax checkpoints of the whole `TrainState`, one per saved epoch, keeping the last K.
+
+A checkpoint is the folder `<workdir>/checkpoints/<epoch>/` with two items:
+`state` (the `TrainState` pytree: params, optimizer state, rule state, PRNG key
+and step, i.e. the position in the data order) and `meta` (JSON: epoch,
+cumulative train seconds). Orbax writes each one into a temporary folder and
+renames it when complete, so a process killed mid-save leaves the previous
+checkpoint as the latest; a half-written folder is never read back.
+
+Example:
+  ckpt = Checkpointer(workdir, keep=3)
+  ckpt.save(epoch, state, {'train_seconds': 12.5})
+  epoch, state, meta = ckpt.restore_latest(like=state)
+"""
+from __future__ import annotations
+
+import os
+
+import jax
+import numpy as np
+import orbax.checkpoint as ocp
+
+CHECKPOINTS = 'checkpoints'
+
+
+class Checkpointer:
+    """Saves and restores `TrainState`s under `<workdir>/checkpoints`.
+
+    Args:
+      workdir: the run's folder.
+      keep: how many of the newest checkpoints to keep (older ones are deleted
+        after a newer one is complete).
+      create: create the folder (False for read-only inspection).
+    """
+
+    def __init__(self, workdir: str, keep: int = 3, create: bool = True):
+        self.directory = os.path.join(os.path.abspath(workdir), CHECKPOINTS)
+        # Synchronous saves: the state is small next to an epoch's compute
+        # (results/checkpoint.md), and a save that is complete when `save`
+        # returns keeps the metrics/checkpoint ordering simple.
+        options = ocp.CheckpointManagerOptions(
+            max_to_keep=keep, create=create, enable_async_checkpointing=False,
+            cleanup_tmp_directories=True, read_only=not create)
+        self._manager = ocp.CheckpointManager(self.directory, options=options,
+                                              item_names=('state', 'meta'))
+
+    def epochs(self) -> list:
+        """The saved epochs, oldest first."""
+        return sorted(self._manager.all_steps())
+
+    def latest(self):
+        """The newest saved epoch, or None."""
+        return self._manager.latest_step()
+
+    def save(self, epoch: int, state, meta: dict) -> None:
+        """Writes `state` as the checkpoint of `epoch` (complete when this returns)."""
+        self._manager.save(epoch, args=ocp.args.Composite(
+            state=ocp.args.StandardSave(state),
+            meta=ocp.args.JsonSave({'epoch': int(epoch), **meta})), force=True)
+        self._manager.wait_until_finished()
+
+    def restore(self, epoch: int, like=None):
+        """Reads the checkpoint of `epoch`.
+
+        Args:
+          epoch: a saved epoch.
+          like: a pytree of arrays (or `jax.ShapeDtypeStruct`s) with the
+            state's structure, dtypes and shardings; None returns the raw
+            nested structure as numpy arrays (for inspection and tests).
+
+        Returns:
+          `(state, meta)`.
+        """
+        if like is None:
+            state_args = ocp.args.StandardRestore()
+        else:
+            state_args = ocp.args.StandardRestore(jax.tree.map(_abstract, like))
+        out = self._manager.restore(epoch, args=ocp.args.Composite(
+            state=state_args, meta=ocp.args.JsonRestore()))
+        # With `like`, orbax rebuilds its containers (TrainState, optax's NamedTuples).
+        return out['state'], dict(out['meta'])
+
+    def restore_latest(self, like=None):
+        """`(epoch, state, meta)` of the newest checkpoint, or None if there is none."""
+        epoch = self.latest()
+        if epoch is None:
+            return None
+        state, meta = self.restore(epoch, like)
+        return epoch, state, meta
+
+    def close(self) -> None:
+        self._manager.close()
+
+
+def _abstract(x):
+    if isinstance(x, jax.Array):
+        return jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding)
+    if isinstance(x, np.ndarray):
+        return jax.ShapeDtypeStruct(x.shape, x.dtype)
+    return x
+
+
+def has_checkpoints(workdir: str) -> bool:
+    """Whether `workdir` holds at least one complete checkpoint (read-only check)."""
+    folder = os.path.join(workdir, CHECKPOINTS)
+    if not os.path.isdir(folder):
+        return False
+    return any(name.isdigit() for name in os.listdir(folder))
+
+
+class Preempted(Exception):
+    """SIGTERM stopped the run at an epoch boundary after its checkpoint was saved.
+
+    The CLI exits with `EXIT_CODE`; re-running the same command resumes.
+    """
+
+    EXIT_CODE = 3

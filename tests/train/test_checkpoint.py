@@ -1,0 +1,193 @@
+"""Checkpoints, config matching, metrics truncation and the NaN guard (in-process, fast)."""
+import json
+import os
+import re
+import struct
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from neurokit import models
+from neurokit.config import base_config
+from neurokit.errors import TrainingError, WorkdirError
+from neurokit.rules import registry
+from neurokit.train import run
+from neurokit.train import workdir as wd
+from neurokit.train.checkpoint import Checkpointer
+from neurokit.train.metrics import EventWriter, Progress, scalars
+from neurokit.train.state import init_state
+
+
+def write_idx(folder, n_train=256, n_test=64, seed=0):
+    os.makedirs(folder, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    protos = rng.integers(0, 256, (10, 28, 28))
+    for stem, n in (('train', n_train), ('t10k', n_test)):
+        y = rng.integers(0, 10, n).astype(np.uint8)
+        x = np.clip(protos[y] * 0.6 + rng.integers(0, 100, (n, 28, 28)), 0, 255).astype(np.uint8)
+        with open(os.path.join(folder, f'{stem}-images-idx3-ubyte'), 'wb') as f:
+            f.write(struct.pack('>4I', 0x803, n, 28, 28) + x.tobytes())
+        with open(os.path.join(folder, f'{stem}-labels-idx1-ubyte'), 'wb') as f:
+            f.write(struct.pack('>2I', 0x801, n) + y.tobytes())
+
+
+@pytest.fixture(scope='module')
+def data_dir(tmp_path_factory):
+    folder = str(tmp_path_factory.mktemp('idx'))
+    write_idx(folder)
+    return folder
+
+
+def tiny_config(data_dir, **overrides):
+    c = base_config()
+    c.dataset, c.data_dir = 'fashion_mnist', data_dir
+    c.model.hidden = (8,)
+    c.epochs, c.batch_size, c.eval_batch_size = 4, 64, 64
+    c.tensorboard = False
+    for k, v in overrides.items():
+        node = c
+        *path, last = k.split('.')
+        for p in path:
+            node = node[p]
+        node[last] = v
+    return c
+
+
+def _state(members=2):
+    m = models.build('mlp', (8, 8, 1), 10, hidden=(4,))
+    rule = registry.build('bp', m)
+    keys = jnp.stack([jax.random.PRNGKey(i) for i in range(members)])
+    return jax.jit(jax.vmap(lambda k: init_state(k, m, rule, optax.adam(1e-3))))(keys)
+
+
+def test_checkpointer_round_trips_state_and_keeps_last_k(tmp_path):
+    state = _state()
+    ckpt = Checkpointer(str(tmp_path), keep=2)
+    for epoch in (1, 2, 3):
+        ckpt.save(epoch, state, {'train_seconds': float(epoch)})
+    assert ckpt.epochs() == [2, 3]
+    epoch, restored, meta = ckpt.restore_latest(like=state)
+    ckpt.close()
+    assert epoch == 3 and meta == {'epoch': 3, 'train_seconds': 3.0}
+    assert jax.tree.structure(restored) == jax.tree.structure(state)
+    for a, b in zip(jax.tree.leaves(state), jax.tree.leaves(restored)):
+        assert a.dtype == b.dtype and np.array_equal(a, b)
+
+
+def test_unfinished_save_is_ignored(tmp_path):
+    """A folder left by a kill mid-save (no commit) is not taken as the latest checkpoint."""
+    state = _state(1)
+    ckpt = Checkpointer(str(tmp_path), keep=3)
+    ckpt.save(1, state, {})
+    ckpt.close()
+    os.makedirs(tmp_path / 'checkpoints' / '2.orbax-checkpoint-tmp-123' / 'state')
+    ckpt = Checkpointer(str(tmp_path), keep=3)
+    assert ckpt.latest() == 1
+    ckpt.close()
+
+
+def test_config_diff_ignores_bookkeeping_keys():
+    a = wd.config_json(base_config())
+    b = base_config()
+    b.eval_batch_size, b.progress, b.checkpoint_every, b.keep_checkpoints = 7, 'off', 5, 9
+    assert wd.config_diff(a, wd.config_json(b)) == []
+    b.optimizer.learning_rate, b.model.hidden = 0.5, (3,)
+    assert [k for k, _, _ in wd.config_diff(a, wd.config_json(b))] == [
+        'model.hidden', 'optimizer.learning_rate']
+
+
+def test_truncate_metrics_drops_later_and_torn_lines(tmp_path):
+    path = str(tmp_path / 'metrics.jsonl')
+    with open(path, 'w') as f:
+        f.write(''.join(json.dumps({'epoch': e, 'x': e / 3}) + '\n' for e in (1, 2, 3)))
+        f.write('{"epoch": 4, "x"')  # torn by a kill mid-write
+    kept = wd.truncate_metrics(path, 2)
+    assert [r['epoch'] for r in kept] == [1, 2]
+    assert [json.loads(l)['epoch'] for l in open(path)] == [1, 2]
+
+
+def test_different_config_is_refused_naming_keys(tmp_path, data_dir):
+    workdir = str(tmp_path / 'run')
+    run(tiny_config(data_dir, epochs=1, tensorboard=True), workdir)
+    assert any(n.startswith('events.out.tfevents') for n in os.listdir(os.path.join(workdir, 'tb')))
+    before = {n: open(os.path.join(workdir, n), 'rb').read() for n in ('config.json',
+                                                                         'metrics.jsonl')}
+    with pytest.raises(WorkdirError, match=r'optimizer\.learning_rate.*epochs|epochs.*optimizer'):
+        run(tiny_config(data_dir, epochs=2, **{'optimizer.learning_rate': 0.5}), workdir)
+    assert before == {n: open(os.path.join(workdir, n), 'rb').read() for n in before}
+    # Keys that do not change the numbers may differ: the finished run is reported as such.
+    again = run(tiny_config(data_dir, epochs=1, eval_batch_size=32, progress='off',
+                            tensorboard=False), workdir)
+    assert again['already_finished']
+
+
+def test_nan_stops_with_step_and_layer_and_keeps_last_checkpoint(tmp_path, data_dir,
+                                                                 monkeypatch):
+    monkeypatch.setenv('NEUROKIT_TEST_POISON_EPOCH', '3')
+    workdir = str(tmp_path / 'nan')
+    with pytest.raises(TrainingError) as e:
+        run(tiny_config(data_dir), workdir)
+    msg = str(e.value)
+    steps = 256 // 64
+    # NaN inputs poison the first step of epoch 3: global step 2*steps + 1.
+    assert f'at step {2 * steps + 1} (epoch 3, batch 1 of {steps})' in msg, msg
+    assert 'loss' in msg and 'layer dense_0' in msg and 'epoch 2' in msg, msg
+    assert '\n' not in msg
+    records = [json.loads(l) for l in open(os.path.join(workdir, 'metrics.jsonl'))]
+    assert [r['epoch'] for r in records] == [1, 2]
+    ckpt = Checkpointer(workdir, create=False)
+    epoch, state, _ = ckpt.restore_latest()
+    ckpt.close()
+    assert epoch == 2
+    assert all(np.all(np.isfinite(np.asarray(a))) for a in jax.tree.leaves(state))
+
+
+def test_diverging_sgd_names_step_and_layer(tmp_path, data_dir):
+    """sgd with learning rate 1e6 blows up within a few steps (leaky_relu keeps units alive)."""
+    cfg = tiny_config(data_dir, **{'optimizer.name': 'sgd', 'optimizer.learning_rate': 1e6,
+                                   'optimizer.momentum': 0.0, 'model.activation': 'leaky_relu'})
+    workdir = str(tmp_path / 'diverge')
+    with pytest.raises(TrainingError) as e:
+        run(cfg, workdir)
+    msg = str(e.value)
+    assert re.search(r'non-finite .*layer dense_\d.* at step \d+ \(epoch \d+, batch \d+ of 4\)',
+                     msg), msg
+    saved = re.search(r'last good checkpoint \(epoch (\d+)\)', msg)
+    ckpt = Checkpointer(workdir, create=False)
+    latest = ckpt.restore_latest()
+    ckpt.close()
+    if saved:  # the checkpoint named in the message loads, with finite parameters
+        epoch, state, _ = latest
+        assert epoch == int(saved.group(1))
+        assert all(np.all(np.isfinite(np.asarray(a))) for a in jax.tree.leaves(state))
+    else:
+        assert latest is None and 'no checkpoint was saved' in msg
+
+
+def test_nan_policy_skip_counts_and_skips_bad_steps(tmp_path, data_dir, monkeypatch):
+    monkeypatch.setenv('NEUROKIT_TEST_POISON_EPOCH', '2')
+    workdir = str(tmp_path / 'skip')
+    summary = run(tiny_config(data_dir, epochs=3, nan_policy='skip', num_seeds=2), workdir)
+    records = [json.loads(l) for l in open(os.path.join(workdir, 'metrics.jsonl'))]
+    assert [r['train_skipped_steps'] for r in records] == [[0, 0], [4, 4], [0, 0]]
+    assert all(np.isfinite(summary['test_accuracy']))
+    ckpt = Checkpointer(workdir, create=False)
+    epoch, state, _ = ckpt.restore_latest()
+    ckpt.close()
+    assert int(np.asarray(state['step'])[0]) == 3 * 4  # skipped steps still advance the data
+
+
+def test_event_scalars_and_progress_line(tmp_path):
+    assert scalars({'a': 1.0, 'b': [1.0, 3.0]}) == {'a': 1.0, 'b/0': 1.0, 'b/1': 3.0,
+                                                    'b/mean': 2.0}
+    p = Progress(10, 'on', start_epoch=0)
+    line = p.line({'epoch': 2, 'train_loss': [0.5, 0.7], 'test_accuracy': 0.9,
+                   'epoch_seconds': 1.5})
+    assert line.startswith('epoch 2/10') and 'loss 0.6000' in line and 'ETA' in line
+    assert not Progress(10, 'auto', stream=open(os.devnull, 'w')).enabled
+    with EventWriter(str(tmp_path), enabled=False) as w:
+        w.write({'epoch': 1, 'x': 1.0})
+    assert not os.path.exists(tmp_path / 'tb')

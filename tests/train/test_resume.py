@@ -1,0 +1,186 @@
+"""Exact resume through the real CLI: SIGKILL at random points, SIGTERM, finished runs.
+
+A run killed at any moment and resumed (possibly several times) must end with
+parameters bit-identical to an uninterrupted run, and its metrics.jsonl must
+hold each epoch exactly once with the same numbers. The kill points are drawn
+at random per test run (seed printed on failure; fix it with NEUROKIT_RESUME_SEED).
+
+Speed: tiny MLP on a synthetic 28x28 IDX data set (loads in milliseconds, no
+sklearn import), 2 vmapped seeds (the `num_seeds` path), and a persistent JAX
+compilation cache shared by the subprocesses, so every run after the first
+skips XLA compilation.
+"""
+import json
+import os
+import random
+import signal
+import struct
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+EPOCHS = 5
+PHASES = ('before_epoch', 'after_metrics', 'during_checkpoint', 'after_checkpoint')
+
+
+def write_idx(folder, n_train=512, n_test=128, seed=0):
+    """A learnable synthetic MNIST-format data set: class prototypes plus noise."""
+    os.makedirs(folder, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    protos = rng.integers(0, 256, (10, 28, 28))
+    for stem, n in (('train', n_train), ('t10k', n_test)):
+        y = rng.integers(0, 10, n).astype(np.uint8)
+        x = np.clip(protos[y] * 0.6 + rng.integers(0, 100, (n, 28, 28)), 0, 255).astype(np.uint8)
+        with open(os.path.join(folder, f'{stem}-images-idx3-ubyte'), 'wb') as f:
+            f.write(struct.pack('>4I', 0x803, n, 28, 28) + x.tobytes())
+        with open(os.path.join(folder, f'{stem}-labels-idx1-ubyte'), 'wb') as f:
+            f.write(struct.pack('>2I', 0x801, n) + y.tobytes())
+
+
+@pytest.fixture(scope='module')
+def env(tmp_path_factory):
+    data = str(tmp_path_factory.mktemp('idx'))
+    write_idx(data)
+    e = dict(os.environ)
+    e.pop('NEUROKIT_TEST_HOOK', None)
+    e.update(JAX_PLATFORMS='cpu',
+             JAX_COMPILATION_CACHE_DIR=str(tmp_path_factory.mktemp('jaxcache')),
+             JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS='0',
+             JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES='0')
+    return {'data': data, 'env': e, 'tmp': tmp_path_factory}
+
+
+def command(env, workdir, *extra):
+    return [sys.executable, '-m', 'experiments.train',
+            '--config=experiments/configs/bp.py', f'--workdir={workdir}',
+            '--config.dataset=fashion_mnist', f'--config.data_dir={env["data"]}',
+            '--config.model.hidden=16,', f'--config.epochs={EPOCHS}',
+            '--config.batch_size=64', '--config.eval_batch_size=128',
+            '--config.num_seeds=2', '--config.keep_checkpoints=2', *extra]
+
+
+def train(env, workdir, hook=None, kill_after=None, extra=()):
+    """Runs the CLI; `hook` sets NEUROKIT_TEST_HOOK, `kill_after` SIGKILLs from outside."""
+    e = dict(env['env'])
+    if hook:
+        e['NEUROKIT_TEST_HOOK'] = hook
+    p = subprocess.Popen(command(env, workdir, *extra), cwd=REPO, env=e,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    if kill_after is not None:
+        try:
+            out, err = p.communicate(timeout=kill_after)
+        except subprocess.TimeoutExpired:
+            p.send_signal(signal.SIGKILL)
+            out, err = p.communicate()
+    else:
+        out, err = p.communicate(timeout=300)
+    return p.returncode, out, err
+
+
+def final_state(workdir):
+    from neurokit.train.checkpoint import Checkpointer
+    ckpt = Checkpointer(workdir, create=False)
+    try:
+        epoch, state, _ = ckpt.restore_latest()
+    finally:
+        ckpt.close()
+    import jax
+    return epoch, [np.asarray(a) for a in jax.tree.leaves(state)]
+
+
+def metrics(workdir):
+    with open(os.path.join(workdir, 'metrics.jsonl')) as f:
+        return [json.loads(l) for l in f]
+
+
+def assert_same_run(ref_dir, workdir):
+    ref_epoch, ref_leaves = final_state(ref_dir)
+    epoch, leaves = final_state(workdir)
+    assert epoch == ref_epoch == EPOCHS
+    assert len(leaves) == len(ref_leaves)
+    for a, b in zip(ref_leaves, leaves):
+        assert a.dtype == b.dtype and a.shape == b.shape
+        assert np.array_equal(a, b), 'resumed parameters differ from the uninterrupted run'
+    ref, got = metrics(ref_dir), metrics(workdir)
+    assert [r['epoch'] for r in got] == list(range(1, EPOCHS + 1))
+    drop = ('epoch_seconds',)
+    assert [{k: v for k, v in r.items() if k not in drop} for r in got] == \
+           [{k: v for k, v in r.items() if k not in drop} for r in ref]
+    summary = json.load(open(os.path.join(workdir, 'summary.json')))
+    assert summary['test_accuracy'] == ref[-1]['test_accuracy']
+
+
+@pytest.fixture(scope='module')
+def reference(env):
+    workdir = str(env['tmp'].mktemp('ref'))
+    rc, out, err = train(env, workdir)
+    assert rc == 0, err[-2000:]
+    return workdir
+
+
+def _kill_points(rng, n=5):
+    points = sorted(rng.sample([(e, p) for e in range(1, EPOCHS + 1) for p in range(len(PHASES))], n))
+    return [(e, PHASES[p]) for e, p in points]
+
+
+def test_sigkill_at_random_points_resumes_bit_exactly(env, reference):
+    seed = int(os.environ.get('NEUROKIT_RESUME_SEED', random.randrange(2**31)))
+    rng = random.Random(seed)
+    workdir = str(env['tmp'].mktemp('killed'))
+    points = _kill_points(rng)
+    history = []
+    # One external SIGKILL after a random delay: an arbitrary moment (startup,
+    # compile, an epoch or a save), not one of the hook points.
+    rc, _, err = train(env, workdir, kill_after=rng.uniform(0.5, 6.0))
+    history.append(('external', rc))
+    for epoch, phase in points:
+        hook = f'{epoch}:{phase}:kill'
+        if phase == 'during_checkpoint':
+            hook += f':{rng.uniform(0.0, 0.2):.3f}'
+        rc, _, err = train(env, workdir, hook=hook)
+        history.append((hook, rc))
+        assert rc in (-signal.SIGKILL, 0), (seed, history, err[-2000:])
+    rc, _, err = train(env, workdir)
+    history.append(('final', rc))
+    assert rc == 0, (seed, history, err[-2000:])
+    assert any(rc == -signal.SIGKILL for _, rc in history[1:]), (seed, history)
+    try:
+        assert_same_run(reference, workdir)
+    except AssertionError as e:
+        raise AssertionError(f'seed {seed}, kills {history}: {e}') from None
+
+
+def test_sigterm_checkpoints_and_exits_3_then_resumes(env, reference):
+    workdir = str(env['tmp'].mktemp('term'))
+    # checkpoint_every=0 (final only): the SIGTERM checkpoint is the only one.
+    rc, _, err = train(env, workdir, hook='2:after_metrics:term',
+                       extra=('--config.checkpoint_every=0',))
+    assert rc == 3, err[-2000:]
+    last = err.strip().splitlines()[-1]
+    assert last.startswith('preempted:') and 'epoch 2' in last, last
+    assert sorted(os.listdir(os.path.join(workdir, 'checkpoints'))) == ['2']
+    assert not os.path.exists(os.path.join(workdir, 'summary.json'))
+    rc, _, err = train(env, workdir, extra=('--config.checkpoint_every=0',))
+    assert rc == 0, err[-2000:]
+    assert_same_run(reference, workdir)
+
+
+def test_finished_run_is_left_untouched(env, reference):
+    before = {}
+    for root, _, files in os.walk(reference):
+        for name in files:
+            path = os.path.join(root, name)
+            before[path] = (open(path, 'rb').read(), os.stat(path).st_mtime_ns)
+    rc, out, err = train(env, reference)
+    assert rc == 0, err[-2000:]
+    assert 'already finished' in err
+    assert json.loads(out.strip().splitlines()[-1])['epochs'] == EPOCHS
+    after = {}
+    for root, _, files in os.walk(reference):
+        for name in files:
+            path = os.path.join(root, name)
+            after[path] = (open(path, 'rb').read(), os.stat(path).st_mtime_ns)
+    assert after == before
