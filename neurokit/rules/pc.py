@@ -1,0 +1,364 @@
+"""Predictive coding (`pc`) and incremental predictive coding (`ipc`).
+
+A discriminative PC network puts one value node `x_l` after every layer of the
+model (`x_0` is the input, `x_L` the output) and scores them with the energy
+
+    E = sum_{l<L} 1/2 ||x_l - f_l(x_{l-1})||^2 + E_out(f_L(x_{L-1}); target)
+
+where `f_l` is the model's whole layer (`post(linear(.))`, so the prediction
+is `act(W x + b)`, as in PCX) and `E_out` is Gaussian (`1/2 ||t - mu_L||^2`)
+or cross-entropy (`-t . log_softmax(mu_L)`), `t` being the output node: the
+one-hot target (hard clamp, beta=1) or a nudged one (PCX's `t = u_L - beta
+(u_L - y)`, or the target with `E_out` scaled by beta: see `pc`'s `nudge`).
+Energies are summed over the batch, so the activity step is per example and
+independent of the batch size (PCX differentiates the batch mean: its activity
+step sizes are B times ours); weight gradients are divided by the batch size
+(and by beta) so that they are on the scale of backprop's mean-loss gradients.
+
+One training step of `pc`:
+  1. a forward pass initialises every hidden node (`x_l = mu_l`); the output
+     node is clamped to the target;
+  2. T inference steps `x <- x - gamma * dE/dx` (plain or momentum SGD,
+     re-initialised every batch) on the hidden nodes, as a `lax.scan` inside
+     the compiled step. The first step is special-cased: after the forward
+     initialisation every hidden error is exactly zero, so its gradient is the
+     output error sent back through the last layer, which the forward pass
+     already linearised (no extra matmuls);
+  3. the weight gradient `dE/dW` at the relaxed nodes (local: `e_l` times the
+     presynaptic activity), returned as `updates` for the outer optimizer.
+Cost in matmuls per layer: forward L, each later inference step 2 (prediction
+and one vjp), the final weight gradient 2 (prediction and `e_l x_{l-1}^T`):
+about (2T + 1) L against backprop's 3 L, i.e. (2T + 1)/3 x BP when
+matmul-bound.
+
+`fixed_prediction=True` is the fixed-prediction assumption (Z-IL, Song et al.
+2020): predictions and their Jacobians stay at their forward-pass values, so
+with `inference_lr=1`, no momentum and T >= L - 1 steps every error `e_l`
+becomes backprop's `-dLoss/dx_l` and the weight updates equal backprop's
+gradients exactly (Z-IL updates layer l at step l; at a fixed point that is
+the same as updating all layers after the last step).
+
+`ipc` (incremental PC, Salvatori et al.) takes a weight step at every one of
+the T inference steps, from the same energy gradient as the activity step. Its
+inner loop therefore needs the optimizer: `ipc` builds an optax optimizer from
+its own hyperparameters (`weight_optimizer`, `weight_lr`, `weight_decay`,
+`weight_momentum`), keeps that optimizer's state in the rule state (`IPCState`,
+checkpointed with the train state), sets `Rule.applies_updates=True`, and
+returns the total parameter increment of the batch as `updates`; the training
+loop adds it as it is and the config's outer optimizer is unused (its state
+stays at init). Each iPC step costs about 3 matmuls per layer (prediction, vjp
+to the nodes, weight gradient), so T steps cost about T x BP.
+
+Metrics (per example): 'loss' (cross-entropy of the forward pass, comparable
+with bp), 'accuracy', 'energy_start' (after the forward initialisation),
+'energy_end' (after inference; for `ipc`, measured at its last step, before that
+step's updates, which saves a forward pass), 'energy_decrease', and
+'energy_<l>' per layer at the end.
+"""
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from neurokit import losses
+from neurokit.models import Model
+from neurokit.rules.base import EmptyState, Rule
+
+OUTPUT_ENERGIES = ('gaussian', 'cross_entropy')
+NUDGES = ('target', 'energy')
+WEIGHT_OPTIMIZERS = ('sgd', 'adam', 'adamw')
+
+
+class IPCState(NamedTuple):
+    """`ipc`'s rule state: the state of its own weight optimizer."""
+    opt_state: Any
+
+
+def _sum_sq(e):
+    return 0.5 * jnp.sum(jnp.square(e.astype(jnp.float32)))
+
+
+class _Net:
+    """The energy of a PC network built on `model`: shared by `pc` and `ipc`."""
+
+    def __init__(self, model: Model, output_energy: str, beta: float, nudge: str = 'target'):
+        if output_energy not in OUTPUT_ENERGIES:
+            raise ValueError(f'unknown output_energy {output_energy!r}; valid: '
+                             f'{", ".join(OUTPUT_ENERGIES)}')
+        if nudge not in NUDGES:
+            raise ValueError(f'unknown nudge {nudge!r}; valid: {", ".join(NUDGES)}')
+        if beta == 0:
+            raise ValueError('beta must be non-zero (1: clamp the output to the target)')
+        self.layers = model.layers
+        self.num_classes = model.num_classes
+        self.output_energy = output_energy
+        self.beta = float(beta)
+        self.nudge = nudge
+
+    def target(self, mu_out, y):
+        """The output node's value, fixed during inference.
+
+        nudge='target' (PCX): `u - beta (u - y)` with `u` the forward prediction
+        (for cross-entropy, `u` is its softmax); nudge='energy': the one-hot
+        target itself, the output energy being scaled by beta instead.
+        """
+        onehot = jax.nn.one_hot(y, self.num_classes, dtype=jnp.float32)
+        if self.nudge == 'energy' or self.beta == 1.0:
+            return onehot
+        u = jax.lax.stop_gradient(mu_out).astype(jnp.float32)
+        if self.output_energy == 'cross_entropy':
+            u = jax.nn.softmax(u)
+        return u - self.beta * (u - onehot)
+
+    def out_energy(self, mu_out, t):
+        """Output energy summed over the batch; `t` is the output node (float, (B, C))."""
+        mu_out = mu_out.astype(jnp.float32)
+        if self.output_energy == 'cross_entropy':
+            e = -jnp.sum(t * jax.nn.log_softmax(mu_out))
+        else:
+            e = 0.5 * jnp.sum(jnp.square(t - mu_out))
+        return self.beta * e if self.nudge == 'energy' else e
+
+    def energy(self, params, xs, x0, t):
+        """Total energy and its per-layer parts; `xs` are the hidden nodes x_1..x_{L-1}."""
+        ps = params['layers']
+        pre = (x0,) + tuple(xs)
+        parts = [_sum_sq(x - layer(p, h))
+                 for layer, p, h, x in zip(self.layers[:-1], ps[:-1], pre[:-1], xs)]
+        parts.append(self.out_energy(self.layers[-1](ps[-1], pre[-1]), t))
+        parts = jnp.stack(parts)
+        return jnp.sum(parts), parts
+
+    def forward_init(self, params, x0, y):
+        """Forward pass: hidden nodes, output, target and the first inference gradient.
+
+        Returns:
+          (xs, mu_out, t, e_out_energy, g0) where g0 is dE/dxs at the forward
+          initialisation: zero except at x_{L-1}, which gets the output error
+          through the last layer's vjp.
+        """
+        ps = params['layers']
+        xs, h = [], x0
+        for layer, p in zip(self.layers[:-1], ps[:-1]):
+            h = layer(p, h)
+            xs.append(h)
+        mu_out, vjp_out = jax.vjp(lambda a: self.layers[-1](ps[-1], a), h)
+        t = self.target(mu_out, y)
+        e_out, d_mu = jax.value_and_grad(self.out_energy)(mu_out, t)
+        g0 = [jnp.zeros_like(x) for x in xs]
+        if xs:
+            g0[-1] = vjp_out(d_mu.astype(mu_out.dtype))[0]
+        return tuple(xs), mu_out, t, e_out, tuple(g0)
+
+
+def _check_inference(inference_steps, inference_lr, inference_momentum):
+    if int(inference_steps) != inference_steps or inference_steps < 0:
+        raise ValueError(f'inference_steps must be an integer >= 0, got {inference_steps!r}')
+    if inference_lr < 0 or not 0 <= inference_momentum < 1:
+        raise ValueError('inference_lr must be >= 0 and inference_momentum in [0, 1)')
+
+
+def _activity_step(xs, vs, gs, lr, momentum):
+    """Momentum SGD on the value nodes (momentum 0: plain SGD), as optax.sgd does it."""
+    vs = jax.tree.map(lambda v, g: momentum * v + g, vs, gs)
+    xs = jax.tree.map(lambda x, v: x - lr * v, xs, vs)
+    return xs, vs
+
+
+def _metrics(net, mu_out, y, e_start, parts_end, batch):
+    m = {'loss': losses.cross_entropy(mu_out, y), 'accuracy': losses.accuracy(mu_out, y),
+         'energy_start': e_start / batch, 'energy_end': jnp.sum(parts_end) / batch}
+    m['energy_decrease'] = m['energy_start'] - m['energy_end']
+    for i in range(len(net.layers)):
+        m[f'energy_{i}'] = parts_end[i] / batch
+    return m
+
+
+def pc(model: Model, inference_steps: int = 8, inference_lr: float = 0.1,
+       inference_momentum: float = 0.0, output_energy: str = 'gaussian', beta: float = 1.0,
+       nudge: str = 'target', fixed_prediction: bool = False) -> Rule:
+    """Predictive coding: T inference steps on the hidden nodes, then dE/dW.
+
+    Args:
+      model: the network (MLP or CNN); every layer's output is a value node.
+      inference_steps: T, activity steps per batch (inside the compiled step).
+      inference_lr: activity step size gamma.
+      inference_momentum: 0 for plain SGD on the activities, else momentum SGD
+        (state re-initialised every batch, as in PCX).
+      output_energy: 'gaussian' (1/2 ||t - mu_L||^2 on one-hot targets) or
+        'cross_entropy'.
+      beta: output nudging strength; weight gradients are divided by beta.
+        1: hard clamp to the target (both `nudge` modes are then the same).
+      nudge: how beta nudges. 'target' (PCX): the output node is fixed at
+        `u_L - beta (u_L - y)`, `u_L` the forward prediction (its softmax for
+        cross-entropy). 'energy' (equilibrium-propagation style): the output
+        node is `y` and the output energy is scaled by beta; with small beta
+        and many small steps the updates approach backprop's gradients. (With
+        'target' the relaxed network absorbs part of the nudge, so the updates
+        stay a fixed fraction away from backprop's as beta -> 0.)
+      fixed_prediction: keep predictions and Jacobians at their forward-pass
+        values during inference (Z-IL); with `inference_lr=1`, no momentum and
+        T >= number of layers - 1 the updates equal backprop's gradients.
+
+    Returns:
+      A `Rule` (state: `EmptyState`); `predict` is a plain forward pass.
+
+    Example:
+      >>> rule = pc(mlp((784,), 10, (128, 128)), inference_steps=5, inference_lr=0.1)
+      >>> updates, _, metrics = rule.step(params, rule.init(key, params), batch, key)
+    """
+    _check_inference(inference_steps, inference_lr, inference_momentum)
+    net = _Net(model, output_energy, beta, nudge)
+    steps, lr, mom = int(inference_steps), float(inference_lr), float(inference_momentum)
+    grad_x = jax.value_and_grad(net.energy, argnums=1, has_aux=True)
+    grad_w = jax.value_and_grad(net.energy, argnums=0, has_aux=True)
+
+    def init(key, params):
+        del key, params
+        return EmptyState()
+
+    def step(params, state, batch, key):
+        del key
+        x0, y = batch['x'], batch['y']
+        if fixed_prediction:
+            return _fixed_prediction_step(net, params, x0, y, steps, lr, mom) + (state,)
+        xs, mu_out, t, e_start, g0 = net.forward_init(params, x0, y)
+        vs = jax.tree.map(jnp.zeros_like, xs)
+        if steps > 0:
+            xs, vs = _activity_step(xs, vs, g0, lr, mom)
+
+            def body(carry, _):
+                xs, vs = carry
+                (_, _), gs = grad_x(params, xs, x0, t)
+                return _activity_step(xs, vs, gs, lr, mom), None
+
+            (xs, vs), _ = jax.lax.scan(body, (xs, vs), None, length=steps - 1)
+        (_, parts), grads = grad_w(params, xs, x0, t)
+        scale = 1.0 / (x0.shape[0] * net.beta)
+        grads = jax.tree.map(lambda g: (g * scale).astype(g.dtype), grads)
+        return grads, state, _metrics(net, mu_out, y, e_start, parts, x0.shape[0])
+
+    def predict(params, state, x):
+        del state
+        return model.apply(params, x)[0]
+
+    return Rule(init, step, predict)
+
+
+def _fixed_prediction_step(net, params, x0, y, steps, lr, mom):
+    """Z-IL: inference and weight gradients with predictions fixed at the forward pass."""
+    ps = params['layers']
+    mus, vjps, h = [], [], x0
+    for layer, p in zip(net.layers, ps):
+        h, vjp = jax.vjp(layer, p, h)
+        mus.append(h)
+        vjps.append(vjp)
+    t = net.target(mus[-1], y)
+    e_start, d_mu = jax.value_and_grad(net.out_energy)(mus[-1], t)
+    e_out = -d_mu.astype(mus[-1].dtype)  # constant: the prediction it is measured from is fixed
+
+    def grads_x(xs):
+        es = [x - mu for x, mu in zip(xs, mus[:-1])] + [e_out]
+        # dE/dx_l = e_l - J_{l+1}^T e_{l+1}, Jacobians taken at the forward pass.
+        return tuple(es[i] - vjps[i + 1](es[i + 1])[1] for i in range(len(xs)))
+
+    def body(carry, _):
+        xs, vs = carry
+        return _activity_step(xs, vs, grads_x(xs), lr, mom), None
+
+    xs = tuple(mus[:-1])
+    vs = jax.tree.map(jnp.zeros_like, xs)
+    (xs, _), _ = jax.lax.scan(body, (xs, vs), None, length=steps)
+    es = [x - mu for x, mu in zip(xs, mus[:-1])] + [e_out]
+    scale = 1.0 / (x0.shape[0] * net.beta)
+    layer_grads = tuple(jax.tree.map(lambda g: (g * scale).astype(g.dtype), vjps[i](-es[i])[0])
+                        for i in range(len(es)))
+    grads = jax.tree.map(jnp.zeros_like, params)
+    grads['layers'] = layer_grads
+    parts = jnp.stack([_sum_sq(e) for e in es[:-1]] + [e_start])
+    return grads, _metrics(net, mus[-1], y, e_start, parts, x0.shape[0])
+
+
+def _weight_optimizer(name, lr, weight_decay, momentum):
+    if name == 'sgd':
+        opt = optax.sgd(lr, momentum=momentum or None)
+        return optax.chain(optax.add_decayed_weights(weight_decay), opt) if weight_decay else opt
+    if name == 'adam':
+        opt = optax.adam(lr)
+        return optax.chain(optax.add_decayed_weights(weight_decay), opt) if weight_decay else opt
+    if name == 'adamw':
+        return optax.adamw(lr, weight_decay=weight_decay)
+    raise ValueError(f'unknown weight_optimizer {name!r}; valid: {", ".join(WEIGHT_OPTIMIZERS)}')
+
+
+def ipc(model: Model, inference_steps: int = 8, inference_lr: float = 0.1,
+        inference_momentum: float = 0.0, output_energy: str = 'gaussian', beta: float = 1.0,
+        nudge: str = 'target', weight_optimizer: str = 'adamw', weight_lr: float = 1e-3, weight_decay: float = 0.0,
+        weight_momentum: float = 0.9) -> Rule:
+    """Incremental predictive coding: a weight step at every inference step.
+
+    Each of the T steps computes the energy gradient with respect to the hidden
+    nodes and the weights in one pass, moves the nodes (activity optimizer) and
+    the weights (this rule's own optax optimizer) together.
+
+    Args:
+      model, inference_steps, inference_lr, inference_momentum, output_energy,
+        beta, nudge: as in `pc`.
+      weight_optimizer: 'adamw', 'adam' (L2 added to the gradient) or 'sgd'.
+      weight_lr: its learning rate (constant; one optimizer step per inference step).
+      weight_decay: decoupled (adamw) or L2 (adam, sgd) weight decay.
+      weight_momentum: momentum of 'sgd' (0: none).
+
+    Returns:
+      A `Rule` with `applies_updates=True`: `updates` are the batch's total
+      parameter increments; the state is `IPCState(opt_state)`.
+
+    Example:
+      >>> rule = ipc(model, inference_steps=8, weight_lr=2.7e-4, weight_decay=0.0116)
+      >>> state = rule.init(key, params)        # holds the weight optimizer's state
+      >>> increments, state, metrics = rule.step(params, state, batch, key)
+    """
+    _check_inference(inference_steps, inference_lr, inference_momentum)
+    if inference_steps < 1:
+        raise ValueError('ipc needs inference_steps >= 1 (weights move only during inference)')
+    net = _Net(model, output_energy, beta, nudge)
+    steps, lr, mom = int(inference_steps), float(inference_lr), float(inference_momentum)
+    opt = _weight_optimizer(weight_optimizer, weight_lr, weight_decay, weight_momentum)
+    grad_both = jax.value_and_grad(net.energy, argnums=(0, 1), has_aux=True)
+
+    def init(key, params):
+        del key
+        return IPCState(opt.init(params))
+
+    def step(params, state, batch, key):
+        del key
+        x0, y = batch['x'], batch['y']
+        xs, mu_out, t, e_start, _ = net.forward_init(params, x0, y)
+        scale = 1.0 / (x0.shape[0] * net.beta)
+
+        def body(carry, _):
+            p, opt_state, xs, vs = carry
+            (_, parts), (gp, gx) = grad_both(p, xs, x0, t)
+            gp = jax.tree.map(lambda g: (g * scale).astype(g.dtype), gp)
+            upd, opt_state = opt.update(gp, opt_state, p)
+            p = optax.apply_updates(p, upd)
+            xs, vs = _activity_step(xs, vs, gx, lr, mom)
+            return (p, opt_state, xs, vs), parts
+
+        carry = (params, state.opt_state, xs, jax.tree.map(jnp.zeros_like, xs))
+        (new_params, opt_state, xs, _), parts = jax.lax.scan(body, carry, None, length=steps)
+        # 'energy_end' is the energy measured at the last step (before its updates): another
+        # forward pass only for a metric would cost 1/3 of a step.
+        parts_end = parts[-1]
+        updates = jax.tree.map(lambda a, b: (a - b).astype(b.dtype), new_params, params)
+        return updates, IPCState(opt_state), _metrics(net, mu_out, y, e_start, parts_end,
+                                                      x0.shape[0])
+
+    def predict(params, state, x):
+        del state
+        return model.apply(params, x)[0]
+
+    return Rule(init, step, predict, applies_updates=True)

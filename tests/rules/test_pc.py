@@ -1,0 +1,198 @@
+"""Predictive coding: oracles against backprop and raw-JAX energies, and ipc's bookkeeping."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from neurokit import models
+from neurokit.rules.bp import bp
+from neurokit.rules.pc import ipc, pc
+
+KEY = jax.random.PRNGKey(0)
+
+
+def _setup(model=None, n=16):
+    model = model or models.mlp((8, 8, 1), 10, (24, 20, 16), 'tanh')
+    params = model.init(KEY)
+    kx, ky = jax.random.split(jax.random.PRNGKey(1))
+    batch = {'x': jax.random.uniform(kx, (n, 8, 8, 1)),
+             'y': jax.random.randint(ky, (n,), 0, 10)}
+    return model, params, batch
+
+
+def _rel_err(a, b):
+    num = sum(jnp.sum((x - y) ** 2) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
+    return float(jnp.sqrt(num / sum(jnp.sum(y ** 2) for y in jax.tree.leaves(b))))
+
+
+def _step(rule, params, batch):
+    return jax.jit(rule.step)(params, rule.init(KEY, params), batch, KEY)
+
+
+@pytest.mark.parametrize('energy,loss,kind', [('gaussian', 'mse', 'mlp'),
+                                              ('cross_entropy', 'cross_entropy', 'mlp'),
+                                              ('cross_entropy', 'cross_entropy', 'cnn')])
+def test_fixed_prediction_equals_backprop(energy, loss, kind):
+    # Z-IL (Song et al. 2020): fixed predictions, T = number of layers, step 1 -> BP exactly.
+    model = (models.mlp((8, 8, 1), 10, (24, 20, 16), 'gelu') if kind == 'mlp' else
+             models.cnn((8, 8, 1), 10, (4,), dense_widths=(12,), activation='tanh'))
+    model, params, batch = _setup(model)
+    rule = pc(model, inference_steps=len(model.layers), inference_lr=1.0, output_energy=energy,
+              fixed_prediction=True)
+    g_pc = _step(rule, params, batch)[0]
+    g_bp = jax.grad(lambda p: {'mse': _mse, 'cross_entropy': _ce}[loss](model, p, batch))(params)
+    assert _rel_err(g_pc, g_bp) <= 1e-5
+
+
+def _mse(model, p, batch):
+    out = model.apply(p, batch['x'])[0]
+    return 0.5 * jnp.mean(jnp.sum((out - jax.nn.one_hot(batch['y'], 10)) ** 2, -1))
+
+
+def _ce(model, p, batch):
+    out = model.apply(p, batch['x'])[0]
+    return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(out, batch['y']))
+
+
+def test_fixed_prediction_needs_enough_steps():
+    # With fewer than L-1 steps the error has not reached the first layer: its update is zero.
+    model, params, batch = _setup()
+    g = _step(pc(model, inference_steps=1, inference_lr=1.0, fixed_prediction=True),
+              params, batch)[0]
+    assert float(jnp.abs(g['layers'][0]['w']).max()) == 0.0
+    assert float(jnp.abs(g['layers'][-2]['w']).max()) > 0.0
+
+
+@pytest.mark.parametrize('energy', ['gaussian', 'cross_entropy'])
+def test_weak_nudging_approaches_backprop(energy):
+    # Equilibrium with the output energy scaled by beta: updates/beta -> BP's gradient as beta -> 0.
+    model, params, batch = _setup()
+    loss = _mse if energy == 'gaussian' else _ce
+    g_bp = jax.grad(lambda p: loss(model, p, batch))(params)
+    errs = [_rel_err(_step(pc(model, inference_steps=120, inference_lr=0.25, output_energy=energy,
+                                 beta=beta, nudge='energy'), params, batch)[0], g_bp)
+            for beta in (0.1, 0.01)]
+    # The error is O(beta): a tenfold smaller beta cuts it by well over half.
+    assert errs[1] < 0.4 * errs[0]
+    assert errs[1] < 0.06
+
+
+def test_no_inference_trains_only_the_output_layer():
+    # T = 0: every hidden error is zero at the forward initialisation, the output layer gets
+    # BP's gradient (for the Gaussian energy: mse).
+    model, params, batch = _setup()
+    g = _step(pc(model, inference_steps=0), params, batch)[0]
+    g_bp = jax.grad(lambda p: _mse(model, p, batch))(params)
+    for i in range(len(model.layers) - 1):
+        assert float(jnp.abs(g['layers'][i]['w']).max()) == 0.0
+    np.testing.assert_allclose(g['layers'][-1]['w'], g_bp['layers'][-1]['w'], rtol=1e-5, atol=1e-7)
+
+
+def _raw_energy(model, params, xs, x0, y):
+    """The energy written out by hand: Gaussian at every node, one-hot target at the output."""
+    pre = [x0] + list(xs)
+    e = 0.0
+    for i, layer in enumerate(model.layers):
+        mu = layer(params['layers'][i], pre[i])
+        target = xs[i] if i < len(xs) else jax.nn.one_hot(y, 10)
+        e += 0.5 * jnp.sum((target - mu) ** 2)
+    return e
+
+
+def test_inference_is_gradient_descent_on_the_energy():
+    # Two SGD steps on the hidden nodes from the forward pass, and dE/dW / B at the end, by hand.
+    model, params, batch = _setup()
+    lr, x0, y = 0.2, batch['x'], batch['y']
+    _, acts = model.apply(params, x0)
+    xs = list(acts[:-1])
+    for _ in range(2):
+        g = jax.grad(lambda xs_: _raw_energy(model, params, xs_, x0, y))(xs)
+        xs = [x - lr * gi for x, gi in zip(xs, g)]
+    g_ref = jax.grad(lambda p: _raw_energy(model, p, xs, x0, y))(params)
+    g_ref = jax.tree.map(lambda a: a / x0.shape[0], g_ref)
+    g_pc, _, metrics = _step(pc(model, inference_steps=2, inference_lr=lr), params, batch)
+    assert _rel_err(g_pc, g_ref) < 1e-5
+    e_end = float(_raw_energy(model, params, xs, x0, y)) / x0.shape[0]
+    np.testing.assert_allclose(float(metrics['energy_end']), e_end, rtol=1e-5)
+    assert float(metrics['energy_start']) > float(metrics['energy_end'])
+    parts = sum(float(metrics[f'energy_{i}']) for i in range(len(model.layers)))
+    np.testing.assert_allclose(parts, e_end, rtol=1e-5)
+
+
+def test_momentum_matches_optax_sgd():
+    # inference_momentum follows optax.sgd(lr, momentum): v = m v + g; x -= lr v.
+    model, params, batch = _setup()
+    lr, m, x0, y = 0.1, 0.5, batch['x'], batch['y']
+    xs = list(model.apply(params, x0)[1][:-1])
+    opt = optax.sgd(lr, momentum=m)
+    st = opt.init(xs)
+    for _ in range(3):
+        g = jax.grad(lambda xs_: _raw_energy(model, params, xs_, x0, y))(xs)
+        u, st = opt.update(g, st)
+        xs = optax.apply_updates(xs, u)
+    g_ref = jax.tree.map(lambda a: a / x0.shape[0],
+                         jax.grad(lambda p: _raw_energy(model, p, xs, x0, y))(params))
+    g_pc = _step(pc(model, inference_steps=3, inference_lr=lr, inference_momentum=m),
+                 params, batch)[0]
+    assert _rel_err(g_pc, g_ref) < 1e-5
+
+
+def test_pcx_target_nudge_sets_output_node():
+    # PCX: output node u - beta (u - y), weight gradients divided by beta. With T=0 only the
+    # output layer learns, from e_L = beta (y - u): the update equals the beta=1 update.
+    model, params, batch = _setup()
+    g1 = _step(pc(model, inference_steps=0, beta=1.0), params, batch)[0]
+    g2 = _step(pc(model, inference_steps=0, beta=0.3, nudge='target'), params, batch)[0]
+    assert _rel_err(g2, g1) < 1e-5
+
+
+def test_ipc_steps_weights_with_its_own_optimizer():
+    # ipc with plain SGD: every inference step moves params by -lr * dE/dW / B, from the same
+    # energy gradient as the activity step; updates are the total increment.
+    model, params, batch = _setup()
+    lr_w, lr_x, T, x0, y = 0.05, 0.1, 3, batch['x'], batch['y']
+    rule = ipc(model, inference_steps=T, inference_lr=lr_x, weight_optimizer='sgd',
+               weight_lr=lr_w, weight_momentum=0.0)
+    assert rule.applies_updates
+    p, xs = params, list(model.apply(params, x0)[1][:-1])
+    for _ in range(T):
+        gp, gx = jax.grad(lambda p_, xs_: _raw_energy(model, p_, xs_, x0, y), (0, 1))(p, xs)
+        p = jax.tree.map(lambda a, g: a - lr_w * g / x0.shape[0], p, gp)
+        xs = [x - lr_x * g for x, g in zip(xs, gx)]
+    inc, state, _ = _step(rule, params, batch)
+    ref = jax.tree.map(lambda a, b: a - b, p, params)
+    assert _rel_err(inc, ref) < 1e-4
+    assert jax.tree.structure(state.opt_state) == jax.tree.structure(
+        optax.sgd(lr_w).init(params))
+
+
+def test_ipc_keeps_adam_state_across_steps():
+    model, params, batch = _setup()
+    rule = ipc(model, inference_steps=4, weight_optimizer='adamw', weight_lr=1e-3)
+    state = rule.init(KEY, params)
+    _, state, _ = jax.jit(rule.step)(params, state, batch, KEY)
+    counts = [int(c) for c in jax.tree.leaves(state.opt_state) if jnp.ndim(c) == 0]
+    assert counts and all(c == 4 for c in counts)  # one weight step per inference step
+
+
+def test_bad_settings_raise():
+    model = _setup()[0]
+    with pytest.raises(ValueError, match='output_energy'):
+        pc(model, output_energy='poisson')
+    with pytest.raises(ValueError, match='beta'):
+        pc(model, beta=0.0)
+    with pytest.raises(ValueError, match='nudge'):
+        pc(model, nudge='sideways')
+    with pytest.raises(ValueError, match='inference_steps'):
+        ipc(model, inference_steps=0)
+    with pytest.raises(ValueError, match='weight_optimizer'):
+        ipc(model, weight_optimizer='lion')
+
+
+def test_bp_twin_shape_matches():
+    # The updates of pc and bp have the same tree (the outer optimizer treats them alike).
+    model, params, batch = _setup()
+    g_pc = _step(pc(model), params, batch)[0]
+    g_bp = bp(model).step(params, None, batch, KEY)[0]
+    assert jax.tree.structure(g_pc) == jax.tree.structure(g_bp)
