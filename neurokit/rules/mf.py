@@ -1,0 +1,180 @@
+"""Mono-Forward (Gong et al., 2025): every layer learns from its own local loss.
+
+Each hidden layer l has a trainable projection `M_l` (d_l x C) that turns its
+activations into class scores `g_l = a_l M_l`; the layer's loss is the
+cross-entropy of `softmax(g_l)`. `W_l, b_l, M_l` are updated from that loss
+only: the layer's input `a_{l-1}` is a constant (`stop_gradient`), so no error
+crosses a layer boundary and one forward pass updates every layer.
+
+How the model's output layer fits in: the paper's network is the hidden layers
+alone and classifies with the last hidden layer's projection `a_L M_L`. Here
+the model's output layer (a dense `d_L -> C` map, weights plus bias) *is* that
+projection `M_L`: the last hidden layer and the output layer form one local
+block trained by the cross-entropy of the model's logits, with the gradient
+reaching the last hidden layer through the output layer only. So the rule adds
+projections for the hidden layers before the last one (`params['mf_proj'][l]`
+for layers `l = 0 .. L-3` of an L-layer model), every parameter receives the
+gradient of exactly one local loss, and `predict` with `prediction='last'` is
+plain `model.apply` -- the paper's "prediction from the last layer".
+
+Memory: the step runs the layers in a Python loop and takes each layer's
+gradient right after its forward, so inside the one jitted program a layer's
+activations are dead as soon as its own update and the next layer's input exist;
+XLA's buffer assignment then needs about two layers' activations at a time
+instead of all of them (backprop keeps every layer's for its backward pass).
+See `experiments/benchmarks/mf.py` for the measured compiled temp memory.
+
+Conv layers: the scores of a conv layer come from its (post-pool) feature map
+reduced to one vector per example: global average over the spatial axes
+(`conv_scores='mean'`, M_l is channels x C) or the flattened map
+(`conv_scores='flatten'`, M_l is H*W*channels x C).
+"""
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from neurokit import losses
+from neurokit.models import Model
+from neurokit.rules.base import EmptyState, Rule, zeros_like_tree
+
+PREDICTIONS = ('last', 'combine')
+CONV_SCORES = ('mean', 'flatten')
+
+
+def _feature_dim(layer, conv_scores):
+    """Width of the vector a layer's projection acts on."""
+    if layer.kind == 'conv' and conv_scores == 'mean':
+        return int(layer.out_shape[-1])
+    return int(np.prod(layer.out_shape))
+
+
+def _features(layer, a, conv_scores):
+    """Layer output `a` (B, *out_shape) -> (B, d) vector the projection acts on."""
+    if layer.kind == 'conv' and conv_scores == 'mean':
+        return jnp.mean(a, axis=tuple(range(1, a.ndim - 1)))
+    return a.reshape(a.shape[0], -1)
+
+
+def _after(a, grads):
+    """`a`, made to depend on `grads`: the next layer's forward waits for this update.
+
+    Without it XLA's CPU scheduler runs the forward passes of many layers ahead of
+    their gradients and keeps all those activations alive (`optimization_barrier`
+    is expanded before scheduling on CPU, so it does not help). Adding zero times
+    one element of the gradient is a real data dependence XLA keeps (it does not
+    fold `x * 0` for floats, since that is wrong for NaN/inf) at the cost of one
+    fused elementwise add.
+    """
+    leaf = jax.tree.leaves(grads)[0]
+    return a + (leaf.reshape(-1)[0] * 0).astype(a.dtype)
+
+
+def mf(model: Model, prediction: str = 'last', conv_scores: str = 'mean',
+       loss: str = 'cross_entropy', proj_init_scale: float = 1.0) -> Rule:
+    """Mono-Forward as a `Rule`.
+
+    Args:
+      model: the network (MLP or CNN). Its hidden layers 0..L-3 get a projection
+        `M_l`; the last hidden layer's projection is the model's output layer.
+      prediction: 'last' (the model's logits, i.e. the last hidden layer's scores)
+        or 'combine' (sum over all hidden layers of the log-softmax of their
+        scores, FF-style).
+      conv_scores: how a conv layer's feature map meets its projection: 'mean'
+        (global average pool over space) or 'flatten'.
+      loss: local loss on the scores, 'cross_entropy' (the paper) or 'mse'.
+      proj_init_scale: projections start as `N(0, scale^2 / d_l)`.
+
+    Returns:
+      A `Rule` with no state; `init_params` adds `params['mf_proj']`, a tuple of
+      `{'m': (d_l, C)}`, one per hidden layer but the last.
+
+    Example:
+      >>> model = mlp((784,), 10, (1000, 1000))
+      >>> rule = mf(model)
+      >>> params = rule.init_params(key, model.init(key))
+      >>> updates, _, metrics = rule.step(params, rule.init(key, params), batch, key)
+    """
+    if prediction not in PREDICTIONS:
+        raise ValueError(f'unknown prediction {prediction!r}; valid: {", ".join(PREDICTIONS)}')
+    if conv_scores not in CONV_SCORES:
+        raise ValueError(f'unknown conv_scores {conv_scores!r}; valid: {", ".join(CONV_SCORES)}')
+    if loss not in losses.LOSSES:
+        raise ValueError(f'unknown loss {loss!r}; valid: {", ".join(losses.LOSSES)}')
+    loss_fn = losses.LOSSES[loss]
+    layers = tuple(model.layers)
+    num_layers = len(layers)
+    num_proj = max(num_layers - 2, 0)  # hidden layers that own a projection
+    num_classes = model.num_classes
+
+    def init_params(key, model_params):
+        keys = jax.random.split(key, max(num_proj, 1))
+        proj = []
+        for l in range(num_proj):
+            d = _feature_dim(layers[l], conv_scores)
+            dtype = model_params['layers'][l]['w'].dtype
+            m = jax.random.normal(keys[l], (d, num_classes), dtype) * (proj_init_scale / math.sqrt(d))
+            proj.append({'m': m})
+        return {**model_params, 'mf_proj': tuple(proj)}
+
+    def init(key, params):
+        del key, params
+        return EmptyState()
+
+    def hidden_loss(l, p, m, a_in, y):
+        """Layer l's own loss; `a_in` arrives as a constant."""
+        out = layers[l](p, a_in)
+        scores = _features(layers[l], out, conv_scores).astype(m['m'].dtype) @ m['m']
+        return loss_fn(scores, y), out
+
+    def last_block_loss(ps, a_in, y):
+        """Last hidden layer + output layer (its projection), or the output layer alone."""
+        a = a_in
+        for layer, p in zip(layers[num_layers - len(ps):], ps):
+            a = layer(p, a)
+        return loss_fn(a, y), a
+
+    def step(params, state, batch, key):
+        del key
+        y = batch['y']
+        a = batch['x']
+        layer_updates, proj_updates, metrics = [], [], {}
+        # One pass: each layer's gradient is taken as soon as its forward is done, on
+        # a stop_gradient'ed input, so nothing of layer l is needed after step l.
+        for l in range(num_proj):
+            (value, a_out), (g_p, g_m) = jax.value_and_grad(
+                lambda p, m, x: hidden_loss(l, p, m, x, y), argnums=(0, 1), has_aux=True)(
+                    params['layers'][l], params['mf_proj'][l], jax.lax.stop_gradient(a))
+            a_out = _after(a_out, g_p)
+            layer_updates.append(g_p)
+            proj_updates.append(g_m)
+            metrics[f'loss_{l}'] = value
+            a = a_out
+        last = tuple(params['layers'][num_proj:])
+        (value, logits), g_last = jax.value_and_grad(last_block_loss, has_aux=True)(
+            last, jax.lax.stop_gradient(a), y)
+        layer_updates.extend(g_last)
+        metrics[f'loss_{num_proj}'] = value
+        metrics['loss'] = value  # the model's own loss, comparable with backprop's
+        metrics['accuracy'] = losses.accuracy(logits, y)
+        updates = {k: zeros_like_tree(v) for k, v in params.items()}  # entries mf does not own
+        updates.update(layers=tuple(layer_updates), mf_proj=tuple(proj_updates))
+        return updates, state, metrics
+
+    def predict(params, state, x):
+        del state
+        if prediction == 'last':
+            return model.apply(params, x)[0]
+        total, a = 0.0, x
+        for l in range(num_proj):
+            a = layers[l](params['layers'][l], a)
+            scores = _features(layers[l], a, conv_scores).astype(params['mf_proj'][l]['m'].dtype)
+            total = total + jax.nn.log_softmax((scores @ params['mf_proj'][l]['m']).astype(jnp.float32))
+        for layer, p in zip(layers[num_proj:], params['layers'][num_proj:]):
+            a = layer(p, a)
+        return total + jax.nn.log_softmax(a.astype(jnp.float32))
+
+    return Rule(init, step, predict, init_params)
