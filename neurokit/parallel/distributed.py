@@ -1,0 +1,113 @@
+"""Multi-host training: `jax.distributed` set-up and per-process data shards.
+
+Every process runs the same program. `initialize` connects the processes
+(explicit coordinator/count/id, or detected from the environment on Cloud
+TPU pods, SLURM, Open MPI and Kubernetes); each process then loads only its
+contiguous shard of the training set and `global_array` assembles the shards
+into one array split over the mesh's 'data' axis. The sharded epoch of
+`neurokit.parallel.mesh` then trains on all processes' devices as one
+program; the data order and keys are those of a single-process run.
+
+TPU pod slice (run the same command on every worker):
+  gcloud compute tpus tpu-vm ssh NAME --zone=ZONE --worker=all --command \\
+    "cd neurokit && python -m experiments.train --config=experiments/configs/bp.py \\
+     --workdir=gs://BUCKET/run --config.distributed.enabled=True"
+(with no coordinator given, `jax.distributed.initialize()` reads the TPU
+metadata). Explicitly, e.g. 2 CPU processes on one machine:
+  python prog.py --coordinator=localhost:12355 --num_processes=2 --process_id=0 &
+  python prog.py --coordinator=localhost:12355 --num_processes=2 --process_id=1
+"""
+from __future__ import annotations
+
+import jax
+import numpy as np
+
+from neurokit.parallel.mesh import batch_sharding
+
+
+def initialize(coordinator_address: str | None = None, num_processes: int | None = None,
+               process_id: int | None = None, local_device_ids=None,
+               cpu_collectives: str | None = 'gloo') -> tuple[int, int]:
+    """Connects this process to the others (once; later calls do nothing).
+
+    Must run before any JAX computation. With no arguments, JAX detects the
+    cluster (Cloud TPU, SLURM, Open MPI, Kubernetes); on a single machine
+    without such an environment and no arguments, nothing is done.
+
+    Args:
+      coordinator_address: 'host:port' of process 0's coordinator service.
+      num_processes: number of processes.
+      process_id: this process's index in [0, num_processes).
+      local_device_ids: restrict this process to these local devices.
+      cpu_collectives: cross-process collectives on CPU ('gloo', 'mpi' or
+        None to leave JAX's setting); CPU-only runs need one.
+
+    Returns:
+      `(process_index, process_count)`.
+    """
+    if cpu_collectives:
+        jax.config.update('jax_cpu_collectives_implementation', cpu_collectives)
+    explicit = coordinator_address is not None or num_processes is not None
+    if not jax.distributed.is_initialized():
+        if explicit:
+            jax.distributed.initialize(coordinator_address, num_processes, process_id,
+                                       local_device_ids)
+        elif _cluster_detected():
+            jax.distributed.initialize()
+    return jax.process_index(), jax.process_count()
+
+
+def _cluster_detected() -> bool:
+    """True where `jax.distributed.initialize()` can find its peers by itself."""
+    import os
+    env = os.environ
+    return any(k in env for k in ('SLURM_JOB_ID', 'OMPI_COMM_WORLD_SIZE', 'TPU_WORKER_HOSTNAMES',
+                                  'JAX_COORDINATOR_ADDRESS', 'KUBERNETES_SERVICE_HOST')) or \
+        os.path.exists('/dev/accel0')  # a Cloud TPU VM
+
+
+def process_slice(num_examples: int, process_index: int | None = None,
+                  process_count: int | None = None) -> slice:
+    """This process's contiguous shard of a data set of `num_examples` examples.
+
+    All shards have the same size (`num_examples // process_count`); the
+    remainder is dropped so that the global array splits evenly.
+    """
+    index = jax.process_index() if process_index is None else process_index
+    count = jax.process_count() if process_count is None else process_count
+    per = num_examples // count
+    return slice(index * per, (index + 1) * per)
+
+
+def global_array(local: np.ndarray, mesh):
+    """One array split over 'data' from each process's shard (its rows, in process order).
+
+    Args:
+      local: this process's rows, `(n_local, ...)`; all processes the same size.
+      mesh: the mesh (its devices ordered by process, as `make_mesh` does).
+
+    Returns:
+      A global `jax.Array` of shape `(n_local * process_count, ...)`.
+    """
+    local = np.asarray(local)
+    shape = (local.shape[0] * jax.process_count(),) + local.shape[1:]
+    return jax.make_array_from_process_local_data(batch_sharding(mesh), local, shape)
+
+
+def load_shard(dataset, mesh, train_limit: int = 0):
+    """This process's shard of a `Dataset`'s training set, as global arrays.
+
+    Args:
+      dataset: a `neurokit.data.Dataset` (every process reads the same files and
+        keeps only its rows; a loader that reads only its rows plugs in here).
+      mesh: the mesh.
+      train_limit: use only the first N examples (0: all).
+
+    Returns:
+      `(x, y)` global arrays split over 'data', of `n - n % process_count` rows.
+    """
+    n = dataset.x_train.shape[0]
+    n = min(n, train_limit) if train_limit else n
+    rows = process_slice(n)
+    return (global_array(dataset.x_train[rows], mesh),
+            global_array(dataset.y_train[rows], mesh))

@@ -1,0 +1,93 @@
+"""A `pmap` data-parallel path, kept for users who ask for it.
+
+The sharded `jit` path (`neurokit.parallel.mesh`) is the primary one. Here
+each device holds a replica of the train state, takes its contiguous slice of
+each global batch (the same data order as one device), runs the rule's step
+on it, and the per-device updates and metrics are averaged with `lax.pmean`
+before the optimizer. A rule's step returns the mean-over-batch update, so the
+average of equal-sized slices' updates is the full-batch update for any rule
+whose update is a batch mean (backprop, FA/DFA, MF, PC). It is NOT for rules
+that couple the examples of a batch (in-batch negatives, batch statistics),
+nor for per-example randomness: every device gets the step's key, so random
+draws are shaped by the slice, not the global batch — use the sharded path
+there. Rules with `applies_updates=True` step their own optimizer on the
+slice and are not averaged exactly either.
+
+Example:
+  >>> epoch = pmap_epoch(rule, optimizer, 128)
+  >>> rstate = replicate(state)
+  >>> rstate, metrics = epoch(rstate, x, y, 0)       # metrics per device (all equal)
+  >>> state = unreplicate(rstate)
+"""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from neurokit.rules.base import Rule
+from neurokit.train import loop
+from neurokit.train.state import TrainState, step_key
+
+AXIS = 'devices'
+
+
+def replicate(tree, devices=None):
+    """Stacks `len(devices)` copies of a pytree (a leading device axis); `pmap` places them."""
+    n = len(devices or jax.local_devices())
+    return jax.tree.map(lambda x: jnp.broadcast_to(jnp.asarray(x), (n,) + jnp.shape(x)), tree)
+
+
+def unreplicate(tree):
+    """The first replica of a replicated pytree."""
+    return jax.tree.map(lambda x: x[0], tree)
+
+
+def _mean_floats(tree):
+    """pmean over devices for float leaves; integer leaves are equal everywhere."""
+    return jax.tree.map(
+        lambda x: jax.lax.pmean(x, AXIS) if jnp.issubdtype(x.dtype, jnp.inexact) else x, tree)
+
+
+def pmap_epoch(rule: Rule, optimizer, batch_size: int, devices=None):
+    """`(replicated state, x, y, epoch) -> (replicated state, metrics)` under `jax.pmap`.
+
+    Args:
+      rule, optimizer, batch_size: as for `neurokit.train.make_epoch`; the
+        global batch size must divide by the number of devices.
+      devices: devices to use (default: all local devices).
+
+    Returns:
+      A pmapped function; `x`, `y` are whole data sets (broadcast to every
+      device), `epoch` an int. Metrics come back with a leading device axis.
+    """
+    devices = devices or jax.local_devices()
+    n_dev = len(devices)
+    if batch_size % n_dev:
+        raise ValueError(f'batch_size={batch_size} must divide by the {n_dev} devices')
+    local = batch_size // n_dev
+
+    def train_step(state: TrainState, batch):
+        updates, rule_state, metrics = rule.step(state.params, state.rule_state, batch,
+                                                 step_key(state))
+        updates, rule_state, metrics = _mean_floats((updates, rule_state, metrics))
+        if rule.applies_updates:
+            params, opt_state = optax.apply_updates(state.params, updates), state.opt_state
+        else:
+            updates, opt_state = optimizer.update(updates, state.opt_state, state.params)
+            params = optax.apply_updates(state.params, updates)
+        return TrainState(params, opt_state, rule_state, state.key, state.step + 1), metrics
+
+    def epoch_fn(state, x, y, epoch):
+        order = loop.epoch_order(state.key, epoch, x.shape[0], batch_size)
+        # This device's contiguous slice of every global batch.
+        order = jax.lax.dynamic_slice_in_dim(order, jax.lax.axis_index(AXIS) * local, local, 1)
+
+        def body(s, idx):
+            return train_step(s, {'x': x[idx], 'y': y[idx]})
+
+        state, metrics = jax.lax.scan(body, state, order)
+        return state, jax.tree.map(lambda m: jnp.mean(m, axis=0), metrics)
+
+    return jax.pmap(epoch_fn, AXIS, in_axes=(0, None, None, None), static_broadcasted_argnums=(),
+                    devices=devices)

@@ -1,0 +1,272 @@
+"""Rule composition: assign learning rules to parts of a model.
+
+Two combinators, both returning a `Rule`, so a combination trains, vmaps,
+shards and checkpoints like any single rule:
+
+* `combine(rules, labels)` — like `optax.multi_transform`: every rule is built
+  on the WHOLE model and run on it; layer l takes its update from the rule
+  labelled for it, and gets zero from the others. Exact for mixtures such as
+  mono-forward on the hidden layers + backprop on the head (backprop's head
+  gradient only needs the forward pass), or FA on the convolutions + DFA on
+  the dense layers. Combining a rule with itself on all layers is the rule.
+* `chain(model, parts)` — block-local learning: the layers are cut into
+  consecutive blocks, each block's rule is built on its own sub-model and sees
+  the previous block's output as its input, with a stop-gradient at the
+  boundary. Blocks then have no backward dependency on each other, which is
+  what `neurokit.parallel.pipeline` exploits to put them on different devices.
+
+Rule-owned trainables (the extras a rule's `init_params` adds beside
+'layers') are kept per rule under `params['rules'][label]`, so two rules that
+both add, say, 'mf_proj' never collide; each rule's `step` and `predict` see
+`{'layers': ..., **its extras}` as if it were alone.
+
+Every rule is called with the step's key unchanged (that is what makes a rule
+combined with itself equal to the rule, randomness included).
+
+Example:
+  >>> model = mlp((784,), 10, (1000, 1000))
+  >>> rule = combine({'hidden': mf(model), 'head': bp(model)},
+  ...                ('hidden', 'hidden', 'head'))
+  >>> blocks = chain(model, [((0, 2), bp), ((2, 3), bp)])
+"""
+from __future__ import annotations
+
+from typing import Callable, Mapping, NamedTuple, Sequence
+
+import jax
+
+from neurokit.models.model import Model, sequential
+from neurokit.rules.base import Rule, zeros_like_tree
+
+EXTRAS = 'rules'
+
+
+def _split(params):
+    """params -> (layers, extras dict without 'layers')."""
+    return params['layers'], {k: v for k, v in params.items() if k != 'layers'}
+
+
+def _join(layers, extras_by_label):
+    """Combined params: the layers, plus per-rule extras where a rule has any."""
+    out = {'layers': tuple(layers)}
+    kept = {k: v for k, v in extras_by_label.items() if v}
+    if kept:
+        out[EXTRAS] = kept
+    return out
+
+
+def _view(params, label):
+    """What one rule sees: the layers and its own extras."""
+    return {'layers': params['layers'], **params.get(EXTRAS, {}).get(label, {})}
+
+
+def _applies_updates(rules):
+    flags = {r.applies_updates for r in rules}
+    if len(flags) > 1:
+        raise ValueError('cannot combine rules that apply their own updates (applies_updates=True) '
+                         'with rules whose updates go through the outer optimizer')
+    return flags.pop()
+
+
+def _prefixed(metrics, label):
+    return {f'{label}_{k}': v for k, v in metrics.items()}
+
+
+def layer_labels(num_layers: int, **ranges) -> tuple:
+    """Per-layer labels from index ranges, e.g. `layer_labels(3, hidden=(0, 2), head=(2, 3))`.
+
+    Ranges are half-open `(start, stop)`; negative indices count from the end.
+    Raises ValueError if a layer is labelled twice or left unlabelled.
+    """
+    labels = [None] * num_layers
+    for label, (start, stop) in ranges.items():
+        for i in range(num_layers)[start:stop]:
+            if labels[i] is not None:
+                raise ValueError(f'layer {i} labelled both {labels[i]!r} and {label!r}')
+            labels[i] = label
+    if None in labels:
+        raise ValueError(f'layers {[i for i, l in enumerate(labels) if l is None]} have no rule')
+    return tuple(labels)
+
+
+def combine(rules: Mapping[str, Rule], labels: Sequence[str] | Callable,
+            predict_with: str | None = None) -> Rule:
+    """A rule that trains each layer with the rule of its label.
+
+    Args:
+      rules: label -> `Rule`, each built on the same (whole) model.
+      labels: one label per layer, or a function `layers_params -> labels`
+        (called on `params['layers']`, like optax's `param_labels`).
+      predict_with: the label whose rule predicts (and whose 'loss' is the
+        combination's 'loss'); default: the label of the last layer.
+
+    Returns:
+      A `Rule`. Its metrics are each rule's metrics prefixed `<label>_`, plus
+      'loss' (and 'accuracy' when present) of the predicting rule.
+
+    Raises:
+      ValueError: a label without a rule, or mixed `applies_updates`.
+
+    Example:
+      >>> rule = combine({'hidden': mf(model), 'head': bp(model)},
+      ...                layer_labels(3, hidden=(0, 2), head=(2, 3)))
+    """
+    rules = dict(rules)
+    applies = _applies_updates(rules.values())
+
+    def resolve(layers):
+        lab = tuple(labels(layers) if callable(labels) else labels)
+        if len(lab) != len(layers):
+            raise ValueError(f'{len(lab)} labels for {len(layers)} layers')
+        unknown = sorted(set(lab) - set(rules))
+        if unknown:
+            raise ValueError(f'labels {unknown} have no rule; rules: {sorted(rules)}')
+        return lab
+
+    def head_label(lab):
+        return predict_with if predict_with is not None else lab[-1]
+
+    def init_params(key, model_params):
+        lab = resolve(model_params['layers'])
+        full = {name: r.init_params(key, model_params) for name, r in rules.items()}
+        # Each layer's initial values come from the rule that will train it.
+        layers = tuple(full[lab[i]]['layers'][i] for i in range(len(lab)))
+        return _join(layers, {name: _split(p)[1] for name, p in full.items()})
+
+    def init(key, params):
+        return {name: r.init(key, _view(params, name)) for name, r in rules.items()}
+
+    def step(params, state, batch, key):
+        layers = params['layers']
+        lab = resolve(layers)
+        head = head_label(lab)
+        layer_updates = [None] * len(layers)
+        extra_updates, new_state, metrics = {}, {}, {}
+        for name, r in rules.items():
+            view = _view(params, name)
+            owns = [i for i, l in enumerate(lab) if l == name]
+            if not owns and len(view) == 1 and name != head:
+                new_state[name] = state[name]  # owns nothing, trains nothing: skip its work
+                continue
+            u, new_state[name], m = r.step(view, state[name], batch, key)
+            u_layers, u_extras = _split(u)
+            for i in owns:
+                layer_updates[i] = u_layers[i]
+            if u_extras:
+                extra_updates[name] = u_extras
+            metrics.update(_prefixed(m, name))
+            if name == head:
+                metrics.update({k: m[k] for k in ('loss', 'accuracy') if k in m})
+        for i, u in enumerate(layer_updates):
+            if u is None:  # unreachable with resolved labels; kept for safety
+                layer_updates[i] = zeros_like_tree(layers[i])
+        updates = _join(layer_updates, extra_updates)
+        # Keep the exact params tree even for extras of a rule whose step was skipped.
+        for name, ex in params.get(EXTRAS, {}).items():
+            updates.setdefault(EXTRAS, {}).setdefault(name, zeros_like_tree(ex))
+        return updates, new_state, metrics
+
+    def predict(params, state, x):
+        head = head_label(resolve(params['layers']))
+        return rules[head].predict(_view(params, head), state[head], x)
+
+    return Rule(init, step, predict, init_params, applies)
+
+
+class Part(NamedTuple):
+    """One block of a `chain`: layers [start, stop), its sub-model and its rule."""
+    start: int
+    stop: int
+    model: Model
+    rule: Rule
+
+
+def parts_of(model: Model, parts: Sequence) -> list[Part]:
+    """Builds the blocks of a chain.
+
+    Args:
+      model: the whole model.
+      parts: a sequence of `((start, stop), build)` with `build(sub_model) -> Rule`,
+        covering the layers in order without gaps.
+    """
+    out, expect = [], 0
+    for (start, stop), build in parts:
+        if start != expect or stop <= start:
+            raise ValueError(f'chain parts must cover consecutive layers; got ({start}, {stop}) '
+                             f'after layer {expect}')
+        sub = sequential(model.layers[start:stop])
+        out.append(Part(start, stop, sub, build(sub)))
+        expect = stop
+    if expect != len(model.layers):
+        raise ValueError(f'chain parts cover layers [0, {expect}) of {len(model.layers)}')
+    return out
+
+
+def part_params(params, k: int, part: Part):
+    """The params part k's rule sees."""
+    return {'layers': tuple(params['layers'][part.start:part.stop]),
+            **params.get(EXTRAS, {}).get(str(k), {})}
+
+
+def part_forward(part: Part, sub_params, x):
+    """A block's output, as the next block's input: no gradient crosses the boundary."""
+    return jax.lax.stop_gradient(part.model.apply({'layers': sub_params['layers']}, x)[0])
+
+
+def chain(model: Model, parts: Sequence) -> Rule:
+    """Block-local learning: each block of layers has its own rule.
+
+    Args:
+      model: the whole model.
+      parts: `((start, stop), build)` pairs in layer order, where
+        `build(sub_model) -> Rule` (a rule constructor such as `bp`, or a
+        lambda setting its hyperparameters). Block k's rule trains layers
+        [start, stop) on the previous block's (stop-gradient) output.
+
+    Returns:
+      A `Rule` whose state is a tuple (one per block) and whose extras live in
+      `params['rules'][str(k)]`. `predict` runs the blocks' forward passes then
+      the last block's `predict`. Metrics: each block's prefixed `block<k>_`,
+      'loss'/'accuracy' of the last block.
+
+    Example:
+      >>> rule = chain(model, [((0, 2), bp), ((2, 3), lambda m: bp(m, loss='mse'))])
+    """
+    blocks = parts_of(model, parts)
+    applies = _applies_updates(p.rule for p in blocks)
+
+    def init_params(key, model_params):
+        layers, extras = [], {}
+        for k, p in enumerate(blocks):
+            sub = p.rule.init_params(key, {'layers': tuple(model_params['layers'][p.start:p.stop])})
+            sub_layers, extras[str(k)] = _split(sub)
+            layers.extend(sub_layers)
+        return _join(layers, extras)
+
+    def init(key, params):
+        return tuple(p.rule.init(key, part_params(params, k, p)) for k, p in enumerate(blocks))
+
+    def step(params, state, batch, key):
+        h, y = batch['x'], batch['y']
+        layer_updates, extra_updates, new_state, metrics = [], {}, [], {}
+        for k, p in enumerate(blocks):
+            view = part_params(params, k, p)
+            u, s, m = p.rule.step(view, state[k], {'x': h, 'y': y}, key)
+            u_layers, u_extras = _split(u)
+            layer_updates.extend(u_layers)
+            if u_extras:
+                extra_updates[str(k)] = u_extras
+            new_state.append(s)
+            metrics.update(_prefixed(m, f'block{k}'))
+            if k < len(blocks) - 1:
+                h = part_forward(p, view, h)
+        metrics.update({key_: m[key_] for key_ in ('loss', 'accuracy') if key_ in m})
+        return _join(layer_updates, extra_updates), tuple(new_state), metrics
+
+    def predict(params, state, x):
+        for k, p in enumerate(blocks[:-1]):
+            x = part_forward(p, part_params(params, k, p), x)
+        k = len(blocks) - 1
+        return blocks[k].rule.predict(part_params(params, k, blocks[k]), state[k], x)
+
+    return Rule(init, step, predict, init_params, applies)
