@@ -1,0 +1,22 @@
+"""Fixed-random-magnitude sign-concordant feedback (frSF): LeNet, Adam 1e-3, batch 128, 15 epochs, Fashion-MNIST.
+
+Command:
+  python -m experiments.train --config=experiments/configs/frsf.py --workdir=/tmp/runs/frsf \
+      --config.num_seeds=3
+
+Expected (measured 2026-11-23): not measured on F-MNIST yet (no CPU time left); trains on digits
+(see tests).
+"""
+import ml_collections
+
+from neurokit.config import base_config
+
+
+def get_config():
+    config = base_config()
+    config.rule = 'frsf'
+    config.rule_kwargs = ml_collections.ConfigDict(
+        {'loss': 'cross_entropy', 'feedback_scale': 1.0, 'alignment_metrics': False})
+    config.model.name = 'lenet'
+    config.epochs = 15
+    return config
