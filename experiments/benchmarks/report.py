@@ -12,7 +12,7 @@ from absl import app
 
 from experiments.benchmarks.common import RESULTS
 
-ORDER = ['core', 'ff', 'mf', 'pc', 'fa', 'parallel', 'checkpoint']
+ORDER = ['core', 'tests', 'ff', 'mf', 'pc', 'fa', 'parallel', 'checkpoint']
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 INTRO = """# Benchmarks
