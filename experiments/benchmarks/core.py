@@ -36,12 +36,7 @@ ACCURACY = {
 def _config(dataset, overrides):
     config = bp_config.get_config()
     config.dataset = dataset
-    for key, value in overrides.items():
-        node = config
-        *path, leaf = key.split('.')
-        for p in path:
-            node = node[p]
-        node[leaf] = value
+    config.update_from_flattened_dict(overrides)
     return config
 
 

@@ -112,23 +112,13 @@ def part_oracle():
     _merge('oracle', out)
 
 
-def _set(config, overrides):
-    for key, value in overrides.items():
-        node = config
-        *path, last = key.split('.')
-        for p in path:
-            node = node[p]
-        node[last] = value
-    return config
-
-
 def _config(rule, overrides):
     """pc's or ipc's config; 'bp' is the twin: pc's config with the rule swapped."""
     config = (ipc_config if rule == 'ipc' else pc_config).get_config()
     if rule == 'bp':
         config.rule = 'bp'
         config.rule_kwargs = type(config.rule_kwargs)()
-    config = _set(config, overrides)
+    config.update_from_flattened_dict(overrides)
     if _QUICK.value:
         config.dataset, config.epochs, config.num_seeds, config.batch_size = 'digits', 2, 2, 64
         if config.model.name == 'mlp':

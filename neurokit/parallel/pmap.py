@@ -23,11 +23,9 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-import optax
 
 from neurokit.rules.base import Rule
 from neurokit.train import loop
-from neurokit.train.state import TrainState, step_key
 
 AXIS = 'devices'
 
@@ -67,16 +65,7 @@ def pmap_epoch(rule: Rule, optimizer, batch_size: int, devices=None):
         raise ValueError(f'batch_size={batch_size} must divide by the {n_dev} devices')
     local = batch_size // n_dev
 
-    def train_step(state: TrainState, batch):
-        updates, rule_state, metrics = rule.step(state.params, state.rule_state, batch,
-                                                 step_key(state))
-        updates, rule_state, metrics = _mean_floats((updates, rule_state, metrics))
-        if rule.applies_updates:
-            params, opt_state = optax.apply_updates(state.params, updates), state.opt_state
-        else:
-            updates, opt_state = optimizer.update(updates, state.opt_state, state.params)
-            params = optax.apply_updates(state.params, updates)
-        return TrainState(params, opt_state, rule_state, state.key, state.step + 1), metrics
+    train_step = loop.make_train_step(rule, optimizer, reduce=_mean_floats)
 
     def epoch_fn(state, x, y, epoch):
         order = loop.epoch_order(state.key, epoch, x.shape[0], batch_size)

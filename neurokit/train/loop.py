@@ -9,12 +9,20 @@ from neurokit.rules.base import Rule
 from neurokit.train.state import TrainState, shuffle_key, step_key
 
 
-def make_train_step(rule: Rule, optimizer: optax.GradientTransformation):
-    """`(state, batch) -> (state, metrics)`: the step shared by every rule."""
+def make_train_step(rule: Rule, optimizer: optax.GradientTransformation, reduce=None):
+    """`(state, batch) -> (state, metrics)`: the step shared by every rule.
+
+    Args:
+      rule, optimizer: what to step with.
+      reduce: optional `(updates, rule_state, metrics) -> same`, applied between the
+        rule and the optimizer (the pmap path averages across devices here).
+    """
 
     def train_step(state: TrainState, batch):
         updates, rule_state, metrics = rule.step(state.params, state.rule_state, batch,
                                                  step_key(state))
+        if reduce is not None:
+            updates, rule_state, metrics = reduce((updates, rule_state, metrics))
         if rule.applies_updates:
             params, opt_state = optax.apply_updates(state.params, updates), state.opt_state
         else:

@@ -47,12 +47,7 @@ def tiny_config(data_dir, **overrides):
     c.model.hidden = (8,)
     c.epochs, c.batch_size, c.eval_batch_size = 4, 64, 64
     c.tensorboard = False
-    for k, v in overrides.items():
-        node = c
-        *path, last = k.split('.')
-        for p in path:
-            node = node[p]
-        node[last] = v
+    c.update_from_flattened_dict(overrides)
     return c
 
 
