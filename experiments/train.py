@@ -3,6 +3,14 @@
   python -m experiments.train --config=experiments/configs/bp.py --workdir=runs/bp \
       [--config.KEY=VALUE ...]
 
+Devices: by default a run uses every visible device, the batch split over a
+`data` mesh axis (`--config.mesh=data=4` picks 4 of them, `data=1` one;
+`--config.fsdp=True` also splits large weights; `--config.parallel=pmap` or
+`none`). Several hosts: the same command on each, plus
+`--config.distributed.enabled=True` (TPU pods and SLURM fill in the rest; else
+`--config.distributed.coordinator_address=HOST:PORT --config.distributed.num_processes=N
+--config.distributed.process_id=I`). summary.json says how many devices a run used.
+
 Exit codes: 0 done (or already done), 2 bad input (stderr's last line is
 `error: ...`), 3 stopped by SIGTERM after a checkpoint (re-run to resume).
 """

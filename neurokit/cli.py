@@ -24,11 +24,37 @@ def fail(message) -> None:
     sys.exit(EXIT_USER_ERROR)
 
 
+def join_processes(config) -> None:
+    """Connects this process to the job's others, before any JAX computation.
+
+    With `config.distributed.enabled` (explicit coordinator/count/id, or none of
+    them to read a TPU pod's or SLURM's environment), or where the environment
+    launched several processes (`parallel.distributed.multi_process_environment`).
+    A single-process run does nothing here.
+    """
+    from neurokit import config as config_lib
+    from neurokit.parallel import distributed
+    config_lib.validate(config)  # the distributed keys must be sound before we connect
+    d = config.distributed
+    if not (d.enabled or distributed.multi_process_environment()):
+        return
+    try:
+        if d.coordinator_address:
+            distributed.initialize(d.coordinator_address, d.num_processes, d.process_id)
+        else:
+            distributed.initialize()
+    except (RuntimeError, ValueError) as e:
+        raise ConfigError(f'cannot join the other processes ({" ".join(str(e).split())[:300]}); '
+                          'check --config.distributed.coordinator_address, num_processes and '
+                          'process_id') from None
+
+
 def run_main(config, workdir):
     """Runs `neurokit.train.run` and prints the summary; user errors exit 2 with one line."""
     from neurokit.train import run  # imported late so --help stays fast
     from neurokit.train.checkpoint import Preempted
     try:
+        join_processes(config)
         summary = run(config, workdir)
     except USER_ERRORS as e:
         fail(e)
@@ -38,6 +64,7 @@ def run_main(config, workdir):
     if summary.get('already_finished'):
         print(f'note: the run in {workdir} had already finished ({summary["epochs"]} epochs); '
               'nothing was changed. Pass a new --workdir to train again.', file=sys.stderr)
-    keep = ('rule', 'dataset', 'epochs', 'test_accuracy', 'train_seconds', 'samples_per_second')
+    keep = ('rule', 'dataset', 'epochs', 'test_accuracy', 'train_seconds', 'samples_per_second',
+            'devices')
     print(json.dumps({k: summary[k] for k in keep}))
     return summary

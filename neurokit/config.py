@@ -31,6 +31,9 @@ def base_config() -> ml_collections.ConfigDict:
     c.eval_batch_size = 1000
     c.seed = 0
     c.num_seeds = 1            # >1: train that many seeds as one vmapped program
+    # A hyperparameter sweep as one vmapped program: 'KEY=V1,V2[;KEY=V1,V2]' over
+    # optimizer.* / rule_kwargs.* numbers; members = the grid x num_seeds seeds.
+    c.sweep = ''
 
     c.model = ml_collections.ConfigDict()
     c.model.name = 'mlp'       # one of neurokit.models.MODELS
@@ -50,6 +53,8 @@ def base_config() -> ml_collections.ConfigDict:
     c.optimizer.schedule = 'constant'
     c.optimizer.warmup_epochs = 0.0
     c.optimizer.grad_clip = 0.0
+    c.optimizer.initial_weight_decay = 0.0         # used for the first ... epochs, then weight_decay
+    c.optimizer.initial_weight_decay_epochs = 0.0  # 0: weight_decay throughout (pfa: 1 epoch)
 
     # Bookkeeping: none of these change what is computed (see RESUMABLE_KEYS).
     c.checkpoint_every = 1     # save a checkpoint every N epochs (0: only the final one)
@@ -57,20 +62,41 @@ def base_config() -> ml_collections.ConfigDict:
     c.progress = 'auto'        # per-epoch progress line on stderr: auto (if a terminal), on, off
     c.tensorboard = True       # TensorBoard event files in <workdir>/tb
     c.nan_policy = 'stop'      # non-finite loss/params: 'stop' the run, or 'skip' the step
+
+    # Devices (see neurokit/parallel): where a run computes, not what it computes.
+    c.parallel = 'sharded'     # 'sharded' (jit over a Mesh), 'pmap', or 'none' (one device)
+    c.mesh = ''                # '' = all visible devices on 'data'; 'data=4', 'data=4,stage=2'
+    c.fsdp = False             # sharded mode: split large weights and their moments over 'data'
+    c.distributed = ml_collections.ConfigDict()  # multi-host (jax.distributed.initialize)
+    c.distributed.enabled = False                # True: join the other processes
+    c.distributed.coordinator_address = ''       # 'host:port' of process 0; '' = environment
+    c.distributed.num_processes = 0              # 0 = from the environment
+    c.distributed.process_id = -1                # -1 = from the environment
     return c
 
 
 # Keys that may differ between a checkpoint's config and the config resuming it:
 # they change how a run is watched or saved, never the numbers it computes.
+# The device keys (parallel, mesh, fsdp, distributed.*) are resumable too: they
+# change only where the same program runs, so in exact arithmetic the numbers are
+# the same (cross-device sums round differently, ~1e-6), and resuming an 8-device
+# run on 1 device, or a pod run on a workstation, is a legitimate wish. A resume
+# with the same device keys stays bit-identical. (pmap differs beyond rounding only
+# for rules whose update is not a batch mean: ff/cff negatives, iPC; see parallel/pmap.py.)
+DEVICE_KEYS = ('parallel', 'mesh', 'fsdp', 'distributed.enabled',
+               'distributed.coordinator_address', 'distributed.num_processes',
+               'distributed.process_id')
 RESUMABLE_KEYS = ('eval_batch_size', 'checkpoint_every', 'keep_checkpoints', 'progress',
-                  'tensorboard')
+                  'tensorboard') + DEVICE_KEYS
 PROGRESS = ('auto', 'on', 'off')
 NAN_POLICIES = ('stop', 'skip')
+PARALLEL = ('sharded', 'pmap', 'none')
+MESH_AXES = ('data', 'stage')
 
 
 _INT_KEYS = {'train_limit': 0, 'epochs': 1, 'batch_size': 1, 'eval_batch_size': 1, 'seed': 0,
              'num_seeds': 1, 'checkpoint_every': 0, 'keep_checkpoints': 1}
-_STR_KEYS = ('rule', 'dataset', 'data_dir', 'progress', 'nan_policy')
+_STR_KEYS = ('rule', 'dataset', 'data_dir', 'progress', 'nan_policy', 'parallel', 'mesh', 'sweep')
 _MODEL_STR_KEYS = ('name', 'activation', 'init', 'dtype')
 
 
@@ -99,6 +125,7 @@ def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     _check_keys(config, ref)
     _check_keys(config.model, ref.model, 'model.')
     _check_keys(config.optimizer, ref.optimizer, 'optimizer.')
+    _check_keys(config.distributed, ref.distributed, 'distributed.')
     for key in _STR_KEYS:
         _check_type(config[key], str, f'config.{key}', 'a string')
     for key in _MODEL_STR_KEYS:
@@ -119,11 +146,13 @@ def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     _one_of(config.model.dtype, ('float32', 'bfloat16', 'float16', 'float64'), 'dtype')
     _one_of(config.optimizer.name, optim.OPTIMIZERS, 'optimizer')
     _one_of(config.optimizer.schedule, optim.SCHEDULES, 'schedule')
+    _validate_devices(config)
     for key, low in _INT_KEYS.items():
         v = config[key]
         if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < low:
             raise ConfigError(f'config.{key} must be an integer >= {low}, got {v!r}')
-    for key in ('learning_rate', 'momentum', 'weight_decay', 'warmup_epochs', 'grad_clip'):
+    for key in ('learning_rate', 'momentum', 'weight_decay', 'warmup_epochs', 'grad_clip',
+                'initial_weight_decay', 'initial_weight_decay_epochs'):
         v = config.optimizer[key]
         if isinstance(v, bool) or not isinstance(v, numbers.Real) or v < 0 or v != v:
             raise ConfigError(f'config.optimizer.{key} must be a number >= 0, got {v!r}')
@@ -143,7 +172,142 @@ def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     if unknown:
         raise ConfigError(f'rule {config.rule!r} has no hyperparameter rule_kwargs.{unknown[0]}; '
                           f'valid: {", ".join(accepted) or "(none)"}')
+    parse_sweep(config.sweep, config)
     return config
+
+
+def parse_sweep(spec: str, config=None) -> dict:
+    """`'optimizer.learning_rate=1e-3,3e-3;rule_kwargs.threshold=1,2'` -> `{key: [values]}`.
+
+    Only numbers under `optimizer.` or `rule_kwargs.` can be swept (the rule and
+    optimizer are rebuilt per member from traced values); with `config`, each key
+    must exist there.
+
+    Raises:
+      ConfigError: a malformed entry, a key that cannot be swept, a non-number.
+    """
+    axes = {}
+    for item in (spec or '').replace(' ', '').split(';'):
+        if not item:
+            continue
+        key, eq, vals = item.partition('=')
+        group, _, name = key.partition('.')
+        bad = (not eq or group not in ('optimizer', 'rule_kwargs') or not name or key in axes)
+        try:
+            values = [float(v) for v in vals.split(',')]
+        except ValueError:
+            bad = True
+        if bad or not values:
+            raise ConfigError(f'config.sweep={spec!r} is not a sweep: write KEY=V1,V2[;KEY=V1,V2] '
+                              'with numeric KEYs under optimizer. or rule_kwargs. (e.g. '
+                              "--config.sweep='optimizer.learning_rate=0.001,0.003')")
+        if config is not None:
+            sub = config[group]
+            if name not in sub or isinstance(sub[name], (bool, str)) or not isinstance(
+                    sub[name], numbers.Real):
+                raise ConfigError(f'config.sweep: {key} is not a numeric key of this config; '
+                                  f'sweepable: optimizer.learning_rate, optimizer.weight_decay, '
+                                  f'... and the rule\'s numeric rule_kwargs (set it in the config '
+                                  'or with --config.rule_kwargs.NAME=VALUE first)')
+        axes[key] = values
+    return axes
+
+
+def parse_mesh(spec: str) -> dict:
+    """`'data=4,stage=2'` -> `{'data': 4, 'stage': 2}`; `''` -> `{}` (every device on 'data').
+
+    Raises:
+      ConfigError: a malformed entry, an unknown or repeated axis, a size < 1.
+    """
+    axes = {}
+    for item in (spec or '').replace(' ', '').split(','):
+        if not item:
+            continue
+        name, eq, size = item.partition('=')
+        if not eq or name not in MESH_AXES or name in axes or not size.isdigit() or int(size) < 1:
+            raise ConfigError(f'config.mesh={spec!r} is not a mesh: write AXIS=SIZE[,AXIS=SIZE] '
+                              f'with axes {"/".join(MESH_AXES)} and sizes >= 1 '
+                              '(e.g. --config.mesh=data=4), '
+                              "or '' for every device on 'data'")
+        axes[name] = int(size)
+    return axes
+
+
+def _validate_devices(config) -> None:
+    _one_of(config.parallel, PARALLEL, 'parallel mode')
+    _check_type(config.fsdp, bool, 'config.fsdp', 'True or False')
+    axes = parse_mesh(config.mesh)
+    if config.parallel != 'sharded' and axes.get('stage', 1) > 1:
+        raise ConfigError(f'config.mesh={config.mesh!r}: a stage axis needs '
+                          "--config.parallel=sharded; drop 'stage=' from --config.mesh")
+    if config.fsdp and config.parallel != 'sharded':
+        raise ConfigError(f'config.fsdp=True needs --config.parallel=sharded, not '
+                          f'{config.parallel!r}')
+    batch = config.batch_size
+    if axes.get('data') and isinstance(batch, numbers.Integral) and batch % axes['data']:
+        raise ConfigError(f'config.batch_size={batch} does not divide by the data axis size '
+                          f"{axes['data']} of --config.mesh={config.mesh}; use a multiple of it")
+    d = config.distributed
+    _check_type(d.enabled, bool, 'config.distributed.enabled', 'True or False')
+    _check_type(d.coordinator_address, str, 'config.distributed.coordinator_address',
+                "a 'host:port' string")
+    for key, low in (('num_processes', 0), ('process_id', -1)):
+        v = d[key]
+        if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < low:
+            raise ConfigError(f'config.distributed.{key} must be an integer >= {low}, got {v!r}')
+    explicit = bool(d.coordinator_address) or d.num_processes or d.process_id >= 0
+    if explicit and not d.enabled:
+        raise ConfigError('config.distributed settings are given but config.distributed.enabled '
+                          'is False; add --config.distributed.enabled=True')
+    if explicit and not (d.coordinator_address and d.num_processes and d.process_id >= 0):
+        raise ConfigError('config.distributed needs all of coordinator_address, num_processes and '
+                          'process_id (or none of them, to read them from the TPU/SLURM '
+                          'environment)')
+    if d.num_processes and d.process_id >= d.num_processes:
+        raise ConfigError(f'config.distributed.process_id={d.process_id} must be < '
+                          f'num_processes={d.num_processes}')
+    if d.enabled and config.parallel != 'sharded':
+        raise ConfigError(f'config.distributed.enabled=True needs --config.parallel=sharded, not '
+                          f'{config.parallel!r}')
+
+
+def check_devices(config, num_devices: int, process_count: int = 1) -> dict:
+    """The mesh axis sizes for `num_devices` visible devices; checks they fit.
+
+    Args:
+      config: a validated config.
+      num_devices: devices visible to the run (all processes').
+      process_count: number of processes (a multi-host mesh must use every device).
+
+    Returns:
+      `{'data': D, 'stage': S}` with `D * S` devices to use ('none': `{'data': 1, 'stage': 1}`).
+
+    Raises:
+      ConfigError: the mesh needs more devices than there are, leaves some
+        processes' devices out, or the batch does not divide by the data axis.
+    """
+    if config.parallel == 'none':
+        return {'data': 1, 'stage': 1}
+    axes = parse_mesh(config.mesh)
+    stage = axes.get('stage', 1)
+    data = axes.get('data', num_devices // stage)
+    if 'data' not in axes and num_devices % stage:
+        raise ConfigError(f'config.mesh={config.mesh!r}: stage={stage} does not divide the '
+                          f'{num_devices} visible devices; give data= as well')
+    if data * stage > num_devices:
+        raise ConfigError(f'config.mesh={config.mesh!r} needs {data * stage} devices but '
+                          f'{num_devices} are visible; lower the axis sizes, or pass '
+                          '--config.mesh= '
+                          'for every device')
+    if process_count > 1 and data * stage != num_devices:
+        raise ConfigError(f'config.mesh={config.mesh!r} uses {data * stage} of the {num_devices} '
+                          f'devices of {process_count} processes; a multi-host mesh must use them '
+                          "all (--config.mesh='')")
+    if config.batch_size % data:
+        raise ConfigError(f'config.batch_size={config.batch_size} does not divide by the data axis '
+                          f'size {data} ({num_devices} devices); use a multiple of {data} or set '
+                          '--config.mesh=data=N')
+    return {'data': data, 'stage': stage}
 
 
 def _check_type(value, kind, name, what):

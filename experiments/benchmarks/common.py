@@ -6,6 +6,7 @@ import json
 import os
 import platform
 import statistics
+import sys
 import tempfile
 import time
 
@@ -51,13 +52,32 @@ def interleaved(fns: dict, repeats: int) -> dict:
     return {k: statistics.median(v) for k, v in times.items()}
 
 
-def write(name: str, payload: dict, markdown: str) -> None:
-    """Writes results/<name>.json and results/<name>.md."""
-    os.makedirs(RESULTS, exist_ok=True)
-    with open(os.path.join(RESULTS, f'{name}.json'), 'w') as f:
+def run_facts(module: str, quick: bool) -> dict:
+    """The facts every results JSON starts with: command, machine, versions, date."""
+    return {'command': ' '.join([f'python -m experiments.benchmarks.{module}'] + sys.argv[1:]),
+            'machine': machine(), 'jax': jax.__version__, 'python': platform.python_version(),
+            'date': datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC'),
+            'quick': quick}
+
+
+def load(name: str) -> dict:
+    """results/<name>.json, or {} if absent (parts that were not re-run keep their figures)."""
+    path = os.path.join(RESULTS, f'{name}.json')
+    if not os.path.exists(path):
+        return {}
+    with open(path) as f:
+        return json.load(f)
+
+
+def write(name: str, payload: dict, markdown: str, quick: bool = False) -> None:
+    """Writes results/<name>.json and results/<name>.md (`quick`: under /tmp/nk_<name>_quick,
+    so a smoke run never replaces a real figure)."""
+    out = os.path.join(tempfile.gettempdir(), f'nk_{name}_quick') if quick else RESULTS
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, f'{name}.json'), 'w') as f:
         json.dump(payload, f, indent=2)
         f.write('\n')
-    with open(os.path.join(RESULTS, f'{name}.md'), 'w') as f:
+    with open(os.path.join(out, f'{name}.md'), 'w') as f:
         f.write(markdown.rstrip() + '\n')
 
 

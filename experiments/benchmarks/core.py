@@ -116,10 +116,13 @@ def _markdown(results, command):
 def main(argv):
     del argv
     only = set(_ONLY.value) or {'fashion_mnist', 'digits', 'mnist1d', 'speed'}
-    results = {}
+    # Parts not re-run keep their stored figures (a partial run must not drop a row).
+    results = {} if _QUICK.value else common.load('core')
     acc = [accuracy(d, _QUICK.value) for d in ('fashion_mnist', 'digits', 'mnist1d') if d in only]
     if acc:
-        results['accuracy'] = acc
+        kept = [r for r in results.get('accuracy', []) if r['dataset'] not in only]
+        order = ('fashion_mnist', 'digits', 'mnist1d')
+        results['accuracy'] = sorted(kept + acc, key=lambda r: order.index(r['dataset']))
     if 'speed' in only:
         results['speed'] = scan_vs_loop(_QUICK.value)
     command = 'python -m experiments.benchmarks.core' + ' '.join([''] + sys.argv[1:])

@@ -132,7 +132,7 @@ def markdown(cmd, fig1, fig2, fig3):
              f'MLP 784-1000-1000-10, bp, Adam, batch 128, Fashion-MNIST ({fig1["n_train"]} '
              f'examples), one compiled program each, interleaved repeats ({fig1["repeats"]}), '
              'medians. The machine is shared and noisy.', '',
-             f'| members | seconds / epoch |', '|---|---|',
+             '| members | seconds / epoch |', '|---|---|',
              f'| 1 | {fig1["seconds_1"]:.2f} |', f'| {m} | {fig1[f"seconds_{m}"]:.2f} |', '',
              f'Ratio {m} seeds / 1 seed: **{fig1["ratio"]:.2f}x** wall time for {m}x the work '
              f'({m / fig1["ratio"]:.2f}x throughput per seed). No GPU in this session: the '
@@ -187,6 +187,8 @@ def main(argv):
     fig3 = traces_check()
     print('traces:', fig3, flush=True)
     fig2 = None if _SKIP_MATRIX.value else matrix('bp,dfa' if quick else 'all')
+    if fig2 is None and not quick:  # --skip_matrix keeps the stored equality matrix
+        fig2 = common.load('parallel').get('equality')
     print('matrix done', flush=True)
     import jax
     payload = {'command': cmd, 'jax': jax.__version__, 'seeds': fig1, 'traces': fig3,

@@ -8,6 +8,7 @@
   python -m experiments.benchmarks.pc --part=small     # digits, MNIST-1D: pc and bp twin
   python -m experiments.benchmarks.pc --part=cnn       # CNN on F-MNIST, a few epochs: pc and bp twin
   python -m experiments.benchmarks.pc --part=wide      # MLP 2x1000 F-MNIST: pc and bp twin
+  python -m experiments.benchmarks.pc --part=wide_ipc  # MLP 2x1000 F-MNIST: ipc, same budget
   python -m experiments.benchmarks.pc --part=report    # results/pc.md from results/pc.json
   python -m experiments.benchmarks.pc --quick          # smoke run of the cheap parts on digits
 
@@ -23,7 +24,6 @@ import json
 import os
 import statistics
 import subprocess
-import sys
 import time
 
 from absl import app, flags
@@ -43,7 +43,7 @@ from neurokit.train.run import run as run_lib
 from neurokit.train.state import init_state
 
 _PART = flags.DEFINE_string('part', 'oracle', 'oracle, val, speed, accuracy, ipc, small, cnn, '
-                            'wide, report (comma-separated)')
+                            'wide, wide_ipc, report (comma-separated)')
 _QUICK = flags.DEFINE_bool('quick', False, 'Tiny smoke run on digits (writes under /tmp).')
 _OUT = flags.DEFINE_string('out', 'experiments/benchmarks/results', 'Results folder.')
 _WORK = flags.DEFINE_string('workroot', '/tmp/pc_bench', 'Where run workdirs go.')
@@ -214,13 +214,18 @@ def part_small():
 
 def part_cnn():
     over = {'model.name': 'cnn', 'model.channels': (16, 32), 'model.dense_widths': (64,),
-            'epochs': 3, 'num_seeds': 1, 'train_limit': 20000}
+            'epochs': 2, 'num_seeds': 1, 'train_limit': 10000}
     _accuracy('accuracy_cnn', over, ('pc', 'bp'))
 
 
 def part_wide():
     over = {'model.hidden': (1000, 1000), 'num_seeds': _SEEDS.value, 'epochs': 10}
     _accuracy('accuracy_mlp2x1000', over, ('pc', 'bp'))
+
+
+def part_wide_ipc():
+    over = {'model.hidden': (1000, 1000), 'num_seeds': _SEEDS.value, 'epochs': 10}
+    _accuracy('accuracy_mlp2x1000', over, ('ipc',))
 
 
 def _epoch_runner(rule_name, ds, steps):
@@ -262,17 +267,33 @@ def part_speed():
             res = subprocess.run(pcx_cmd, capture_output=True, text=True, check=True)
             rates['pcx'].append(json.loads(res.stdout.strip().splitlines()[-1])['samples_per_second'])
     med = {k: statistics.median(v) for k, v in rates.items() if v}
-    T, L = cfg.rule_kwargs.inference_steps, len(hidden) + 1
+    T = cfg.rule_kwargs.inference_steps
     out = {'network': f'MLP 784-{"-".join(map(str, hidden))}-10 {cfg.model.activation}, '
                       f'batch {cfg.batch_size}, T={T}, {steps} steps per timing',
            'samples_per_second_runs': rates, 'samples_per_second_median': med,
            'pc_over_pcx': med['pc'] / med['pcx'] if 'pcx' in med else None,
            'bp_over_pc_time_ratio': med['bp'] / med['pc'],
-           'matmul_multiple_pc': (2 * T + 1) / 3, 'matmul_bound_issue': (2 * T + 2) / 3,
+           'matmul_multiple_pc': _matmul_multiple(hidden, T), 'matmul_bound_issue': (2 * T + 2) / 3,
            'pcx_command': ' '.join(pcx_cmd), 'pcx_available': have_pcx,
            'note': 'neurokit: one compiled lax.scan over the batches; PCX: its own Python loop over '
-                   'a pxf.jit step, as in its examples; medians of interleaved repeats'}
+                   'a pxf.jit step, as in its examples; medians of interleaved repeats. PCX runner '
+                   'fixed on 2026-11-23: its activity optimizer is initialised with the free value '
+                   'nodes only (initialised with every node, PCX silently skipped every activity '
+                   'step, which made it look T-independent and about 3x faster)'}
     _merge('speed', out)
+
+
+def _matmul_multiple(hidden, T, n_in=784, n_out=10):
+    """pc's matmul FLOPs per step over backprop's, for an MLP (see neurokit/rules/pc.py).
+
+    First layer: pc 2 (forward, weight gradient; its prediction is fixed during
+    inference), backprop 2 (no input gradient). Other layers: pc 2T + 1
+    (forward, 2 per later inference step, prediction and weight gradient at
+    the end), backprop 3.
+    """
+    sizes = [n_in, *hidden, n_out]
+    macs = [a * b for a, b in zip(sizes[:-1], sizes[1:])]
+    return (2 * macs[0] + (2 * T + 1) * sum(macs[1:])) / (2 * macs[0] + 3 * sum(macs[1:]))
 
 
 # Why a figure is absent from results/pc.json (the session's time budget on the shared machine).
@@ -294,7 +315,8 @@ def _pct(v):
 def part_report():
     res = _load()
     lines = ['## Predictive coding (pc, ipc)', '',
-             '- Machine: 2-core CPU (no GPU), shared with ~6 other jobs (timings are noisy)',
+             '- Machine: 2-core CPU (no GPU), shared with other jobs at times: speed figures are '
+             'ratios of interleaved runs',
              f'- jax {jax.__version__}; date of each figure in `results/pc.json`', '']
     o = res.get('oracle')
     if o:
@@ -328,9 +350,11 @@ def part_report():
     for tag, title, ref, thresh in (
             ('accuracy_mlp128', 'F-MNIST MLP 784-128-128-128-10 (PCX setting)',
              'PCX tuning runs: BP 89.83 / PC 89.88', 1.0),
-            ('accuracy_mlp2x1000', 'F-MNIST MLP 784-1000-1000-10', 'tuned BP 2x1000: 89.13', 1.0),
-            ('accuracy_cnn', 'F-MNIST CNN (conv 16-32, dense 64; first 20k training images, '
-             '3 epochs)', '—', None),
+            ('accuracy_mlp2x1000', 'F-MNIST MLP 784-1000-1000-10 (the 128x3 settings, untuned; '
+             'a short budget, see epochs below; the published figure is a tuned, longer run)',
+             'tuned BP 2x1000: 89.13', 1.0),
+            ('accuracy_cnn', 'F-MNIST CNN (conv 16-32, dense 64; first 10k training images, '
+             '2 epochs: does it train?)', '—', None),
             ('accuracy_digits', 'digits', 'no standard figure', None),
             ('accuracy_mnist1d', 'MNIST-1D', 'MLP 68% (Greydanus)', None)):
         a = res.get(tag)
@@ -361,18 +385,21 @@ def part_report():
         lines += ['### Speed: pc vs PCX and BP (CPU)', '',
                   '- Command: `python -m experiments.benchmarks.pc --part=speed`',
                   f'- {s["network"]}; {s["note"]}',
-                  f'- samples/s (median): ' + ', '.join(f'{k} {v:.0f}' for k, v in m.items())]
+                  '- samples/s (median): ' + ', '.join(f'{k} {v:.0f}' for k, v in m.items())]
         if s.get('pc_over_pcx'):
             runs = s['samples_per_second_runs']
             paired = statistics.median(a / b for a, b in zip(runs['pc'], runs['pcx']))
             lines.append(f'- pc / PCX = {s["pc_over_pcx"]:.2f} (ratio of medians; threshold ≥ 1) — '
                          f'**{"PASS" if s["pc_over_pcx"] >= 1 else "SHORT"}**; median of the '
-                         f'per-round ratios {paired:.2f}. Single timings vary up to 3x with the load '
-                         'of the shared machine, so this comparison is not conclusive either way.')
-        lines.append(f'- BP twin / pc time ratio = {s["bp_over_pc_time_ratio"]:.2f}; matmul count of '
-                     f'this pc = (2T+1)/3 = {s["matmul_multiple_pc"]:.2f} x BP (the issue\'s '
-                     f'(2T+2)/3 = {s["matmul_bound_issue"]:.2f}); a 128-wide net is overhead-bound '
-                     'on CPU, so the ratio sits below the matmul multiple.')
+                         f'per-round ratios {paired:.2f}.')
+        lines.append(f'- BP twin / pc time ratio = {s["bp_over_pc_time_ratio"]:.2f}; matmul FLOPs of '
+                     f'this pc = {s["matmul_multiple_pc"]:.2f} x BP (first layer 2 against BP\'s 2, '
+                     'its prediction being fixed during inference; every other layer 2T+1 against '
+                     f'3; the issue\'s (2T+2)/3 = {s["matmul_bound_issue"]:.2f} counts every layer '
+                     'alike); the gap between the time ratio and the FLOP multiple is the per-op '
+                     'cost of the small 128-wide matmuls and the elementwise activity steps.')
+        lines.append('- GPU (the issue asks ≥ 2x PCX where a GPU is lent): no GPU was lent to these '
+                     'sessions (device `status`: can_start_another false); not measured.')
         lines.append('')
     path = os.path.join(_OUT.value if not _QUICK.value else '/tmp/pc_bench_quick', 'pc.md')
     with open(path, 'w') as f:
@@ -382,6 +409,7 @@ def part_report():
 
 PARTS = {'oracle': part_oracle, 'val': part_val, 'speed': part_speed, 'accuracy': part_accuracy,
          'ipc': part_ipc, 'small': part_small, 'cnn': part_cnn, 'wide': part_wide,
+         'wide_ipc': part_wide_ipc,
          'report': part_report}
 
 

@@ -62,12 +62,15 @@ def train_on_batch(T, x, y, *, model, optim_w, optim_h, beta=1.0):
     model.train()
     with pxu.step(model, pxc.STATUS.INIT, clear_params=pxc.VodeParam.Cache):
         forward(x, y, model=model, beta=beta)
-    optim_h.init(pxu.M(pxc.VodeParam)(model))
+    # Only the free (not frozen) value nodes: PCX's Optim.step silently skips the whole update
+    # when any parameter it was initialised with gets no gradient (the frozen output node), so
+    # initialising it with every VodeParam and passing allow_none=True makes inference a no-op.
+    optim_h.init(pxu.M_hasnot(pxc.VodeParam, frozen=True)(model))
     for _ in range(T):
         with pxu.step(model, clear_params=pxc.VodeParam.Cache):
             _, g = pxf.value_and_grad(pxu.M_hasnot(pxc.VodeParam, frozen=True).to([False, True]),
                                       has_aux=True)(energy)(x, model=model)
-        optim_h.step(model, g['model'], allow_none=True)
+        optim_h.step(model, g['model'])
     optim_h.clear()
     with pxu.step(model, clear_params=pxc.VodeParam.Cache):
         _, g = pxf.value_and_grad(pxu.M(pxnn.LayerParam).to([False, True]), has_aux=True)(energy)(

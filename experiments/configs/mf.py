@@ -12,11 +12,10 @@ lr, schedule and epochs were chosen on a validation split (train[:50k] / train[5
 89.45 % after 15 epochs (88.89 % after 8); lr 1e-3 with cosine decay over 8 epochs
 reached 89.54 %, so this config uses that.
 
-Expected (measured 2026-11-23 on a 2-core CPU shared with ~6 other jobs, see
-experiments/benchmarks/results/mf.md): with `--config.num_seeds=5` test accuracy
-89.56 ± 0.09 % (seeds 0-4); about 4-6 min per epoch for the 5 vmapped seeds on
-that loaded machine (about 14 s per epoch for one seed when it was quiet, vs
-about 18 s for the BP twin).
+Expected (measured 2026-11-23 on a 2-core CPU, experiments/benchmarks/results/mf.md):
+with `--config.num_seeds=5`, 8 epochs: 89.56 ± 0.09 % (BP twin 89.88); with
+`--config.epochs=15`: 90.18 ± 0.11 % against the BP twin's 90.45 ± 0.13 % (5 seeds
+each, same init and data order); about 30 s per epoch for 5 vmapped seeds.
 
 Variants: `--config.rule_kwargs.prediction=combine` (sum of every hidden layer's
 log-softmax scores), `--config.model.name=lenet` (conv layers' projections act

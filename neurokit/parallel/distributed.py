@@ -8,14 +8,16 @@ into one array split over the mesh's 'data' axis. The sharded epoch of
 `neurokit.parallel.mesh` then trains on all processes' devices as one
 program; the data order and keys are those of a single-process run.
 
-TPU pod slice (run the same command on every worker):
+TPU pod slice (run the same command on every worker; the workdir must be a
+folder every worker sees, e.g. a Filestore/NFS mount):
   gcloud compute tpus tpu-vm ssh NAME --zone=ZONE --worker=all --command \\
     "cd neurokit && python -m experiments.train --config=experiments/configs/bp.py \\
-     --workdir=gs://BUCKET/run --config.distributed.enabled=True"
+     --workdir=/mnt/shared/runs/bp --config.distributed.enabled=True"
 (with no coordinator given, `jax.distributed.initialize()` reads the TPU
 metadata). Explicitly, e.g. 2 CPU processes on one machine:
-  python prog.py --coordinator=localhost:12355 --num_processes=2 --process_id=0 &
-  python prog.py --coordinator=localhost:12355 --num_processes=2 --process_id=1
+  python -m experiments.train ... --config.distributed.enabled=True \\
+    --config.distributed.coordinator_address=localhost:12355 \\
+    --config.distributed.num_processes=2 --config.distributed.process_id=0   # and =1
 """
 from __future__ import annotations
 
@@ -64,6 +66,31 @@ def _cluster_detected() -> bool:
     return any(k in env for k in ('SLURM_JOB_ID', 'OMPI_COMM_WORLD_SIZE', 'TPU_WORKER_HOSTNAMES',
                                   'JAX_COORDINATOR_ADDRESS', 'KUBERNETES_SERVICE_HOST')) or \
         os.path.exists('/dev/accel0')  # a Cloud TPU VM
+
+
+def multi_process_environment() -> bool:
+    """True where the environment launched several processes of one job.
+
+    Stricter than what `jax.distributed.initialize()` can detect: a
+    single-task SLURM job, a single-host TPU VM or any Kubernetes pod runs one
+    process and needs no coordinator, so a plain run there is left alone.
+    Detected: a multi-host Cloud TPU slice (`TPU_WORKER_HOSTNAMES` lists
+    several hosts), an `srun` step of several tasks, an Open MPI world of
+    several ranks, or an explicit `JAX_COORDINATOR_ADDRESS`.
+    """
+    import os
+    env = os.environ
+
+    def more_than_one(key):
+        try:
+            return int(env.get(key, '1')) > 1
+        except ValueError:
+            return False
+
+    return ('JAX_COORDINATOR_ADDRESS' in env
+            or len([h for h in env.get('TPU_WORKER_HOSTNAMES', '').split(',') if h]) > 1
+            or ('SLURM_STEP_ID' in env and more_than_one('SLURM_NTASKS'))
+            or more_than_one('OMPI_COMM_WORLD_SIZE'))
 
 
 def process_slice(num_examples: int, process_index: int | None = None,

@@ -10,7 +10,7 @@ For each rule it trains a small MLP on digits for a few steps and reports the
 largest absolute parameter difference between:
   * `sharded`: the scanned epoch on one device vs jit-sharded over all devices;
   * `fsdp`: the same with every weight split over the 'data' axis;
-  * `pmap`: the pmap path vs the sharded path (only for rules whose update is a
+  * `pmap`: the pmap path vs one device (only for rules whose update is a
     mean of per-example terms with no per-batch randomness: checked first, by
     comparing a full-batch step with the mean of sliced steps);
   * `pipeline`: `chain` of the rule on one-layer blocks, one block per device,
@@ -26,7 +26,6 @@ import time
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 
 from neurokit import models
@@ -84,8 +83,7 @@ def check_rule(name: str, x, y, steps: int = 4, batch_size: int = 64, hidden=(32
     out = {}
     mesh = mesh_lib.make_mesh()
     xs, ys = mesh_lib.put_dataset(x, y, mesh)
-    sharded = None
-    if 'sharded' in paths or 'pmap' in paths:
+    if 'sharded' in paths:
         epoch = mesh_lib.sharded_epoch(rule, opt, batch_size, mesh, donate=False)
         sharded, _ = epoch(mesh_lib.put_state(state0, mesh), xs, ys, 0)
         d = max_diff(ref.params, sharded.params)
@@ -103,7 +101,7 @@ def check_rule(name: str, x, y, steps: int = 4, batch_size: int = 64, hidden=(32
             out['pmap'] = {'skipped': f'update is not a mean of slice updates (diff {d:.2e})'}
         else:
             pm, _ = pmap_lib.pmap_epoch(rule, opt, batch_size)(pmap_lib.replicate(state0), x, y, 0)
-            d = max_diff(sharded.params, pmap_lib.unreplicate(pm).params)
+            d = max_diff(ref.params, pmap_lib.unreplicate(pm).params)
             out['pmap'] = {'diff': d, 'ok': d < TOL}
     if 'pipeline' in paths:
         out['pipeline'] = _check_pipeline(name, model, opt, key, x, y, batch, batch_size,

@@ -91,7 +91,8 @@ def _fsdp_spec(x, size: int, min_size: int):
     return P()
 
 
-def state_shardings(state, mesh: Mesh, fsdp: bool = False, min_size: int = 2 ** 18):
+def state_shardings(state, mesh: Mesh, fsdp: bool = False, min_size: int = 2 ** 18,
+                    leading: int = 0):
     """Shardings for a train state (or any pytree): replicated, or FSDP-split.
 
     Args:
@@ -100,7 +101,9 @@ def state_shardings(state, mesh: Mesh, fsdp: bool = False, min_size: int = 2 ** 
       fsdp: split every array of at least `min_size` elements along its largest
         axis divisible by the 'data' axis size (params and their optimizer
         moments alike); XLA gathers them where they are used.
-      min_size: threshold for `fsdp`.
+      min_size: threshold for `fsdp` (counted without the `leading` axes).
+      leading: number of leading axes never split (e.g. 1 for the member axis
+        of a vmapped `num_seeds` state: every device holds every member).
 
     Returns:
       A pytree of `NamedSharding` matching `state`.
@@ -108,7 +111,14 @@ def state_shardings(state, mesh: Mesh, fsdp: bool = False, min_size: int = 2 ** 
     size = mesh.shape[DATA]
     if not fsdp or size == 1:
         return jax.tree.map(lambda _: replicated(mesh), state)
-    return jax.tree.map(lambda x: NamedSharding(mesh, _fsdp_spec(x, size, min_size)), state)
+
+    def spec(x):
+        if not hasattr(x, 'shape') or x.ndim <= leading:
+            return NamedSharding(mesh, P())
+        inner = _fsdp_spec(jax.ShapeDtypeStruct(x.shape[leading:], x.dtype), size, min_size)
+        return NamedSharding(mesh, P(*((None,) * leading + tuple(inner))))
+
+    return jax.tree.map(spec, state)
 
 
 def put_state(state, mesh: Mesh, fsdp: bool = False, min_size: int = 2 ** 18):

@@ -41,10 +41,31 @@ def unreplicate(tree):
     return jax.tree.map(lambda x: x[0], tree)
 
 
-def _mean_floats(tree):
-    """pmean over devices for float leaves; integer leaves are equal everywhere."""
+def mean_floats(tree):
+    """pmean over devices for float leaves; integer leaves are equal everywhere.
+
+    The `reduce` hook of `loop.make_train_step` (inside a `pmap` over `AXIS`).
+    """
     return jax.tree.map(
         lambda x: jax.lax.pmean(x, AXIS) if jnp.issubdtype(x.dtype, jnp.inexact) else x, tree)
+
+
+_mean_floats = mean_floats
+
+
+def device_slice(order, batch_size: int, n_dev: int):
+    """This device's contiguous slice of every global batch of an epoch's `order` (inside `pmap`).
+
+    Args:
+      order: `(steps, batch_size)` example indices (`loop.epoch_order`).
+      batch_size: the global batch size; must divide by `n_dev`.
+      n_dev: number of devices of the pmap.
+
+    Returns:
+      `(steps, batch_size // n_dev)` indices.
+    """
+    local = batch_size // n_dev
+    return jax.lax.dynamic_slice_in_dim(order, jax.lax.axis_index(AXIS) * local, local, 1)
 
 
 def pmap_epoch(rule: Rule, optimizer, batch_size: int, devices=None):
@@ -63,14 +84,11 @@ def pmap_epoch(rule: Rule, optimizer, batch_size: int, devices=None):
     n_dev = len(devices)
     if batch_size % n_dev:
         raise ValueError(f'batch_size={batch_size} must divide by the {n_dev} devices')
-    local = batch_size // n_dev
-
     train_step = loop.make_train_step(rule, optimizer, reduce=_mean_floats)
 
     def epoch_fn(state, x, y, epoch):
         order = loop.epoch_order(state.key, epoch, x.shape[0], batch_size)
-        # This device's contiguous slice of every global batch.
-        order = jax.lax.dynamic_slice_in_dim(order, jax.lax.axis_index(AXIS) * local, local, 1)
+        order = device_slice(order, batch_size, n_dev)  # this device's slice of every batch
 
         def body(s, idx):
             return train_step(s, {'x': x[idx], 'y': y[idx]})

@@ -24,6 +24,28 @@ def schedule(name, learning_rate, total_steps, warmup_steps=0):
     raise ValueError(f'unknown schedule {name!r}; valid: {", ".join(SCHEDULES)}')
 
 
+def _any_decay(cfg) -> bool:
+    """Whether to add a decay term; a traced value (a sweep) always gets one."""
+    if not isinstance(cfg.weight_decay, (int, float)):
+        return True
+    return bool(cfg.weight_decay) or bool(cfg.get('initial_weight_decay_epochs', 0))
+
+
+def weight_decay(cfg, steps_per_epoch: int):
+    """`cfg.weight_decay`, or a step schedule: `initial_weight_decay` for the first
+    `initial_weight_decay_epochs` epochs, then `weight_decay`.
+
+    Product feedback alignment (Li & Benna 2024) uses a large decay in the first
+    epoch only, to pull its feedback product towards the forward weights early.
+    """
+    epochs0 = cfg.get('initial_weight_decay_epochs', 0)
+    if not epochs0:
+        return cfg.weight_decay
+    return optax.join_schedules([optax.constant_schedule(cfg.initial_weight_decay),
+                                 optax.constant_schedule(cfg.weight_decay)],
+                                [int(epochs0 * steps_per_epoch)])
+
+
 def build(cfg, steps_per_epoch: int, epochs: int) -> optax.GradientTransformation:
     """Builds `config.optimizer`.
 
@@ -34,16 +56,17 @@ def build(cfg, steps_per_epoch: int, epochs: int) -> optax.GradientTransformatio
     """
     lr = schedule(cfg.schedule, cfg.learning_rate, steps_per_epoch * epochs,
                   int(cfg.warmup_epochs * steps_per_epoch))
+    wd = weight_decay(cfg, steps_per_epoch)
     if cfg.name == 'sgd':
         opt = optax.sgd(lr, momentum=cfg.momentum or None)
-        if cfg.weight_decay:
-            opt = optax.chain(optax.add_decayed_weights(cfg.weight_decay), opt)
+        if _any_decay(cfg):
+            opt = optax.chain(optax.add_decayed_weights(wd), opt)
     elif cfg.name == 'adam':
         opt = optax.adam(lr)
-        if cfg.weight_decay:  # L2 penalty on the gradient, as torch.optim.Adam does
-            opt = optax.chain(optax.add_decayed_weights(cfg.weight_decay), opt)
+        if _any_decay(cfg):  # L2 penalty on the gradient, as torch.optim.Adam does
+            opt = optax.chain(optax.add_decayed_weights(wd), opt)
     elif cfg.name == 'adamw':
-        opt = optax.adamw(lr, weight_decay=cfg.weight_decay)
+        opt = optax.adamw(lr, weight_decay=wd)
     elif cfg.name == 'rmsprop':
         opt = optax.rmsprop(lr, momentum=cfg.momentum)
     else:

@@ -4,7 +4,11 @@ Order of events, chosen so that a run killed at any moment resumes exactly:
   1. validate the config, check the workdir (read-only), load and check the
      data, build model/rule/optimizer: every user error surfaces here, before
      anything is compiled or written;
-  2. compile; write config.json (first start only);
+  2. place data and state on the devices the config names (`parallel`, `mesh`,
+     `fsdp`: see `neurokit.parallel.placement`; every visible device on the
+     'data' axis by default) and compile; write config.json (first start only;
+     with several processes, process 0 writes every file and all of them take
+     part in each checkpoint save);
   3. restore the newest checkpoint if there is one and drop metrics lines of
      later epochs (they are recomputed bit-identically);
   4. per epoch: train (one compiled scan that also reports the first
@@ -21,6 +25,7 @@ ends the process at once (there is nothing to save yet; re-running starts over).
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import os
 import signal
@@ -35,6 +40,7 @@ from neurokit import config as config_lib
 from neurokit import data as data_lib
 from neurokit import models
 from neurokit.errors import TrainingError
+from neurokit.parallel.placement import Placement, fetch
 from neurokit.rules import registry as rule_registry
 from neurokit.train import loop, optim, workdir as wd
 from neurokit.train.checkpoint import Checkpointer, Preempted
@@ -100,7 +106,8 @@ def _finite_by_group(params, model):
     return jnp.stack([jnp.all(jnp.stack(v)) for v in groups.values()])
 
 
-def make_guarded_epoch(rule, optimizer, batch_size: int, model, nan_policy: str = 'stop'):
+def make_guarded_epoch(rule, optimizer, batch_size: int, model, nan_policy: str = 'stop',
+                       constrain=None, reduce=None, local_order=None):
     """`loop.make_epoch` plus a finiteness guard, still one `lax.scan` with no host round trips.
 
     Every step checks the loss and the new parameters of each group
@@ -113,6 +120,12 @@ def make_guarded_epoch(rule, optimizer, batch_size: int, model, nan_policy: str 
         returned is then garbage and must not be saved) or 'skip' (a bad step
         leaves params, optimizer and rule state as they were; the step counter
         and data position still advance).
+      constrain: optional `batch -> batch` applied to each gathered batch (the
+        sharded path's `parallel.mesh.batch_constraint(mesh)`).
+      reduce: optional hook between rule and optimizer (`loop.make_train_step`;
+        the pmap path's cross-device mean). The guard sees the reduced step.
+      local_order: optional `(order, batch_size) -> order` picking this
+        device's part of every batch (the pmap path's `parallel.pmap.device_slice`).
 
     Returns:
       `(state, x, y, epoch) -> (state, mean metrics, guard)`; guard has
@@ -120,15 +133,18 @@ def make_guarded_epoch(rule, optimizer, batch_size: int, model, nan_policy: str 
       `loss_bad` and `bad_groups` (bool per group) at that step, and `skipped`
       (number of bad steps).
     """
-    train_step = loop.make_train_step(rule, optimizer)
+    train_step = loop.make_train_step(rule, optimizer, reduce=reduce)
 
     def epoch_fn(state, x, y, epoch):
         order = loop.epoch_order(state.key, epoch, x.shape[0], batch_size)
+        if local_order is not None:
+            order = local_order(order, batch_size)
         n_groups = len(param_groups(state.params, model))
 
         def body(carry, idx):
             s, first_bad, loss_bad, bad_groups, skipped = carry
-            new, metrics = train_step(s, {'x': x[idx], 'y': y[idx]})
+            batch = {'x': x[idx], 'y': y[idx]}
+            new, metrics = train_step(s, constrain(batch) if constrain is not None else batch)
             loss_ok = jnp.all(jnp.isfinite(metrics['loss']))
             groups_ok = _finite_by_group(new.params, model)
             ok = loss_ok & jnp.all(groups_ok)
@@ -270,30 +286,37 @@ def run(config, workdir: str) -> dict:
     status = wd.check(workdir, config)
     if status == wd.FINISHED:
         return {**wd.read_json(os.path.join(workdir, wd.SUMMARY)), 'already_finished': True}
+    if config.sweep:  # a hyperparameter grid as one vmapped program (one device, no checkpoints)
+        from neurokit.train.sweep_run import run_sweep
+        return run_sweep(config, workdir, status)
     dataset = data_lib.load(config.dataset, config.data_dir)
     config_lib.validate_with_data(config, dataset)
     model, rule, optimizer = build(config, dataset)
+    place = Placement.from_config(config)  # ConfigError if the mesh does not fit the devices
+    primary = place.primary  # only process 0 writes files (orbax coordinates checkpoints)
 
-    n = _num_train(config, dataset)
-    x_train, y_train = jnp.asarray(dataset.x_train[:n]), jnp.asarray(dataset.y_train[:n])
-    x_test, y_test = jnp.asarray(dataset.x_test), jnp.asarray(dataset.y_test)
+    n = place.train_rows(_num_train(config, dataset))
+    x_train, y_train = place.put_train(dataset, n)
+    x_test, y_test = place.put_test(dataset)
     steps = n // config.batch_size
 
     members = config.num_seeds
-    init = jax.vmap(lambda k: init_state(k, model, rule, optimizer))
-    epoch_fn = jax.vmap(make_guarded_epoch(rule, optimizer, config.batch_size, model,
-                                           config.nan_policy), (0, None, None, None))
+    # lax.map, not vmap: the same numbers (random bits do not depend on batching)
+    # at half the compile time of a vmapped init.
+    init = lambda keys: jax.lax.map(lambda k: init_state(k, model, rule, optimizer), keys)
+    make_epoch = functools.partial(make_guarded_epoch, rule, optimizer, config.batch_size, model,
+                                   config.nan_policy)
     eval_fn = jax.vmap(loop.make_evaluate(rule, config.eval_batch_size), (0, 0, None, None))
-    state = jax.jit(init)(_member_keys(config))
+    state = place.init(init, _member_keys(config))  # host state: what is checkpointed
     groups = param_groups(jax.tree.map(lambda a: a[0], state.params), model)
 
     t0 = time.perf_counter()
-    epoch_c = jax.jit(epoch_fn, donate_argnums=0).lower(state, x_train, y_train, 0).compile()
-    eval_c = jax.jit(eval_fn).lower(state.params, state.rule_state, x_test, y_test).compile()
+    epoch_c = place.compile_epoch(make_epoch, state, x_train, y_train)
+    eval_c = place.compile_eval(eval_fn, state, x_test, y_test)
     compile_seconds = time.perf_counter() - t0
 
     os.makedirs(workdir, exist_ok=True)
-    if status == wd.NEW:
+    if status == wd.NEW and primary:
         wd.write_json(os.path.join(workdir, wd.CONFIG), wd.config_json(config))
     metrics_path = os.path.join(workdir, wd.METRICS)
     ckpt = Checkpointer(workdir, keep=config.keep_checkpoints)
@@ -302,7 +325,11 @@ def run(config, workdir: str) -> dict:
     if restored is not None:
         start_epoch, state, meta = restored
         train_seconds = float(meta.get('train_seconds', 0.0))
-    records = wd.truncate_metrics(metrics_path, start_epoch)
+    if primary:
+        records = wd.truncate_metrics(metrics_path, start_epoch)
+    else:
+        records = [r for r in wd.read_jsonl(metrics_path) if r.get('epoch', 0) <= start_epoch]
+    dstate = place.to_devices(state)  # what the compiled epoch takes (pmap: replicas)
     last_saved = start_epoch
     test_acc = np.asarray(records[-1]['test_accuracy']) if records and start_epoch else None
     poison = _poison_epoch()
@@ -311,12 +338,12 @@ def run(config, workdir: str) -> dict:
         nonlocal checkpoint_seconds, last_saved
         t = time.perf_counter()
         _test_hook('during_checkpoint', epoch)
-        ckpt.save(epoch, state, {'train_seconds': train_seconds})
+        ckpt.save(epoch, state, {'train_seconds': train_seconds})  # every process calls it
         checkpoint_seconds += time.perf_counter() - t
         last_saved = epoch
 
-    writer = EventWriter(workdir, config.tensorboard, start_epoch)
-    progress = Progress(config.epochs, config.progress, start_epoch)
+    writer = EventWriter(workdir, config.tensorboard and primary, start_epoch)
+    progress = Progress(config.epochs, config.progress if primary else 'off', start_epoch)
     t_loop = time.perf_counter()
     try:
         with _sigterm_flag() as stop:
@@ -324,22 +351,25 @@ def run(config, workdir: str) -> dict:
                 _test_hook('before_epoch', epoch + 1)
                 if stop.requested:
                     break
-                x_in = x_train if poison != epoch + 1 else jnp.full_like(x_train, jnp.nan)
+                x_in = x_train if poison != epoch + 1 else place.poison(x_train)
                 t0 = time.perf_counter()
-                state, metrics, guard = epoch_c(state, x_in, y_train, epoch)
-                jax.block_until_ready(state)
+                dstate, metrics, guard = epoch_c(dstate, x_in, y_train, epoch)
+                jax.block_until_ready(dstate)
                 dt = time.perf_counter() - t0
-                if config.nan_policy == 'stop' and np.any(np.asarray(guard['first_bad']) >= 0):
+                state = place.host_state(dstate)
+                metrics, guard = fetch(metrics), fetch(guard)
+                if config.nan_policy == 'stop' and np.any(guard['first_bad'] >= 0):
                     raise TrainingError(_nonfinite_message(guard, groups, steps, workdir,
                                                            last_saved))
                 train_seconds += dt
                 metrics = _scalars(metrics)
-                test_acc = np.asarray(eval_c(state.params, state.rule_state, x_test, y_test))
+                test_acc = fetch(eval_c(state.params, state.rule_state, x_test, y_test))
                 record = {'epoch': epoch + 1, 'step': steps * (epoch + 1)}
                 record.update({f'train_{k}': _member_value(v, members) for k, v in metrics.items()})
                 record['test_accuracy'] = _member_value(test_acc.tolist(), members)
                 record['epoch_seconds'] = dt
-                wd.append_jsonl(metrics_path, record)
+                if primary:
+                    wd.append_jsonl(metrics_path, record)
                 writer.write(record)
                 _test_hook('after_metrics', epoch + 1)
                 done = epoch + 1
@@ -349,7 +379,7 @@ def run(config, workdir: str) -> dict:
                 _test_hook('after_checkpoint', epoch + 1)
                 progress.update(record)
             if stop.requested:
-                done = int(np.asarray(state.step).reshape(-1)[0]) // steps
+                done = int(fetch(state.step).reshape(-1)[0]) // steps
                 if done > last_saved:
                     save(done)
                 if done < config.epochs:
@@ -381,11 +411,12 @@ def run(config, workdir: str) -> dict:
         'resumed_from_epoch': start_epoch,
         'samples_per_second': (members * steps * config.batch_size * config.epochs
                                / max(train_seconds, 1e-9)),
-        'devices': jax.device_count(),
+        **place.summary(),  # devices (the number used), mesh, parallel, processes
         'platform': jax.devices()[0].platform,
         'config': config.to_dict(),
     }
-    wd.write_json(os.path.join(workdir, wd.SUMMARY), _jsonable(summary))
+    if primary:
+        wd.write_json(os.path.join(workdir, wd.SUMMARY), _jsonable(summary))
     return summary
 
 

@@ -100,7 +100,7 @@ def test_combined_rule_trains_under_jit_and_vmap(setup, digits):
     x, y, xt, yt = digits
     rule = chain(model, [((0, 1), bp), ((1, 3), bp)])
     opt = optax.adam(3e-3)
-    init = jax.vmap(lambda k: train.init_state(k, model, rule, opt))
+    init = lambda keys: jax.lax.map(lambda k: train.init_state(k, model, rule, opt), keys)
     states = jax.jit(init)(jnp.stack([jax.random.PRNGKey(0), jax.random.PRNGKey(1)]))
     epoch = jax.jit(jax.vmap(train.make_epoch(rule, opt, 64), (0, None, None, None)))
     for e in range(3):

@@ -6,6 +6,7 @@ its half of the training examples, and runs the sharded epoch over the
 plain single-process epoch on all examples, to 1e-5 (same data order and
 keys; only the cross-process sums differ in rounding).
 """
+import json
 import os
 import socket
 import subprocess
@@ -14,6 +15,7 @@ import sys
 import jax
 import numpy as np
 import optax
+import pytest
 
 from neurokit import data, models, train
 from neurokit.rules import bp
@@ -79,3 +81,48 @@ def test_two_processes_match_one(tmp_path):
     assert len(got.files) == len(want)
     for i, w in enumerate(want):
         np.testing.assert_allclose(got[f'arr_{i}'], np.asarray(w), atol=1e-5, rtol=0)
+
+
+CLI_FLAGS = ['--config=experiments/configs/bp.py', '--config.dataset=digits',
+             f'--config.train_limit={N}', f'--config.epochs={EPOCHS}',
+             '--config.model.hidden=(32,)',
+             f'--config.batch_size={BATCH}', '--config.optimizer.learning_rate=0.01',
+             '--config.progress=off', '--config.checkpoint_every=0', '--config.tensorboard=False']
+
+
+@pytest.mark.skipif(os.environ.get('NEUROKIT_MULTIHOST_CLI') != '1',
+                    reason='about 30 s on 2 cores: NEUROKIT_MULTIHOST_CLI=1 runs it')
+def test_two_process_cli_run_matches_one_process(tmp_path):
+    """`python -m experiments.train --config.distributed...` on 2 localhost processes.
+
+    Both processes train as one 2-device run (each loads half the examples);
+    only process 0 writes metrics.jsonl/summary.json, both join the checkpoint
+    save. Expected: the per-epoch metrics of a 1-process run to 1e-5.
+    """
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = dict(os.environ, JAX_PLATFORMS='cpu')
+    env.pop('XLA_FLAGS', None)
+    port = _free_port()
+    dist = ['--config.distributed.enabled=True', '--config.distributed.num_processes=2',
+            f'--config.distributed.coordinator_address=localhost:{port}']
+    two = tmp_path / 'two'
+    procs = [subprocess.Popen([sys.executable, '-m', 'experiments.train', *CLI_FLAGS, *dist,
+                               f'--config.distributed.process_id={i}', f'--workdir={two}'],
+                              cwd=repo, env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True) for i in range(2)]
+    logs = [p.communicate(timeout=600)[0] for p in procs]
+    for p, log in zip(procs, logs):
+        assert p.returncode == 0, log[-3000:]
+    one = tmp_path / 'one'
+    r = subprocess.run([sys.executable, '-m', 'experiments.train', *CLI_FLAGS, f'--workdir={one}'],
+                       cwd=repo, env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    s2 = json.loads((two / 'summary.json').read_text())
+    assert s2['devices'] == 2 and s2['processes'] == 2
+    m1, m2 = ([json.loads(l) for l in (d / 'metrics.jsonl').read_text().splitlines()]
+              for d in (one, two))
+    assert [m['epoch'] for m in m2] == list(range(1, EPOCHS + 1))
+    for a, b in zip(m1, m2):
+        for key in ('train_loss', 'test_accuracy'):
+            np.testing.assert_allclose(a[key], b[key], atol=1e-5, rtol=0)
+    assert (two / 'checkpoints' / str(EPOCHS)).is_dir()

@@ -1,0 +1,180 @@
+"""GPU speed of every rule vs its backprop twin, and achieved TFLOP/s vs a measured matmul peak.
+
+  python -m experiments.benchmarks.gpu            # on the GPU machine (sized for a 10-min run)
+  python -m experiments.benchmarks.gpu --quick    # tiny sizes, any backend (CPU smoke test; /tmp)
+
+Two networks (F-MNIST shaped inputs 28x28x1, 10 classes; synthetic data, since
+only the step time matters and the device machine need not hold the data set):
+  small: MLP 784-1000-1000-10 float32, batch 128;
+  large: MLP 784-(4096 x 8)-10 bfloat16 parameters, batch `--large_batch`.
+For each network every registered rule (constructor defaults, Adam 1e-3) is
+compiled as one `lax.scan` of `--steps` training steps; then all rules are timed
+round-robin for `--repeats` rounds (medians). FLOPs per step come from XLA's cost
+analysis of one compiled train step; achieved TFLOP/s = FLOPs x steps / time, set
+against the peak of a measured `--matmul_n`-square matmul chain of the same dtype.
+Writes experiments/benchmarks/results/gpu.{json,md}.
+"""
+from __future__ import annotations
+
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+import optax
+from absl import app, flags
+
+from experiments.benchmarks import common
+from neurokit import models, train
+from neurokit.rules import registry
+
+_QUICK = flags.DEFINE_bool('quick', False, 'Tiny sizes: checks the script, not the numbers.')
+_STEPS = flags.DEFINE_integer('steps', 20, 'Training steps per timed call.')
+_REPEATS = flags.DEFINE_integer('repeats', 5, 'Interleaved timing rounds.')
+_LARGE_BATCH = flags.DEFINE_integer('large_batch', 1024, 'Batch of the 8x4096 bf16 network.')
+_MATMUL_N = flags.DEFINE_integer('matmul_n', 8192, 'Size of the square matmuls of the peak.')
+_ONLY = flags.DEFINE_list('only', [], 'Subset of rules (default: every registered rule).')
+_NETS = flags.DEFINE_list('nets', ['small', 'large'], 'Which networks.')
+_BUDGET = flags.DEFINE_integer('budget_seconds', 480, 'Compile no further rule after this many '
+                               'seconds (each network gets an equal share; rules left out are '
+                               'recorded as skipped), so that the run fits a 10-minute device call.')
+
+NAME = 'gpu'
+
+
+def nets(quick):
+    if quick:
+        return {'small': ((32, 32), 'float32', 16), 'large': ((64,) * 3, 'bfloat16', 16)}
+    return {'small': ((1000, 1000), 'float32', 128),
+            'large': ((4096,) * 8, 'bfloat16', _LARGE_BATCH.value)}
+
+
+def matmul_peak(n, dtype, repeats=10, chain=8):
+    """TFLOP/s of `chain` back-to-back (n x n) @ (n x n) matmuls, median of `repeats`."""
+    ka, kb = jax.random.split(jax.random.PRNGKey(0))
+    a = jax.random.normal(ka, (n, n), dtype)
+    b = jax.random.normal(kb, (n, n), dtype) / jnp.sqrt(n).astype(dtype)
+
+    @jax.jit
+    def f(a, b):
+        for _ in range(chain):
+            a = a @ b
+        return a
+    jax.block_until_ready(f(a, b))
+    t = common.median_time(lambda: jax.block_until_ready(f(a, b)), repeats)
+    return 2 * n ** 3 * chain / t / 1e12
+
+
+def _flops(compiled):
+    cost = compiled.cost_analysis()
+    if isinstance(cost, (list, tuple)):
+        cost = cost[0] if cost else {}
+    return float((cost or {}).get('flops', 0.0)) or None
+
+
+def setup(rule_name, hidden, dtype, batch, steps):
+    """(timed call, FLOPs of one train step, compile seconds)."""
+    model = models.build('mlp', (28, 28, 1), 10, hidden=hidden, dtype=dtype)
+    rule = registry.build(rule_name, model)
+    opt = optax.adam(1e-3)
+    state = train.init_state(jax.random.PRNGKey(0), model, rule, opt)
+    kx, ky = jax.random.split(jax.random.PRNGKey(1))
+    x = jax.random.uniform(kx, (steps * batch, 28, 28, 1))
+    y = jax.random.randint(ky, (steps * batch,), 0, 10)
+    t0 = time.perf_counter()
+    epoch = jax.jit(train.make_epoch(rule, opt, batch)).lower(state, x, y, 0).compile()
+    step = jax.jit(train.make_train_step(rule, opt)).lower(
+        state, {'x': x[:batch], 'y': y[:batch]}).compile()
+    compile_s = time.perf_counter() - t0
+    jax.block_until_ready(epoch(state, x, y, 0))  # warm-up
+    return (lambda: jax.block_until_ready(epoch(state, x, y, 0))), _flops(step), compile_s
+
+
+def measure_net(name, hidden, dtype, batch, rules, steps, repeats, peak, deadline):
+    calls, out = {}, {}
+    for r in rules:
+        if time.perf_counter() > deadline:
+            out[r] = {'error': 'skipped: --budget_seconds reached before this rule was compiled'}
+            continue
+        try:
+            calls[r], flops, cs = setup(r, hidden, dtype, batch, steps)
+            out[r] = {'flops_per_step': flops, 'compile_seconds': cs}
+        except Exception as e:  # one rule failing must not hide the others
+            out[r] = {'error': f'{type(e).__name__}: {e}'[:500]}
+        print(f'  {name} {r}: {out[r]}', flush=True)
+    times = common.interleaved(calls, repeats)
+    for r, t in times.items():
+        o = out[r]
+        o['step_seconds'] = t / steps
+        o['samples_per_second'] = batch * steps / t
+        if o['flops_per_step']:
+            o['tflops'] = o['flops_per_step'] / o['step_seconds'] / 1e12
+            o['fraction_of_peak'] = o['tflops'] / peak if peak else None
+    if 'bp' in times:
+        for r in times:
+            out[r]['ratio_to_bp'] = times[r] / times['bp']
+    label = f"{'x'.join(map(str, hidden)) if len(set(hidden)) > 1 else f'{len(hidden)}x{hidden[0]}'} {dtype}"
+    return {'label': label, 'hidden': list(hidden), 'dtype': dtype, 'batch_size': batch,
+            'steps_per_call': steps, 'repeats': repeats, 'peak_tflops': peak, 'rules': out}
+
+
+def markdown(res):
+    lines = ['## GPU: speed of every rule vs its backprop twin, achieved TFLOP/s', '',
+             f"- Command: `{res['command']}`", f"- Machine: {res['machine']}",
+             f"- Date: {res['date']}", f"- Versions: jax {res['jax']}, python {res['python']}", '']
+    if res.get('quick'):
+        lines += ['**Smoke run (--quick): tiny sizes, the numbers mean nothing.**', '']
+    lines += ['Measured matmul peak (chain of square matmuls, median): '
+              + ', '.join(f'{k} {v:.1f} TFLOP/s' for k, v in res['peak_tflops'].items()) + '.', '',
+              'Synthetic inputs (28x28x1, 10 classes); each rule with its constructor\'s defaults and '
+              'Adam; one compiled scan of the steps per call, rules timed round-robin, medians. '
+              'FLOPs per step: XLA cost analysis of one compiled train step.', '']
+    for key, n in res['nets'].items():
+        lines += [f"### {n['label']}, batch {n['batch_size']} ({n['steps_per_call']} steps per call, "
+                  f"{n['repeats']} rounds)", '',
+                  '| rule | ms/step | samples/s | time / BP | GFLOP/step | TFLOP/s | of peak |',
+                  '|---|---|---|---|---|---|---|']
+        for r, o in n['rules'].items():
+            if 'error' in o:
+                lines.append(f"| {r} | error: {o['error'][:120]} | | | | | |")
+                continue
+            g = o.get('flops_per_step')
+            lines.append(f"| {r} | {1e3 * o['step_seconds']:.3f} | {o['samples_per_second']:.0f} | "
+                         f"{o.get('ratio_to_bp', float('nan')):.2f} | "
+                         f"{g / 1e9 if g else float('nan'):.2f} | {o.get('tflops', float('nan')):.2f} | "
+                         f"{100 * (o.get('fraction_of_peak') or float('nan')):.1f} % |")
+        lines.append('')
+    return '\n'.join(lines)
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f'unexpected arguments {argv[1:]}')
+    quick = _QUICK.value
+    if not quick and jax.devices()[0].platform == 'cpu':
+        sys.exit('gpu.py: no GPU here (the 8x4096 network would take hours on CPU); use --quick '
+                 'for a smoke test')
+    steps, repeats = (3, 2) if quick else (_STEPS.value, _REPEATS.value)
+    rules = _ONLY.value or list(registry.RULES)
+    if 'bp' not in rules:
+        rules = ['bp'] + rules
+    t0 = time.perf_counter()
+    n = 256 if quick else _MATMUL_N.value
+    peaks = {d: matmul_peak(n, jnp.dtype(d)) for d in ('bfloat16', 'float32')}
+    print('peaks', peaks, flush=True)
+    res = {**common.run_facts('gpu', quick), 'platform': jax.devices()[0].platform, 'matmul_n': n,
+           'peak_tflops': peaks, 'nets': {}}
+    chosen = {k: v for k, v in nets(quick).items() if k in _NETS.value}
+    for i, (name, (hidden, dtype, batch)) in enumerate(chosen.items()):
+        # each network may compile until its share of the budget is spent
+        deadline = t0 + _BUDGET.value * (i + 1) / len(chosen)
+        res['nets'][name] = measure_net(name, hidden, dtype, batch, rules, steps, repeats,
+                                        peaks[dtype], deadline)
+    res['wall_seconds'] = time.perf_counter() - t0
+    md = markdown(res)
+    common.write(NAME, res, md, quick=quick)
+    print(md)
+
+
+if __name__ == '__main__':
+    app.run(main)

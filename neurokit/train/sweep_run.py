@@ -1,0 +1,151 @@
+"""`--config.sweep=...`: a hyperparameter sweep from the command line, as one vmapped program.
+
+  python -m experiments.train --config=experiments/configs/bp.py --workdir=/tmp/runs/lr \
+      --config.sweep='optimizer.learning_rate=0.0003,0.001,0.003' --config.num_seeds=2
+
+Members are the grid of the swept values times `num_seeds` seeds (`seed`,
+`seed + 1`, ...); each member's rule and optimizer are rebuilt inside the
+vmapped epoch from its traced values (`neurokit.parallel.sweep.make_sweep`), so
+the whole sweep compiles once. metrics.jsonl and summary.json hold per-member
+lists, in member order, plus `members` (each member's values and seed) and
+`test_accuracy_mean`/`test_accuracy_std` over all members.
+
+A sweep runs on one device and is not checkpointed: an interrupted sweep is
+re-run from the start (its partial metrics are replaced), a finished one is
+left untouched. A hyperparameter the rule or optimizer uses in Python control
+flow (a count, a shape, `if weight_decay:`) cannot be traced; such a key is
+a one-line ConfigError that names it.
+"""
+from __future__ import annotations
+
+import itertools
+import os
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from neurokit import config as config_lib
+from neurokit import data as data_lib
+from neurokit import models
+from neurokit.errors import ConfigError, TrainingError
+from neurokit.parallel import sweep as sweep_lib
+from neurokit.rules import registry as rule_registry
+from neurokit.train import optim
+from neurokit.train import workdir as wd
+
+
+class _Cfg(dict):
+    """A dict read like a ConfigDict (`cfg.name`, `cfg.get`), able to hold tracers."""
+
+    def __getattr__(self, name):
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+def members(config) -> tuple[list[dict], list[int]]:
+    """The grid of `config.sweep` times the seeds: (per-member values, per-member seeds)."""
+    axes = config_lib.parse_sweep(config.sweep, config)
+    names = list(axes)
+    combos = list(itertools.product(*(axes[n] for n in names)))
+    values, seeds = [], []
+    for combo in combos:
+        for i in range(config.num_seeds):
+            values.append(dict(zip(names, combo)))
+            seeds.append(config.seed + i)
+    return values, seeds
+
+
+def _build_fn(config, model, steps_per_epoch):
+    base_rule = config.rule_kwargs.to_dict()
+    base_opt = config.optimizer.to_dict()
+
+    def build(hp):
+        rule_kw = dict(base_rule)
+        opt_cfg = _Cfg(base_opt)
+        for key, v in hp.items():
+            group, _, name = key.partition('.')
+            (rule_kw if group == 'rule_kwargs' else opt_cfg)[name] = v
+        rule = rule_registry.build(config.rule, model, **rule_kw)
+        return rule, optim.build(opt_cfg, steps_per_epoch, config.epochs)
+
+    return build
+
+
+def run_sweep(config, workdir: str, status: str) -> dict:
+    """Trains every member of `config.sweep`; writes metrics.jsonl and summary.json."""
+    t_start = time.perf_counter()
+    dataset = data_lib.load(config.dataset, config.data_dir)
+    config_lib.validate_with_data(config, dataset)
+    m = config.model
+    model = models.build(m.name, dataset.input_shape, dataset.num_classes, hidden=m.hidden,
+                         activation=m.activation, init=m.init, dtype=m.dtype, channels=m.channels,
+                         kernel_size=m.kernel_size, dense_widths=m.dense_widths)
+    n = dataset.x_train.shape[0]
+    n = min(n, config.train_limit) if config.train_limit else n
+    steps = n // config.batch_size
+    values, seeds = members(config)
+    names = sorted(values[0])
+    arrays = {k: jnp.asarray([v[k] for v in values], jnp.float32) for k in names}
+    keys = jnp.stack([jax.random.PRNGKey(s) for s in seeds])
+    x, y = jnp.asarray(dataset.x_train[:n]), jnp.asarray(dataset.y_train[:n])
+    x_test, y_test = jnp.asarray(dataset.x_test), jnp.asarray(dataset.y_test)
+
+    init, epoch_fn, eval_fn = sweep_lib.make_sweep(model, _build_fn(config, model, steps),
+                                                   config.batch_size, config.eval_batch_size)
+    t0 = time.perf_counter()
+    try:
+        state = jax.jit(init)(keys, arrays)
+        epoch_c = jax.jit(epoch_fn, donate_argnums=0).lower(state, arrays, x, y, 0).compile()
+        eval_c = jax.jit(eval_fn).lower(state, arrays, x_test, y_test).compile()
+    except jax.errors.ConcretizationTypeError:
+        raise ConfigError(f'config.sweep={config.sweep!r}: one of {", ".join(names)} is used in '
+                          'Python control flow (a count, a shape or an on/off test), so it cannot '
+                          'be swept in one program; run one workdir per value instead') from None
+    compile_seconds = time.perf_counter() - t0
+
+    os.makedirs(workdir, exist_ok=True)
+    if status == wd.NEW:
+        wd.write_json(os.path.join(workdir, wd.CONFIG), wd.config_json(config))
+    metrics_path = os.path.join(workdir, wd.METRICS)
+    wd.truncate_metrics(metrics_path, 0)  # not checkpointed: an interrupted sweep starts over
+    train_seconds, acc = 0.0, None
+    for epoch in range(config.epochs):
+        t = time.perf_counter()
+        state, metrics = epoch_c(state, arrays, x, y, epoch)
+        jax.block_until_ready(state)
+        train_seconds += time.perf_counter() - t
+        metrics = {k: np.asarray(v) for k, v in jax.device_get(metrics).items()}
+        loss = metrics['loss']
+        if config.nan_policy == 'stop' and not np.all(np.isfinite(loss)):
+            bad = [i for i in np.flatnonzero(~np.isfinite(loss))]
+            raise TrainingError(f'non-finite loss in epoch {epoch + 1} for sweep member(s) '
+                                f'{bad} ({[values[i] for i in bad][:3]}); lower the swept values '
+                                f'or drop those members; metrics so far are in {metrics_path}')
+        acc = np.asarray(eval_c(state, arrays, x_test, y_test), np.float64)
+        record = {'epoch': epoch + 1, 'step': steps * (epoch + 1)}
+        record.update({f'train_{k}': v.tolist() for k, v in metrics.items()})
+        record['test_accuracy'] = acc.tolist()
+        record['epoch_seconds'] = time.perf_counter() - t
+        wd.append_jsonl(metrics_path, record)
+
+    summary = {
+        'rule': config.rule, 'dataset': config.dataset, 'model': config.model.name,
+        'epochs': config.epochs, 'batch_size': config.batch_size, 'seed': config.seed,
+        'sweep': config.sweep, 'num_members': len(values),
+        'members': [{**v, 'seed': s} for v, s in zip(values, seeds)],
+        'test_accuracy': acc.tolist(),
+        'test_accuracy_mean': float(acc.mean()), 'test_accuracy_std': float(acc.std()),
+        'best_member': int(np.argmax(acc)),
+        'train_seconds': train_seconds, 'compile_seconds': compile_seconds,
+        'wall_seconds': time.perf_counter() - t_start,
+        'samples_per_second': len(values) * steps * config.batch_size * config.epochs
+        / max(train_seconds, 1e-9),
+        'devices': 1, 'platform': jax.devices()[0].platform,
+        'config': config.to_dict(),
+    }
+    wd.write_json(os.path.join(workdir, wd.SUMMARY), summary)
+    return summary

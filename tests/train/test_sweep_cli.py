@@ -1,0 +1,60 @@
+"""`--config.sweep`: a hyperparameter grid as one vmapped program equals separate runs."""
+import json
+import os
+
+import numpy as np
+import pytest
+
+from experiments.configs import bp as bp_config
+from experiments.configs import pc as pc_config
+from neurokit.errors import ConfigError
+from neurokit.train.run import run
+
+
+def _config(**over):
+    c = bp_config.get_config()
+    c.dataset, c.model.hidden, c.epochs, c.batch_size = 'digits', (32,), 2, 64
+    c.progress, c.tensorboard = 'off', False
+    c.update_from_flattened_dict(over)
+    return c
+
+
+def _curve(workdir, key):
+    with open(os.path.join(workdir, 'metrics.jsonl')) as f:
+        return np.array([json.loads(l)[key] for l in f], np.float64)
+
+
+def test_sweep_members_equal_separate_runs(tmp_path):
+    """Member (lr, seed) of the sweep trains exactly like a plain run with that lr and seed."""
+    lrs = (0.001, 0.01)
+    summary = run(_config(**{'sweep': f'optimizer.learning_rate={lrs[0]},{lrs[1]}',
+                             'num_seeds': 2}), str(tmp_path / 'sweep'))
+    assert summary['num_members'] == 4
+    assert [(m['optimizer.learning_rate'], m['seed']) for m in summary['members']] == [
+        (lrs[0], 0), (lrs[0], 1), (lrs[1], 0), (lrs[1], 1)]
+    assert summary['test_accuracy_mean'] == pytest.approx(np.mean(summary['test_accuracy']))
+    sweep_loss = _curve(tmp_path / 'sweep', 'train_loss')  # (epochs, members)
+    for member, (lr, seed) in enumerate([(lrs[0], 0), (lrs[1], 1)]):
+        i = member * 3  # members 0 and 3
+        wdir = tmp_path / f'single{i}'
+        run(_config(**{'optimizer.learning_rate': lr, 'seed': seed}), str(wdir))
+        np.testing.assert_allclose(sweep_loss[:, i], _curve(wdir, 'train_loss'), rtol=1e-5)
+        np.testing.assert_allclose(_curve(tmp_path / 'sweep', 'test_accuracy')[:, i],
+                                   _curve(wdir, 'test_accuracy'), atol=1e-6)
+
+
+def test_sweep_of_a_shape_or_count_is_a_config_error(tmp_path):
+    c = pc_config.get_config()
+    c.dataset, c.model.hidden, c.epochs, c.batch_size = 'digits', (16,), 1, 64
+    c.progress, c.tensorboard = 'off', False
+    c.sweep = 'rule_kwargs.inference_steps=2,4'
+    with pytest.raises(ConfigError, match='cannot be swept'):
+        run(c, str(tmp_path / 'w'))
+
+
+@pytest.mark.parametrize('spec', ['optimizer.learning_rate', 'model.hidden=1,2',
+                                  'optimizer.learning_rate=a,b', 'optimizer.nope=1'])
+def test_malformed_sweep_is_a_config_error(spec, tmp_path):
+    with pytest.raises(ConfigError, match='sweep'):
+        run(_config(sweep=spec), str(tmp_path / 'w'))
+    assert not (tmp_path / 'w').exists()  # nothing written
