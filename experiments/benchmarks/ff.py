@@ -187,10 +187,12 @@ def _acc(r):
 
 def markdown(res):
     cmd = 'python -m experiments.benchmarks.ff' + (' --quick' if res['quick'] else '')
+    fm = (res.get('fmnist_2x1000') or [{}])[0]
+    fm_flags = f"--parts=fmnist --fmnist_epochs={fm.get('epochs', '?')} --seeds={fm.get('seeds', '?')}"
     lines = ['## Forward-forward (ff, cff)', '',
              f"Command: `{cmd}` (the parts were run as `--parts=speed`, `--parts=datasets`, "
-             '`--parts=fmnist --fmnist_epochs=1`, `--parts=cnn --cnn_limit=2048 --cnn_epochs=1`, '
-             f"to fit beside the other jobs). Machine: {res['machine']}. Date: {res['date']}. jax {res['jax']}. "
+             f'`{fm_flags}`, `--parts=cnn --cnn_limit=2048 --cnn_epochs=1`, '
+             f"to fit the session). Machine: {res['machine']}. Date: {res['date']}. jax {res['jax']}. "
              'Adam lr 1e-3 with cosine decay, batch 128 (64 on digits/MNIST-1D); ff/cff with the '
              "constructors' defaults (SymBa loss, alpha 40, mean goodness, rms-normalised layer "
              'inputs, label in the first 10 inputs, prediction by goodness summed over the hidden '
