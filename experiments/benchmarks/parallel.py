@@ -29,6 +29,8 @@ _QUICK = flags.DEFINE_bool('quick', False, 'Smoke run: 6000 examples, 1 repeat, 
 _REPEATS = flags.DEFINE_integer('repeats', 2, 'Interleaved timing repeats.')
 _SEEDS = flags.DEFINE_integer('seeds', 8, 'Members of the vmapped run.')
 _SKIP_MATRIX = flags.DEFINE_bool('skip_matrix', False, 'Skip figure 2.')
+_ONLY_MULTIHOST = flags.DEFINE_bool('only_multihost', False,
+                                    'Only figure 4 (2 processes vs 1, every rule); keep the rest.')
 
 
 def seeds_ratio(n_train, members, repeats):
@@ -174,12 +176,44 @@ def render(path):
     from experiments.benchmarks import common
     with open(path) as f:
         p = json.load(f)
-    common.write('parallel', p, markdown(p['command'], p['seeds'], p['equality'], p['traces']))
+    md = markdown(p['command'], p['seeds'], p['equality'], p['traces'])
+    if p.get('multihost'):
+        md += '\n' + multihost_markdown(p['multihost'])
+    common.write('parallel', p, md)
+
+
+def multihost_markdown(mh):
+    lines = ['### 4. Two processes vs one (every rule)', '',
+             f'`{mh["command"]}` ({mh["date"]}): 2 worker processes on localhost (CPU, gloo), each '
+             'loading only its half of 256 digits images, sharded epoch over the 2-process mesh, '
+             'against one process on all images; MLP 64-32-32-10, Adam 1e-3, batch 64, 2 epochs, '
+             'each rule\'s defaults. Max |param diff| (tolerance 1e-5):', '',
+             '| rule | 2 processes vs 1 |', '|---|---|']
+    for name, r in sorted(mh['rules'].items()):
+        cell = r.get('error') or f'{r["diff"]:.1e} {"PASS" if r["ok"] else "FAIL"}'
+        lines.append(f'| {name} | {cell} |')
+    ok = all(r.get('ok') for r in mh['rules'].values())
+    lines += ['', f'Verdict: {"PASS" if ok else "FAIL"}.', '']
+    return '\n'.join(lines)
+
+
+def only_multihost():
+    from experiments.benchmarks import common
+    from neurokit.parallel import multihost_check
+    from neurokit.rules import registry
+    p = common.load('parallel')
+    p['multihost'] = {'command': 'python -m experiments.benchmarks.parallel --only_multihost',
+                      'date': time.strftime('%Y-%m-%d'),
+                      'rules': multihost_check.check(sorted(registry.RULES))}
+    md = markdown(p['command'], p['seeds'], p['equality'], p['traces'])
+    common.write('parallel', p, md + '\n' + multihost_markdown(p['multihost']))
 
 
 def main(argv):
     del argv
     from experiments.benchmarks import common
+    if _ONLY_MULTIHOST.value:
+        return only_multihost()
     quick = _QUICK.value
     cmd = 'python -m experiments.benchmarks.parallel' + (' --quick' if quick else '')
     fig1 = seeds_ratio(6000 if quick else 60000, _SEEDS.value, 1 if quick else _REPEATS.value)
@@ -193,7 +227,12 @@ def main(argv):
     import jax
     payload = {'command': cmd, 'jax': jax.__version__, 'seeds': fig1, 'traces': fig3,
                'equality': fig2, 'date': time.strftime('%Y-%m-%d')}
-    common.write('parallel', payload, markdown(cmd, fig1, fig2, fig3))
+    md = markdown(cmd, fig1, fig2, fig3)
+    mh = None if quick else common.load('parallel').get('multihost')
+    if mh:  # figure 4 is its own part (--only_multihost); keep it
+        payload['multihost'] = mh
+        md += '\n' + multihost_markdown(mh)
+    common.write('parallel', payload, md)
 
 
 if __name__ == '__main__':
