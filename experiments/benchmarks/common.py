@@ -86,6 +86,31 @@ def fresh_workdir(tag: str) -> str:
     return tempfile.mkdtemp(prefix=f'nk-{tag}-')
 
 
+def train_curve(config, x_tr, y_tr, x_ev, y_ev) -> list:
+    """Trains `config` (num_seeds vmapped members, keys seed + i as in a run) on (x_tr, y_tr);
+    returns the eval accuracy per epoch on (x_ev, y_ev): one list of member values per epoch."""
+    import jax.numpy as jnp
+    import numpy as np
+    from neurokit import data as data_lib
+    from neurokit.train import loop
+    from neurokit.train.run import build as build_run
+    from neurokit.train.state import init_state
+    ds = data_lib.Dataset('val', np.asarray(x_tr), np.asarray(y_tr), np.asarray(x_ev),
+                          np.asarray(y_ev), 10)
+    model, rule, optimizer = build_run(config, ds)
+    keys = jnp.stack([jax.random.PRNGKey(config.seed + i) for i in range(config.num_seeds)])
+    state = jax.jit(jax.vmap(lambda k: init_state(k, model, rule, optimizer)))(keys)
+    epoch_fn = jax.jit(jax.vmap(loop.make_epoch(rule, optimizer, config.batch_size),
+                                (0, None, None, None)), donate_argnums=0)
+    eval_fn = jax.jit(jax.vmap(loop.make_evaluate(rule, config.eval_batch_size), (0, 0, None, None)))
+    x_tr, y_tr, x_ev, y_ev = map(jnp.asarray, (x_tr, y_tr, x_ev, y_ev))
+    curve = []
+    for epoch in range(config.epochs):
+        state, _ = epoch_fn(state, x_tr, y_tr, epoch)
+        curve.append(np.asarray(eval_fn(state.params, state.rule_state, x_ev, y_ev)).tolist())
+    return curve
+
+
 def mean_std(values) -> str:
     vals = [100 * v for v in values]
     mean = statistics.fmean(vals)

@@ -26,6 +26,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from experiments.benchmarks import common
 from experiments.configs import bp as bp_config
 from experiments.configs import mf as mf_config
 from neurokit import data as data_lib
@@ -81,28 +82,6 @@ def _workdir(name):
     return path
 
 
-def _member_keys(seed, n):
-    return jnp.stack([jax.random.PRNGKey(seed + i) for i in range(n)])
-
-
-def train_curve(config, x_tr, y_tr, x_ev, y_ev):
-    """Trains `config` (num_seeds vmapped members) and returns eval accuracy per epoch."""
-    ds = data_lib.Dataset('val', np.asarray(x_tr), np.asarray(y_tr), np.asarray(x_ev),
-                          np.asarray(y_ev), 10)
-    model, rule, optimizer = build_run(config, ds)
-    x_tr, y_tr, x_ev, y_ev = map(jnp.asarray, (x_tr, y_tr, x_ev, y_ev))
-    state = jax.jit(jax.vmap(lambda k: init_state(k, model, rule, optimizer)))(
-        _member_keys(config.seed, config.num_seeds))
-    epoch_fn = jax.jit(jax.vmap(loop.make_epoch(rule, optimizer, config.batch_size),
-                                (0, None, None, None)), donate_argnums=0)
-    eval_fn = jax.jit(jax.vmap(loop.make_evaluate(rule, config.eval_batch_size), (0, 0, None, None)))
-    curve = []
-    for epoch in range(config.epochs):
-        state, _ = epoch_fn(state, x_tr, y_tr, epoch)
-        curve.append(np.asarray(eval_fn(state.params, state.rule_state, x_ev, y_ev)).tolist())
-    return curve
-
-
 def part_val():
     """Tunes lr/schedule/epochs of MF on F-MNIST train[:50k], validating on train[50k:]."""
     if _QUICK.value:
@@ -122,7 +101,7 @@ def part_val():
         if _QUICK.value:
             config.model.hidden, config.batch_size = (64, 64), 64
         t0 = time.perf_counter()
-        curve = train_curve(config, x[:-n_val], y[:-n_val], x[-n_val:], y[-n_val:])
+        curve = common.train_curve(config, x[:-n_val], y[:-n_val], x[-n_val:], y[-n_val:])
         best = int(np.argmax([c[0] for c in curve]))
         out['runs'].append({'rule': 'mf', 'learning_rate': lr, 'schedule': sched, 'epochs': epochs,
                             'val_accuracy_per_epoch': [c[0] for c in curve],

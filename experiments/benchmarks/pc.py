@@ -31,6 +31,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from experiments.benchmarks import common
 from experiments.configs import ipc as ipc_config
 from experiments.configs import pc as pc_config
 from neurokit import data as data_lib
@@ -126,24 +127,6 @@ def _config(rule, overrides):
     return config
 
 
-def train_curve(config, x_tr, y_tr, x_ev, y_ev):
-    """Trains `config` (vmapped seeds) on (x_tr, y_tr); eval accuracy per epoch on (x_ev, y_ev)."""
-    ds = data_lib.Dataset('val', np.asarray(x_tr), np.asarray(y_tr), np.asarray(x_ev),
-                          np.asarray(y_ev), 10)
-    model, rule, optimizer = build_run(config, ds)
-    keys = jnp.stack([jax.random.PRNGKey(config.seed + i) for i in range(config.num_seeds)])
-    state = jax.jit(jax.vmap(lambda k: init_state(k, model, rule, optimizer)))(keys)
-    epoch_fn = jax.jit(jax.vmap(loop.make_epoch(rule, optimizer, config.batch_size),
-                                (0, None, None, None)), donate_argnums=0)
-    eval_fn = jax.jit(jax.vmap(loop.make_evaluate(rule, config.eval_batch_size), (0, 0, None, None)))
-    x_tr, y_tr, x_ev, y_ev = map(jnp.asarray, (x_tr, y_tr, x_ev, y_ev))
-    curve = []
-    for epoch in range(config.epochs):
-        state, _ = epoch_fn(state, x_tr, y_tr, epoch)
-        curve.append(np.asarray(eval_fn(state.params, state.rule_state, x_ev, y_ev)).tolist())
-    return curve
-
-
 def part_val():
     """Chooses pc's activity step size on a validation split of F-MNIST train."""
     ds = data_lib.load('digits' if _QUICK.value else 'fashion_mnist')
@@ -155,7 +138,8 @@ def part_val():
         config = _config('pc', {'rule_kwargs.inference_lr': lr, 'epochs': epochs, 'num_seeds': 1})
         config.epochs = epochs
         t0 = time.perf_counter()
-        curve = [c[0] for c in train_curve(config, x[:-n_val], y[:-n_val], x[-n_val:], y[-n_val:])]
+        curve = [c[0] for c in common.train_curve(config, x[:-n_val], y[:-n_val],
+                                                  x[-n_val:], y[-n_val:])]
         out['runs'].append({'inference_lr': lr, 'val_accuracy_per_epoch': curve,
                             'final_val_accuracy': curve[-1], 'seconds': time.perf_counter() - t0})
         _merge('val', out)

@@ -1,24 +1,18 @@
 """IDX loader: exact round trip on tiny files, and one-line DataErrors."""
 
 import gzip
-import struct
 
 import numpy as np
 import pytest
 
 from neurokit.data import DataError, load
 from neurokit.data.idx import read_idx
-
-
-def _idx_bytes(arr: np.ndarray) -> bytes:
-    arr = np.asarray(arr, dtype=np.uint8)
-    head = struct.pack(">BBBB", 0, 0, 0x08, arr.ndim) + struct.pack(f">{arr.ndim}I", *arr.shape)
-    return head + arr.tobytes()
+from idx_files import idx_bytes
 
 
 def _write(folder, stem, arr, gz):
     name = f"{stem}-ubyte" + (".gz" if gz else "")
-    data = _idx_bytes(arr)
+    data = idx_bytes(arr)
     (folder / name).write_bytes(gzip.compress(data) if gz else data)
     return folder / name
 
@@ -151,7 +145,7 @@ def test_corrupt_gzip(tmp_path):
 def test_read_idx_direct(tmp_path):
     arr = np.arange(24, dtype=np.uint8).reshape(2, 3, 4)
     p = tmp_path / "x-idx3-ubyte"
-    p.write_bytes(_idx_bytes(arr))
+    p.write_bytes(idx_bytes(arr))
     np.testing.assert_array_equal(read_idx(str(p), 3), arr)
 
 

@@ -11,28 +11,18 @@ import concurrent.futures
 import hashlib
 import os
 import shutil
-import struct
 import subprocess
 import sys
 
-import numpy as np
 import pytest
+from idx_files import write_mnist
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BP = 'experiments/configs/bp.py'
 
 
-def write_idx(folder, n_train=256, n_test=64, seed=0, label_max=9):
-    os.makedirs(folder, exist_ok=True)
-    rng = np.random.default_rng(seed)
-    for stem, n in (('train', n_train), ('t10k', n_test)):
-        y = rng.integers(0, 10, n).astype(np.uint8)
-        y[0] = label_max
-        x = rng.integers(0, 256, (n, 28, 28)).astype(np.uint8)
-        with open(os.path.join(folder, f'{stem}-images-idx3-ubyte'), 'wb') as f:
-            f.write(struct.pack('>4I', 0x803, n, 28, 28) + x.tobytes())
-        with open(os.path.join(folder, f'{stem}-labels-idx1-ubyte'), 'wb') as f:
-            f.write(struct.pack('>2I', 0x801, n) + y.tobytes())
+def write_idx(folder, label_max=9):
+    write_mnist(folder, n_train=256, n_test=64, learnable=False, label_max=label_max)
 
 
 def write_config(path, body):

@@ -2,7 +2,6 @@
 import json
 import os
 import re
-import struct
 
 import jax
 import jax.numpy as jnp
@@ -19,19 +18,11 @@ from neurokit.train import workdir as wd
 from neurokit.train.checkpoint import Checkpointer
 from neurokit.train.metrics import EventWriter, Progress, scalars
 from neurokit.train.state import init_state
+from idx_files import write_mnist
 
 
-def write_idx(folder, n_train=256, n_test=64, seed=0):
-    os.makedirs(folder, exist_ok=True)
-    rng = np.random.default_rng(seed)
-    protos = rng.integers(0, 256, (10, 28, 28))
-    for stem, n in (('train', n_train), ('t10k', n_test)):
-        y = rng.integers(0, 10, n).astype(np.uint8)
-        x = np.clip(protos[y] * 0.6 + rng.integers(0, 100, (n, 28, 28)), 0, 255).astype(np.uint8)
-        with open(os.path.join(folder, f'{stem}-images-idx3-ubyte'), 'wb') as f:
-            f.write(struct.pack('>4I', 0x803, n, 28, 28) + x.tobytes())
-        with open(os.path.join(folder, f'{stem}-labels-idx1-ubyte'), 'wb') as f:
-            f.write(struct.pack('>2I', 0x801, n) + y.tobytes())
+def write_idx(folder):
+    write_mnist(folder, n_train=256, n_test=64)
 
 
 @pytest.fixture(scope='module')

@@ -14,30 +14,20 @@ import json
 import os
 import random
 import signal
-import struct
 import subprocess
 import sys
 
 import numpy as np
 import pytest
+from idx_files import write_mnist
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 EPOCHS = 5
 PHASES = ('before_epoch', 'after_metrics', 'during_checkpoint', 'after_checkpoint')
 
 
-def write_idx(folder, n_train=512, n_test=128, seed=0):
-    """A learnable synthetic MNIST-format data set: class prototypes plus noise."""
-    os.makedirs(folder, exist_ok=True)
-    rng = np.random.default_rng(seed)
-    protos = rng.integers(0, 256, (10, 28, 28))
-    for stem, n in (('train', n_train), ('t10k', n_test)):
-        y = rng.integers(0, 10, n).astype(np.uint8)
-        x = np.clip(protos[y] * 0.6 + rng.integers(0, 100, (n, 28, 28)), 0, 255).astype(np.uint8)
-        with open(os.path.join(folder, f'{stem}-images-idx3-ubyte'), 'wb') as f:
-            f.write(struct.pack('>4I', 0x803, n, 28, 28) + x.tobytes())
-        with open(os.path.join(folder, f'{stem}-labels-idx1-ubyte'), 'wb') as f:
-            f.write(struct.pack('>2I', 0x801, n) + y.tobytes())
+def write_idx(folder):
+    write_mnist(folder, n_train=512, n_test=128)
 
 
 @pytest.fixture(scope='module')
