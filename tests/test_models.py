@@ -54,6 +54,33 @@ def test_conv_layer_matches_direct_convolution(key):
     assert layer.out_shape == (3, 3, 3)
 
 
+@pytest.mark.parametrize('in_shape,k,padding,pool', [
+    ((9, 9, 3), 5, 'SAME', 2), ((10, 10, 2), 4, 'SAME', 3), ((10, 10, 2), 3, 'VALID', 2),
+    ((13, 2), 4, 'SAME', 2), ((13, 3), 5, 'VALID', 1)])
+def test_conv_impls_agree_with_xla_convolution(in_shape, k, padding, pool, key):
+    """im2col (the CPU default) and XLA's convolution: the same layer, values and gradients,
+    for 1-D/2-D inputs, odd/even windows (asymmetric SAME padding) and pools with remainders."""
+    kx, kp = jax.random.split(key)
+    layers = {impl: models.conv('c', in_shape, 4, k, 'relu', pool, padding, impl=impl)
+              for impl in ('xla', 'im2col')}
+    p = layers['xla'].init(kp)
+    x = jax.random.normal(kx, (3,) + in_shape)
+    outs = {i: l(p, x) for i, l in layers.items()}
+    assert outs['xla'].shape == (3,) + layers['xla'].out_shape
+    np.testing.assert_allclose(outs['im2col'], outs['xla'], rtol=1e-5, atol=1e-5)
+    z = {i: l.linear(p, x) for i, l in layers.items()}
+    pooled = jax.lax.reduce_window(jax.nn.relu(z['xla']), -jnp.inf, jax.lax.max,
+                                   (1,) + (pool,) * (len(in_shape) - 1) + (1,),
+                                   (1,) + (pool,) * (len(in_shape) - 1) + (1,), 'VALID')
+    np.testing.assert_allclose(outs['xla'], pooled, rtol=1e-6, atol=1e-6)
+    loss = lambda layer: lambda p_, x_: jnp.sum(jnp.sin(layer(p_, x_)))
+    g = {i: jax.grad(loss(l), (0, 1))(p, x) for i, l in layers.items()}
+    for a, b in zip(jax.tree.leaves(g['im2col']), jax.tree.leaves(g['xla'])):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match='unknown conv impl'):
+        models.conv('c', in_shape, 4, k, impl='cudnn')
+
+
 def test_conv1d_and_presets_shapes(key):
     for name, shape in [('lenet', (28, 28, 1)), ('cnn4', (28, 28, 1))]:
         m = models.build(name, shape, 10)

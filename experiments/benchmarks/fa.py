@@ -38,6 +38,8 @@ _RULES = flags.DEFINE_list('rules', ['bp', 'fa', 'dfa', 'usf', 'brsf', 'frsf', '
 _MODELS = flags.DEFINE_list('models', ['lenet'], "Models for the accuracy part: lenet, mlp (2x1000).")
 _EPOCHS = flags.DEFINE_integer('epochs', 15, 'Epochs per accuracy run.')
 _SEEDS = flags.DEFINE_integer('seeds', 3, 'Seeds per accuracy run (vmapped in one program).')
+_SCHEDULE = flags.DEFINE_string('schedule', 'cosine', 'LR schedule of the accuracy runs (every rule, '
+                                'BP twin included): constant or cosine.')
 _TRAIN_LIMIT = flags.DEFINE_integer('train_limit', 0, 'Use only the first N training images (0: all).')
 _SPEED_STEPS = flags.DEFINE_integer('speed_steps', 20, 'Steps per timed call in the speed part.')
 _REPEATS = flags.DEFINE_integer('repeats', 7, 'Interleaved repeats in the speed part.')
@@ -229,7 +231,18 @@ def _accuracy_config(rule, model_name, epochs, seeds, train_limit):
     config.model.name = model_name
     config.model.hidden = (1000, 1000)
     config.epochs, config.num_seeds, config.train_limit = epochs, seeds, train_limit
+    config.optimizer.schedule = _SCHEDULE.value
     return config
+
+
+def _curve(workdir):
+    """Mean test accuracy after each epoch, from the run's metrics.jsonl (for the plots)."""
+    path = os.path.join(workdir, 'metrics.jsonl')
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        rows = [json.loads(line) for line in f if line.strip()]
+    return [float(np.mean(r['test_accuracy'])) for r in rows]
 
 
 def accuracy(quick, results):
@@ -240,17 +253,21 @@ def accuracy(quick, results):
     for model_name in _MODELS.value:
         for rule in _RULES.value:
             config = _accuracy_config(rule, model_name, epochs, _SEEDS.value, limit)
-            summary = train.run(config, common.fresh_workdir(f'fa-{rule}-{model_name}'))
+            workdir = common.fresh_workdir(f'fa-{rule}-{model_name}')
+            summary = train.run(config, workdir)
             accs = summary['test_accuracy']
             accs = accs if isinstance(accs, list) else [accs]
             flags_str = (f'--config.model.name={model_name} --config.epochs={epochs} '
-                         f'--config.num_seeds={_SEEDS.value}'
+                         f'--config.num_seeds={_SEEDS.value} '
+                         f'--config.optimizer.schedule={_SCHEDULE.value}'
                          + (f' --config.train_limit={limit}' if limit else ''))
             acc[f'{model_name}/{rule}'] = {
                 'rule': rule, 'model': model_name, 'accuracies': accs,
                 'mean': statistics.fmean(accs),
                 'std': statistics.pstdev(accs) if len(accs) > 1 else 0.0,
                 'epochs': epochs, 'train_limit': limit, 'seeds': _SEEDS.value,
+                'schedule': _SCHEDULE.value,
+                'per_epoch_test_accuracy': _curve(workdir),
                 'train_seconds': summary['train_seconds'],
                 'command': f'python -m experiments.train --config=experiments/configs/{rule}.py '
                            f'--workdir=DIR {flags_str}',
@@ -258,7 +275,7 @@ def accuracy(quick, results):
                 'published': PUBLISHED.get(rule) if model_name == 'lenet' else None,
                 'date': time.strftime('%Y-%m-%d'), 'quick': quick,
             }
-            _save(results, ['accuracy'])  # after every run: a long sweep keeps what it finished
+            _save(results, ['accuracy'], quick)  # after every run: a long sweep keeps what it finished
 
 
 def _verdict(ok):
@@ -281,22 +298,27 @@ def markdown(results):
         lines.append('')
     if 'accuracy' in results:
         lines += ['### Fashion-MNIST test accuracy (Adam 1e-3, batch 128, no tuning)', '',
-                  '| model | rule | epochs | train images | seeds | mean ± std (%) | BP twin (%) | '
-                  'published | threshold | verdict |', '|---|---|---|---|---|---|---|---|---|---|']
+                  '| model | rule | epochs | schedule | train images | seeds | mean ± std (%) | '
+                  'BP twin (%) | published | threshold | verdict |',
+                  '|---|---|---|---|---|---|---|---|---|---|---|']
         acc = results['accuracy']
         for key, r in acc.items():
             twin = acc.get(f'{r["model"]}/bp')
             twin_s = common.mean_std(twin['accuracies']) if twin else 'n/a'
             thr = r.get('threshold')
             verdict = _verdict(r['mean'] >= thr) if thr else '—'
-            lines.append(f'| {r["model"]} | {r["rule"]} | {r["epochs"]} | '
+            lines.append(f'| {r["model"]} | {r["rule"]} | {r["epochs"]} | {r.get("schedule", "constant")} | '
                          f'{r["train_limit"] or 60000} | {r["seeds"]} | {common.mean_std(r["accuracies"])} | '
                          f'{twin_s} | {r.get("published") or "—"} | '
                          f'{f"{100 * thr:.1f}" if thr else "—"} | {verdict} |')
-        lines += ['', 'Runs shorter than the configs\' 15 epochs on 60,000 images were cut to fit: the 2-core '
-                  'CPU was shared by about eight jobs (LeNet trained at about 200-300 samples/s), so a '
-                  'SHORT verdict here means the threshold was not reached at this budget, not that it '
-                  'fails at full length. Defaults were not tuned (no validation split used).',
+        cut = [k for k, r in acc.items() if r['epochs'] < 15 or r['train_limit']]
+        if cut:
+            lines += ['', f'Cut budgets ({", ".join(cut)}): fewer than the configs\' 15 epochs or '
+                      'fewer than 60,000 images (runs made when the CPU was shared by several jobs); '
+                      'a SHORT verdict there means the threshold was not reached at that budget.']
+        lines += ['', 'The BP twin is the same model, initialisation, data order, optimizer and '
+                  'schedule. Defaults were not tuned (no validation split used); the schedule is the '
+                  'benchmark\'s `--schedule` flag (cosine decay over the run unless a row says otherwise).',
                   '', 'Commands (one per row, DIR a new folder):', '']
         lines += [f'- `{r["command"]}` ({r["date"]}, {r["train_seconds"]:.0f} s training)'
                   for r in acc.values()]
@@ -331,43 +353,50 @@ def markdown(results):
                 ours = b['neurokit_samples_per_second'].get(k)
                 lines.append(f'| {k} | {v:.0f} | {ours:.0f} | {ours / v:.2f}× |' if ours else
                              f'| {k} | {v:.0f} | n/a | n/a |')
-            lines += ['', 'BioTorch ran first (its own interleaved repeats, torch using every core through '
-                      'OpenMP), then ours (interleaved) in the same command; on a 2-core machine loaded '
-                      'by about eight other jobs, OpenMP threads are starved, so the ratio overstates '
-                      'the gap a quiet machine would show. Re-run on a quiet machine before quoting it.', '']
+            load = b.get('load_average')
+            lines += ['', 'BioTorch ran first (its own repeats, torch using every core through OpenMP), '
+                      'then ours (interleaved) in the same command. '
+                      + (f'1-minute load average when the part started: {load} on '
+                         f'{os.cpu_count()} cores.' if load is not None else
+                         'Measured in session 1 on a machine loaded by about eight other jobs (load not '
+                         'recorded): OpenMP threads starve under load, so that ratio overstates the gap.'),
+                      '']
     return '\n'.join(lines)
 
 
-def _save(results, parts):
-    """Merges this process's `parts` into the file on disk (other processes may have written it)."""
-    disk = _load()
+def _save(results, parts, quick=False):
+    """Merges this process's `parts` into the file on disk (other processes may have written it);
+    a `quick` smoke run writes under /tmp instead and never touches the recorded figures."""
+    disk = {} if quick else _load()
     for part in parts:
         if part == 'accuracy':
             disk.setdefault('accuracy', {}).update(results.get('accuracy', {}))
         elif part in results:
             disk[part] = results[part]
-    common.write(NAME, disk, markdown(disk))
+    common.write(NAME, disk, markdown(disk), quick=quick)
 
 
 def main(argv):
     if len(argv) > 1:
         sys.exit(f'error: unexpected arguments {argv[1:]}')
     quick = _QUICK.value
-    results = _load()
+    results = {} if quick else _load()
     today = time.strftime('%Y-%m-%d')
     command = ' '.join(['python -m experiments.benchmarks.fa'] + sys.argv[1:])
     for part in _PART.value:
+        load = round(os.getloadavg()[0], 2)  # 1-minute load when the part starts (2 cores here)
         if part == 'oracle':
             results['oracle'] = dict(oracle(quick), date=today, command=command)
         elif part == 'speed':
-            results['speed'] = dict(speed(quick), date=today, command=command)
+            results['speed'] = dict(speed(quick), date=today, command=command, load_average=load)
         elif part == 'biotorch':
-            results['biotorch'] = dict(biotorch(quick), date=today, command=command)
+            results['biotorch'] = dict(biotorch(quick), date=today, command=command,
+                                       load_average=load)
         elif part == 'accuracy':
             accuracy(quick, results)
         else:
             sys.exit(f'error: unknown part {part!r}; valid: oracle, speed, biotorch, accuracy')
-        _save(results, [part])
+        _save(results, [part], quick)
         print(json.dumps({part: results.get(part)}, default=str)[:2000])
 
 

@@ -42,6 +42,11 @@ _EPOCHS = flags.DEFINE_integer('epochs', 0, 'Override epochs of the accuracy par
 _SEEDS = flags.DEFINE_integer('seeds', 5, 'Seeds of the accuracy parts.')
 _SCHED = flags.DEFINE_string('schedule', 'cosine', 'LR schedule of the accuracy parts (both rules).')
 _RULES = flags.DEFINE_list('rules', ['mf', 'bp'], 'Rules of the accuracy parts.')
+_CNN_MODEL = flags.DEFINE_string('cnn_model', 'lenet', 'Model of --part=cnn (lenet, cnn4, cnn).')
+_CNN_CHANNELS = flags.DEFINE_list('cnn_channels', [], "Conv channels of --cnn_model=cnn ('' = the "
+                                   'config default, 32,64).')
+_CONV_SCORES = flags.DEFINE_string('conv_scores', 'mean', "MF's conv projections in --part=cnn: "
+                                   'mean (global average pool) or flatten.')
 _VAL = flags.DEFINE_string('val_configs', '', 'lr:schedule,... for --part=val (default VAL_GRID).')
 
 # Hyperparameters chosen on the validation split (see `part_val`); BP twins use the same.
@@ -112,12 +117,14 @@ def part_val():
     return out
 
 
-def _accuracy_pair(tag, overrides, rules=('mf', 'bp')):
-    """Runs MF and its BP twin (identical model/optimizer/epochs/seeds) through `train.run`."""
+def _accuracy_pair(tag, overrides, rules=('mf', 'bp'), rule_overrides=None):
+    """Runs MF and its BP twin (identical model/optimizer/epochs/seeds) through `train.run`;
+    `rule_overrides[rule]` are extra keys for one rule only (its own rule_kwargs)."""
     out = {}
     for rule in rules:
         config = _configs(rule)
-        for key, value in overrides.items():
+        over = {**overrides, **(rule_overrides or {}).get(rule, {})}
+        for key, value in over.items():
             node = config
             *path, last = key.split('.')
             for p in path:
@@ -130,14 +137,19 @@ def _accuracy_pair(tag, overrides, rules=('mf', 'bp')):
                 config.model.hidden = (64, 64)
         workdir = _workdir(f'{tag}_{rule}')
         summary = run_lib(config, workdir)
-        flags_ = ' '.join(f'--config.{k}={v}' for k, v in overrides.items())
+        fmt = lambda v: ("'(" + ','.join(map(str, v)) + ",)'") if isinstance(v, tuple) else v
+        flags_ = ' '.join(f'--config.{k}={fmt(v)}' for k, v in over.items())
         out[rule] = {
             'command': f'python -m experiments.train --config=experiments/configs/{rule}.py '
                        f'--workdir=RUN {flags_}',
             'test_accuracy': summary['test_accuracy'],
             'mean': summary['test_accuracy_mean'], 'std': summary['test_accuracy_std'],
             'train_seconds': summary['train_seconds'], 'epochs': config.epochs,
-            'num_seeds': config.num_seeds, 'dataset': config.dataset, 'model': config.model.name,
+            'num_seeds': config.num_seeds, 'dataset': config.dataset,
+            'model': config.model.name + (f' (conv {"-".join(map(str, config.model.channels))}, '
+                                          f'dense {"-".join(map(str, config.model.dense_widths))})'
+                                          if config.model.name == 'cnn' else ''),
+            'rule_kwargs': config.rule_kwargs.to_dict(),
             'optimizer': config.optimizer.to_dict(), 'batch_size': config.batch_size,
             'curve': [json.loads(l)['test_accuracy'] for l in open(os.path.join(workdir, 'metrics.jsonl'))],
         }
@@ -154,11 +166,15 @@ def part_accuracy():
 
 
 def part_cnn():
-    """F-MNIST CNN ('lenet'), MF vs BP twin."""
-    over = {'model.name': 'lenet', 'num_seeds': _SEEDS.value, 'optimizer.schedule': _SCHED.value}
+    """F-MNIST CNN (`--cnn_model`, LeNet by default), MF vs BP twin."""
+    over = {'model.name': _CNN_MODEL.value, 'num_seeds': _SEEDS.value,
+            'optimizer.schedule': _SCHED.value}
+    if _CNN_CHANNELS.value:
+        over['model.channels'] = tuple(int(c) for c in _CNN_CHANNELS.value)
     if _EPOCHS.value:
         over['epochs'] = _EPOCHS.value
-    return _accuracy_pair('accuracy_cnn', over, tuple(_RULES.value))
+    return _accuracy_pair('accuracy_cnn', over, tuple(_RULES.value),
+                          {'mf': {'rule_kwargs.conv_scores': _CONV_SCORES.value}})
 
 
 def part_small():

@@ -311,12 +311,22 @@ def curve_data(results_dir, res):
     for fam in ('mf', 'pc'):
         if res.get(fam) and not any(k.startswith(f'{fam}.json') for k in panels):
             missing.append(f'{fam}.json holds no accuracy curves.')
-    if res.get('fa', {}).get('accuracy'):
-        missing.append('fa.json (lenet: ' + ', '.join(v['rule'] for v in res['fa']['accuracy'].values())
-                       + ') stores final accuracies only: curves need fa.py to keep each run\'s '
-                       'per-epoch test accuracy (its metrics.jsonl) and a re-run of '
-                       '`python -m experiments.benchmarks.fa --part=accuracy`; brsf, frsf and pfa '
-                       'have no accuracy run at all yet.')
+    fa_acc = res.get('fa', {}).get('accuracy', {})
+    no_curve = []
+    for key, r in fa_acc.items():
+        if not r.get('per_epoch_test_accuracy'):
+            no_curve.append(key)
+            continue
+        title = (f"fa.json: fashion_mnist {r['model']}, {r['epochs']} epochs, "
+                 f"{r.get('train_limit') or 60000} images, {r['seeds']} seeds")
+        panels.setdefault(title, {})[r['rule']] = r['per_epoch_test_accuracy']
+        prov = provenance(results_dir, res, 'fa', 'accuracy', r.get('command'))
+        prov.update({k: r[k] for k in ('command', 'date') if isinstance(r.get(k), str)})
+        sources.append((f'fa {key}', prov))
+    if no_curve:
+        missing.append(f"fa.json ({', '.join(no_curve)}): final accuracies only (recorded before "
+                       'fa.py kept per-epoch test accuracy); a re-run of '
+                       '`python -m experiments.benchmarks.fa --part=accuracy` draws them.')
     if res.get('core', {}).get('accuracy'):
         missing.append('core.json (bp on fashion_mnist, digits, mnist1d) stores final accuracies '
                        'only: curves need core.py to keep the per-epoch test accuracy and a re-run '

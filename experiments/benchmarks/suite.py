@@ -116,8 +116,12 @@ def _est_ff_cpu():
 def _est_ff_long():
     rows = _ff_rows('fmnist_2x1000', ('bp', 'ff', 'cff'))
     per_epoch = sum(r['train_seconds'] / r['epochs'] for r in rows) or 150
-    return per_epoch * 60 * 3 / 60, ('ff.json fmnist_2x1000 seconds per epoch (bp+ff+cff) x 60 epochs '
-                                     'x 3 seeds')
+    wide = _ff_rows('fmnist_4x2000')
+    per_image = sum(r['train_seconds'] / (r['epochs'] * (r['train_limit'] or 60000)) for r in wide)
+    per_image = per_image * 3 / len(wide) if wide else 0.01  # bp+ff+cff
+    return ((per_epoch * 60 * 3 + per_image * 60000 * 60 * 3) / 60,
+            'ff.json seconds per epoch (bp+ff+cff) of fmnist_2x1000, and per image of fmnist_4x2000, '
+            'x 60 epochs x 3 seeds')
 
 
 def _est_mf_cpu():
@@ -263,9 +267,9 @@ PLAN = [
     Step(B + 'report', (), _const(0.5, 'plots and markdown only'), 'gpu'),
     # ---- long reproductions, outside the 60-minute part (one at a time, hours)
     Step(B + 'core', (), _est_core_full, 'long', 'BP on F-MNIST (20 epochs x 3 seeds), digits, MNIST-1D'),
-    Step(B + 'ff', ('--parts=fmnist', '--fmnist_epochs=60', '--seeds=3'), _est_ff_long, 'long',
-         'FF/CFF 2x1000, 60 epochs x 3 seeds. The published 4x2000 x 60 epochs needs ff.py flags for '
-         'the wide part (epochs, train images): requested; --parts=wide runs 1 epoch on 10,000 images'),
+    Step(B + 'ff', ('--parts=fmnist,wide', '--fmnist_epochs=60', '--seeds=3', '--wide_epochs=60',
+                    '--wide_limit=0', '--wide_seeds=3', '--wide_rules=bp,ff,cff'), _est_ff_long, 'long',
+         'FF/CFF and the BP twin: 2x1000 and the published 4x2000, 60 epochs x 3 seeds each'),
     Step(B + 'mf', ('--part=val', '--epochs=15', '--val_configs=0.001:constant'),
          lambda: _est_mf_val(0), 'long', 'MF tuning on the validation split (as mf.md records)'),
     Step(B + 'mf', ('--part=val', '--epochs=8', '--val_configs=0.001:cosine'),

@@ -11,6 +11,7 @@ kernels are `(*window, c_in, c_out)` on channel-last inputs (`NWC` or `NHWC`).
 """
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Callable, NamedTuple
 
@@ -98,12 +99,40 @@ def dense(name, in_shape, n_out, activation='relu', init='lecun_normal',
 
 
 def _max_pool(x, window: int, spatial: int):
-    dims = (1,) + (window,) * spatial + (1,)
-    return jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, dims, dims, 'VALID')
+    """Non-overlapping max-pooling of the `spatial` dims before the channels (VALID: a remainder
+    is dropped). A reshape and a max rather than `lax.reduce_window`: the same values, and on
+    CPU about 25% faster for LeNet's training step (its gradient is a mask, not a scatter)."""
+    lead = x.ndim - spatial - 1
+    sizes = x.shape[lead:lead + spatial]
+    x = x[(slice(None),) * lead + tuple(slice(0, (s // window) * window) for s in sizes)]
+    shape = x.shape[:lead]
+    for s in sizes:
+        shape += (s // window, window)
+    x = x.reshape(shape + x.shape[-1:])
+    return x.max(axis=tuple(lead + 2 * i + 1 for i in range(spatial)))
+
+
+def _conv_im2col(x, w, padding: str, spatial: int):
+    """`lax.conv_general_dilated` (stride 1, channel-last, `*window, c_in, c_out` kernel) as one
+    matmul over the stacked shifted windows. XLA's CPU convolution runs 2-4x slower inside a
+    `lax.scan` (the training epoch) than this; GPUs keep the native convolution."""
+    window = w.shape[:spatial]
+    lead = x.ndim - spatial - 1
+    if padding == 'SAME':
+        pads = [(0, 0)] * lead + [((k - 1) // 2, k - 1 - (k - 1) // 2) for k in window] + [(0, 0)]
+        x = jnp.pad(x, pads)
+    out = [s - k + 1 for s, k in zip(x.shape[lead:lead + spatial], window)]
+    cols = [x[(slice(None),) * lead + tuple(slice(o, o + n) for o, n in zip(offset, out))]
+            for offset in itertools.product(*(range(k) for k in window))]
+    patches = jnp.concatenate(cols, axis=-1)  # (..., *out, prod(window) * c_in), (window, c) order
+    return patches @ w.reshape(-1, w.shape[-1])
+
+
+CONV_IMPLS = ('auto', 'xla', 'im2col')
 
 
 def conv(name, in_shape, features, kernel_size=3, activation='relu', pool=1,
-         padding='SAME', init='lecun_normal', dtype=jnp.float32) -> Layer:
+         padding='SAME', init='lecun_normal', dtype=jnp.float32, impl='auto') -> Layer:
     """A convolution `pool(act(conv(x, w) + b))` on channel-last inputs.
 
     Args:
@@ -112,7 +141,12 @@ def conv(name, in_shape, features, kernel_size=3, activation='relu', pool=1,
       kernel_size: window size, same along every spatial dim.
       pool: max-pool window and stride after the activation (1: none).
       padding: 'SAME' or 'VALID'.
+      impl: 'xla' (`lax.conv_general_dilated`), 'im2col' (stacked windows times the kernel
+        as a matrix: same values, much faster on CPU), or 'auto' (im2col on CPU, xla on
+        accelerators), chosen when the layer is traced.
     """
+    if impl not in CONV_IMPLS:
+        raise ValueError(f'unknown conv impl {impl!r}; valid: {", ".join(CONV_IMPLS)}')
     spatial = len(in_shape) - 1
     c_in = in_shape[-1]
     window = (kernel_size,) * spatial
@@ -127,8 +161,11 @@ def conv(name, in_shape, features, kernel_size=3, activation='relu', pool=1,
         return {'w': w_init(kw, window + (c_in, features), dtype), 'b': b_init(kb, (features,), dtype)}
 
     def linear(p, x):
-        z = jax.lax.conv_general_dilated(x.astype(p['w'].dtype), p['w'], (1,) * spatial, padding,
-                                         dimension_numbers=dn)
+        x = x.astype(p['w'].dtype)
+        use = impl if impl != 'auto' else ('im2col' if jax.default_backend() == 'cpu' else 'xla')
+        if use == 'im2col':
+            return _conv_im2col(x, p['w'], padding, spatial) + p['b']
+        z = jax.lax.conv_general_dilated(x, p['w'], (1,) * spatial, padding, dimension_numbers=dn)
         return z + p['b']
 
     def post(z):
