@@ -320,8 +320,9 @@ def markdown(results):
                   'schedule. Defaults were not tuned (no validation split used); the schedule is the '
                   'benchmark\'s `--schedule` flag (cosine decay over the run unless a row says otherwise).',
                   '', 'Commands (one per row, DIR a new folder):', '']
-        lines += [f'- `{r["command"]}` ({r["date"]}, {r["train_seconds"]:.0f} s training)'
-                  for r in acc.values()]
+        # Rows recorded before the schedule flag ran the configs' constant rate of that time.
+        lines += [f'- `{r["command"]}{"" if "schedule" in r else " --config.optimizer.schedule=constant"}` '
+                  f'({r["date"]}, {r["train_seconds"]:.0f} s training)' for r in acc.values()]
         lines.append('')
     if 'speed' in results:
         s = results['speed']

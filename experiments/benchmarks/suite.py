@@ -22,8 +22,10 @@ use a stated guess.
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import json
 import os
+import platform
 import subprocess
 import sys
 import time
@@ -308,6 +310,46 @@ def plan_table(part, only=()):
     return lines, total
 
 
+def record(part, done, wall_seconds, load_before, path=None):
+    """Merges this run of `part` (its steps, return codes and minutes) into results/suite.json,
+    the source of the measured suite times in BENCHMARKS.md."""
+    path = path or os.path.join(RESULTS, 'suite.json')
+    runs = _json('suite') if path == os.path.join(RESULTS, 'suite.json') else {}
+    runs[part] = {
+        'command': f'python -m experiments.benchmarks.suite --part={part}',
+        'date': datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC'),
+        'machine': f'{os.cpu_count()}-core {platform.machine()} '
+                   f'({platform.processor() or "cpu"}), python {platform.python_version()}',
+        'load_average_before': load_before,
+        'wall_minutes': wall_seconds / 60,
+        'budget_minutes': BUDGET_MIN.get(part),
+        'steps': [{'command': s.command, 'rc': rc, 'minutes': round(m, 2)} for s, rc, m in done],
+        'failed': [s.command for s, rc, _ in done if rc],
+    }
+    with open(path, 'w') as f:
+        json.dump(runs, f, indent=2)
+        f.write('\n')
+    return runs[part]
+
+
+def _measured_lines(part):
+    r = _json('suite').get(part)
+    if not r:
+        return ['Not yet run end to end with this recording in place.', '']
+    budget = r.get('budget_minutes')
+    verdict = ''
+    if budget:
+        ok = r['wall_minutes'] < budget and not r['failed']
+        verdict = f" — {'within' if ok else 'OVER'} the {budget:.0f}-minute budget"
+    lines = [f"Measured: `{r['command']}` took **{r['wall_minutes']:.1f} min** wall{verdict} "
+             f"({r['machine']}; {r['date']}; 1-minute load {r['load_average_before']} before it "
+             f"started; {len(r['steps'])} steps, failed: {', '.join(r['failed']) or 'none'}).", '',
+             '| # | command | rc | min |', '|---|---|---|---|']
+    lines += [f"| {i} | `{st['command']}` | {st['rc']} | {st['minutes']:.1f} |"
+              for i, st in enumerate(r['steps'], 1)]
+    return lines + ['']
+
+
 def markdown():
     """The 'How to regenerate' section of BENCHMARKS.md."""
     out = ['## How to regenerate', '',
@@ -319,7 +361,7 @@ def markdown():
                         ('long', 'Long reproductions (`--part=long [--only=<family>]`, outside the '
                                  '60-minute part; hours on 2 cores)')):
         lines, _ = plan_table(part)
-        out += [f'### {title}', ''] + lines + ['']
+        out += [f'### {title}', ''] + _measured_lines(part) + ['Plan and estimates:', ''] + lines + ['']
     return '\n'.join(out)
 
 
@@ -354,7 +396,14 @@ def main(argv):
               f'{"within" if total < budget else "OVER"})')
     if _DRY.value:
         return
+    load = round(os.getloadavg()[0], 2)
+    t0 = time.perf_counter()
     done = run(steps, _KEEP_GOING.value)
+    if not _ONLY.value:  # only a whole part's run is its measured time
+        record(part, done, time.perf_counter() - t0, load)
+        # The report ran as the last step, before this run's time existed: rebuild it.
+        root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        subprocess.run([sys.executable, '-m', B + 'report'], cwd=root, check=False)
     failed = [s.command for s, rc, _ in done if rc]
     print(f'suite --part={part}: {len(done)} steps, {sum(m for _, _, m in done):.1f} min'
           + (f'; FAILED: {failed}' if failed else ''))

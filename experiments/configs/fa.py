@@ -1,12 +1,13 @@
-"""Feedback alignment (Lillicrap et al. 2016): LeNet, Adam 1e-3, batch 128, 15 epochs, Fashion-MNIST.
+"""Feedback alignment (Lillicrap et al. 2016): LeNet, Adam 1e-3 cosine, batch 128, 15 epochs, Fashion-MNIST.
 
 Command:
   python -m experiments.train --config=experiments/configs/fa.py --workdir=/tmp/runs/fa \
       --config.num_seeds=3
 
-Expected (measured 2026-11-23): LeNet F-MNIST, 3 seeds, --config.epochs=3
---config.train_limit=10000 (the most the shared 2-core CPU allowed): 61.3% mean test accuracy (BP
-twin 79.7%). Full 15 epochs not measured yet (acceptance: >= 87.0%).
+Expected (measured 2026-11-23 on a 2-core CPU, `python -m experiments.benchmarks.fa
+--part=accuracy --rules=bp,fa,dfa,usf`): LeNet F-MNIST, 15 epochs, cosine decay, 3 seeds: 84.88 ± 0.08 %
+mean test accuracy against the BP twin's 89.91 ± 0.32 % (same init, data order, optimizer). The
+acceptance figure (>= 87.0 %, BioTorch's table) is not reached at this budget: SHORT.
 """
 import ml_collections
 
@@ -20,4 +21,5 @@ def get_config():
         {'loss': 'cross_entropy', 'feedback_scale': 1.0, 'alignment_metrics': False})
     config.model.name = 'lenet'
     config.epochs = 15
+    config.optimizer.schedule = 'cosine'
     return config
