@@ -29,6 +29,7 @@ from neurokit import data as data_lib
 from neurokit import models, train
 from neurokit.rules import fa as fa_lib
 from neurokit.rules.bp import bp
+from neurokit.train import workdir as wd
 
 _QUICK = flags.DEFINE_bool('quick', False, 'Tiny sizes: checks the script, not the numbers.')
 _PART = flags.DEFINE_list('part', ['oracle', 'speed', 'biotorch', 'accuracy'],
@@ -237,12 +238,8 @@ def _accuracy_config(rule, model_name, epochs, seeds, train_limit):
 
 def _curve(workdir):
     """Mean test accuracy after each epoch, from the run's metrics.jsonl (for the plots)."""
-    path = os.path.join(workdir, 'metrics.jsonl')
-    if not os.path.exists(path):
-        return None
-    with open(path) as f:
-        rows = [json.loads(line) for line in f if line.strip()]
-    return [float(np.mean(r['test_accuracy'])) for r in rows]
+    rows = wd.read_jsonl(os.path.join(workdir, wd.METRICS))
+    return [float(np.mean(r['test_accuracy'])) for r in rows] or None
 
 
 def accuracy(quick, results):

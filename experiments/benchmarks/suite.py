@@ -34,6 +34,7 @@ from typing import Callable
 from absl import app, flags
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'results')
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the repo
 
 _PART = flags.DEFINE_enum('part', 'cpu', ['cpu', 'gpu', 'long'], 'Which plan to run.')
 _DRY = flags.DEFINE_bool('dry_run', False, 'Print the plan and its summed estimate; run nothing.')
@@ -314,7 +315,10 @@ def record(part, done, wall_seconds, load_before, path=None):
     """Merges this run of `part` (its steps, return codes and minutes) into results/suite.json,
     the source of the measured suite times in BENCHMARKS.md."""
     path = path or os.path.join(RESULTS, 'suite.json')
-    runs = _json('suite') if path == os.path.join(RESULTS, 'suite.json') else {}
+    runs = {}
+    if os.path.exists(path):
+        with open(path) as f:
+            runs = json.load(f)
     runs[part] = {
         'command': f'python -m experiments.benchmarks.suite --part={part}',
         'date': datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC'),
@@ -368,11 +372,10 @@ def markdown():
 def run(steps, keep_going=True):
     """Runs the steps one at a time; returns [(step, returncode, minutes)]."""
     done = []
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     for i, s in enumerate(steps, 1):
         print(f'[suite {i}/{len(steps)}] {s.command}', flush=True)
         t0 = time.perf_counter()
-        rc = subprocess.run([sys.executable, '-m', s.module, *s.flags], cwd=root).returncode
+        rc = subprocess.run([sys.executable, '-m', s.module, *s.flags], cwd=ROOT).returncode
         minutes = (time.perf_counter() - t0) / 60
         done.append((s, rc, minutes))
         print(f'[suite {i}/{len(steps)}] rc={rc} {minutes:.1f} min '
@@ -402,8 +405,7 @@ def main(argv):
     if not _ONLY.value:  # only a whole part's run is its measured time
         record(part, done, time.perf_counter() - t0, load)
         # The report ran as the last step, before this run's time existed: rebuild it.
-        root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-        subprocess.run([sys.executable, '-m', B + 'report'], cwd=root, check=False)
+        subprocess.run([sys.executable, '-m', B + 'report'], cwd=ROOT, check=False)
     failed = [s.command for s, rc, _ in done if rc]
     print(f'suite --part={part}: {len(done)} steps, {sum(m for _, _, m in done):.1f} min'
           + (f'; FAILED: {failed}' if failed else ''))
