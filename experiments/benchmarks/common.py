@@ -89,6 +89,13 @@ def fresh_workdir(tag: str) -> str:
 def train_curve(config, x_tr, y_tr, x_ev, y_ev) -> list:
     """Trains `config` (num_seeds vmapped members, keys seed + i as in a run) on (x_tr, y_tr);
     returns the eval accuracy per epoch on (x_ev, y_ev): one list of member values per epoch."""
+    return train_curves(config, x_tr, y_tr, x_ev, y_ev)['']
+
+
+def train_curves(config, x_tr, y_tr, x_ev, y_ev, eval_variants=None) -> dict:
+    """As `train_curve`, and also evaluates the same trained members with the `predict` of
+    each `eval_variants[name]` config (same training, another prediction rule, e.g. MF's
+    `prediction='combine'`). Returns `{'': curve, name: curve, ...}`."""
     import jax.numpy as jnp
     import numpy as np
     from neurokit import data as data_lib
@@ -98,17 +105,20 @@ def train_curve(config, x_tr, y_tr, x_ev, y_ev) -> list:
     ds = data_lib.Dataset('val', np.asarray(x_tr), np.asarray(y_tr), np.asarray(x_ev),
                           np.asarray(y_ev), 10)
     model, rule, optimizer = build_run(config, ds)
+    rules = {'': rule, **{k: build_run(c, ds)[1] for k, c in (eval_variants or {}).items()}}
     keys = jnp.stack([jax.random.PRNGKey(config.seed + i) for i in range(config.num_seeds)])
     state = jax.jit(jax.vmap(lambda k: init_state(k, model, rule, optimizer)))(keys)
     epoch_fn = jax.jit(jax.vmap(loop.make_epoch(rule, optimizer, config.batch_size),
                                 (0, None, None, None)), donate_argnums=0)
-    eval_fn = jax.jit(jax.vmap(loop.make_evaluate(rule, config.eval_batch_size), (0, 0, None, None)))
+    eval_fns = {k: jax.jit(jax.vmap(loop.make_evaluate(r, config.eval_batch_size),
+                                    (0, 0, None, None))) for k, r in rules.items()}
     x_tr, y_tr, x_ev, y_ev = map(jnp.asarray, (x_tr, y_tr, x_ev, y_ev))
-    curve = []
+    curves = {k: [] for k in rules}
     for epoch in range(config.epochs):
         state, _ = epoch_fn(state, x_tr, y_tr, epoch)
-        curve.append(np.asarray(eval_fn(state.params, state.rule_state, x_ev, y_ev)).tolist())
-    return curve
+        for k, fn in eval_fns.items():
+            curves[k].append(np.asarray(fn(state.params, state.rule_state, x_ev, y_ev)).tolist())
+    return curves
 
 
 def mean_std(values) -> str:
@@ -116,3 +126,9 @@ def mean_std(values) -> str:
     mean = statistics.fmean(vals)
     std = statistics.pstdev(vals) if len(vals) > 1 else 0.0
     return f'{mean:.2f} ± {std:.2f}'
+
+
+def pick_best(runs: list, rule: str) -> dict:
+    """The run of `rule` with the best final validation accuracy (ties: the first)."""
+    mine = [r for r in runs if r['rule'] == rule]
+    return max(mine, key=lambda r: r['final_val_accuracy'])

@@ -12,10 +12,19 @@ compiled as one `lax.scan` of `--steps` training steps; then all rules are timed
 round-robin for `--repeats` rounds (medians). FLOPs per step come from XLA's cost
 analysis of one compiled train step; achieved TFLOP/s = FLOPs x steps / time, set
 against the peak of a measured `--matmul_n`-square matmul chain of the same dtype.
+Peak device memory (`--peak_rules`, default mf and bp): a 16-hidden-layer MLP
+(width `--peak_width`, batch `--peak_batch`, float32), one train step with the state
+donated (as the loop runs it), each rule in its own process so that the allocator's
+peak counter starts clean; the figure is the device's peak bytes during the step
+minus the bytes resident before it (state and batch), next to XLA's compiled
+`temp_size_in_bytes` on the same device.
 Writes experiments/benchmarks/results/gpu.{json,md}.
 """
 from __future__ import annotations
 
+import json
+import os
+import subprocess
 import sys
 import time
 
@@ -35,6 +44,12 @@ _LARGE_BATCH = flags.DEFINE_integer('large_batch', 1024, 'Batch of the 8x4096 bf
 _MATMUL_N = flags.DEFINE_integer('matmul_n', 8192, 'Size of the square matmuls of the peak.')
 _ONLY = flags.DEFINE_list('only', [], 'Subset of rules (default: every registered rule).')
 _NETS = flags.DEFINE_list('nets', ['small', 'large'], 'Which networks.')
+_PEAK_RULES = flags.DEFINE_list('peak_rules', ['bp', 'mf'], 'Rules of the peak-memory part (bp first).')
+_PEAK_WIDTH = flags.DEFINE_integer('peak_width', 1024, 'Width of the 16-layer peak-memory MLP.')
+_PEAK_BATCH = flags.DEFINE_list('peak_batch', ['4096'], 'Batch sizes of the peak-memory part.')
+_REFRESH = flags.DEFINE_bool('refresh_flops', False, 'Recount the FLOPs of results/gpu.json (any '
+                              'backend) and recompute its TFLOP/s; no timing.')
+_PEAK_CHILD = flags.DEFINE_string('peak_child', '', 'Internal: measure one rule:batch in this process.')
 _BUDGET = flags.DEFINE_integer('budget_seconds', 480, 'Compile no further rule after this many '
                                'seconds (each network gets an equal share; rules left out are '
                                'recorded as skipped), so that the run fits a 10-minute device call.')
@@ -65,11 +80,49 @@ def matmul_peak(n, dtype, repeats=10, chain=8):
     return 2 * n ** 3 * chain / t / 1e12
 
 
-def _flops(compiled):
-    cost = compiled.cost_analysis()
+def _flops(lowered):
+    """FLOPs of one train step from XLA's cost analysis of the lowered (not yet optimised)
+    program: the same count on every backend. (The compiled program's analysis on a GPU
+    misses matmuls that XLA hands to cuBLAS as custom calls: 3 GFLOP for an ff step that
+    runs ~1,000.)"""
+    cost = lowered.cost_analysis()
     if isinstance(cost, (list, tuple)):
         cost = cost[0] if cost else {}
     return float((cost or {}).get('flops', 0.0)) or None
+
+
+def step_flops(rule_name, hidden, dtype, batch):
+    """FLOPs of one train step of `rule_name` on the MLP (lowering only, nothing runs)."""
+    model = models.build('mlp', (28, 28, 1), 10, hidden=hidden, dtype=dtype)
+    rule = registry.build(rule_name, model)
+    opt = optax.adam(1e-3)
+    state = jax.eval_shape(lambda k: train.init_state(k, model, rule, opt), jax.random.PRNGKey(0))
+    data = {'x': jax.ShapeDtypeStruct((batch, 28, 28, 1), jnp.float32),
+            'y': jax.ShapeDtypeStruct((batch,), jnp.int32)}
+    return _flops(jax.jit(train.make_train_step(rule, opt)).lower(state, data))
+
+
+def _rates(net):
+    """Achieved TFLOP/s and fraction of the matmul peak from FLOPs and step times."""
+    for o in net['rules'].values():
+        if o.get('flops_per_step') and o.get('step_seconds'):
+            o['tflops'] = o['flops_per_step'] / o['step_seconds'] / 1e12
+            o['fraction_of_peak'] = o['tflops'] / net['peak_tflops'] if net['peak_tflops'] else None
+
+
+def refresh_flops():
+    """Recounts the FLOPs of results/gpu.json's steps with `step_flops` (any backend) and
+    recomputes TFLOP/s from the recorded step times; the times are not touched."""
+    res = common.load(NAME)
+    for net in res['nets'].values():
+        for r, o in net['rules'].items():
+            if 'error' not in o:
+                o['flops_per_step'] = step_flops(r, tuple(net['hidden']), net['dtype'],
+                                                 net['batch_size'])
+        _rates(net)
+    res['flops_recounted'] = common.run_facts(NAME, False)['command']
+    res['flops_recounted_on'] = common.machine()
+    common.write(NAME, res, markdown(res))
 
 
 def setup(rule_name, hidden, dtype, batch, steps):
@@ -83,11 +136,11 @@ def setup(rule_name, hidden, dtype, batch, steps):
     y = jax.random.randint(ky, (steps * batch,), 0, 10)
     t0 = time.perf_counter()
     epoch = jax.jit(train.make_epoch(rule, opt, batch)).lower(state, x, y, 0).compile()
-    step = jax.jit(train.make_train_step(rule, opt)).lower(
-        state, {'x': x[:batch], 'y': y[:batch]}).compile()
     compile_s = time.perf_counter() - t0
+    flops = _flops(jax.jit(train.make_train_step(rule, opt)).lower(
+        state, {'x': x[:batch], 'y': y[:batch]}))
     jax.block_until_ready(epoch(state, x, y, 0))  # warm-up
-    return (lambda: jax.block_until_ready(epoch(state, x, y, 0))), _flops(step), compile_s
+    return (lambda: jax.block_until_ready(epoch(state, x, y, 0))), flops, compile_s
 
 
 def measure_net(name, hidden, dtype, batch, rules, steps, repeats, peak, deadline):
@@ -107,15 +160,70 @@ def measure_net(name, hidden, dtype, batch, rules, steps, repeats, peak, deadlin
         o = out[r]
         o['step_seconds'] = t / steps
         o['samples_per_second'] = batch * steps / t
-        if o['flops_per_step']:
-            o['tflops'] = o['flops_per_step'] / o['step_seconds'] / 1e12
-            o['fraction_of_peak'] = o['tflops'] / peak if peak else None
     if 'bp' in times:
         for r in times:
             out[r]['ratio_to_bp'] = times[r] / times['bp']
     label = f"{'x'.join(map(str, hidden)) if len(set(hidden)) > 1 else f'{len(hidden)}x{hidden[0]}'} {dtype}"
-    return {'label': label, 'hidden': list(hidden), 'dtype': dtype, 'batch_size': batch,
-            'steps_per_call': steps, 'repeats': repeats, 'peak_tflops': peak, 'rules': out}
+    net = {'label': label, 'hidden': list(hidden), 'dtype': dtype, 'batch_size': batch,
+           'steps_per_call': steps, 'repeats': repeats, 'peak_tflops': peak, 'rules': out}
+    _rates(net)
+    return net
+
+
+PEAK_DEPTH = 16
+
+
+def peak_child(spec, width):
+    """One rule's peak device bytes during one donated train step (run in a fresh process)."""
+    rule_name, batch = spec.split(':')
+    batch = int(batch)
+    dev = jax.local_devices()[0]
+    model = models.build('mlp', (28, 28, 1), 10, hidden=(width,) * PEAK_DEPTH)
+    rule = registry.build(rule_name, model)
+    opt = optax.adam(1e-3)
+    state = train.init_state(jax.random.PRNGKey(0), model, rule, opt)
+    data = {'x': jax.random.uniform(jax.random.PRNGKey(1), (batch, 28, 28, 1)),
+            'y': jax.random.randint(jax.random.PRNGKey(2), (batch,), 0, 10)}
+    step = jax.jit(train.make_train_step(rule, opt), donate_argnums=0).lower(state, data).compile()
+    jax.block_until_ready((state, data))
+    before = dev.memory_stats()
+    state, metrics = step(state, data)
+    jax.block_until_ready((state, metrics))
+    after = dev.memory_stats()
+    return {'rule': rule_name, 'batch_size': batch, 'width': width, 'hidden_layers': PEAK_DEPTH,
+            'resident_bytes': before['bytes_in_use'],
+            'peak_before_bytes': before['peak_bytes_in_use'],
+            'peak_bytes': after['peak_bytes_in_use'],
+            # the step's own extra memory; exact when the step set a new peak
+            'step_peak_bytes': after['peak_bytes_in_use'] - before['bytes_in_use'],
+            'step_set_peak': after['peak_bytes_in_use'] > before['peak_bytes_in_use'],
+            'xla_temp_bytes': step.memory_analysis().temp_size_in_bytes}
+
+
+def peak_memory(rules, width, batches):
+    """Runs `peak_child` for each rule and batch in its own process; ratios to bp."""
+    rows = []
+    # no preallocation, and no gemm autotuning: its scratch buffers at compile time would set
+    # the process's peak before the step runs
+    env = dict(os.environ, XLA_PYTHON_CLIENT_PREALLOCATE='false',
+               XLA_FLAGS=(os.environ.get('XLA_FLAGS', '') + ' --xla_gpu_autotune_level=0').strip())
+    for batch in batches:
+        for r in rules:
+            cmd = [sys.executable, '-m', 'experiments.benchmarks.gpu', f'--peak_child={r}:{batch}',
+                   f'--peak_width={width}']
+            p = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+            lines = [ln for ln in p.stdout.splitlines() if ln.startswith('{')]
+            row = json.loads(lines[-1]) if p.returncode == 0 and lines else {
+                'rule': r, 'batch_size': int(batch), 'error': (p.stderr or p.stdout)[-500:]}
+            rows.append(row)
+            print('  peak', row, flush=True)
+    for row in rows:
+        base = next((b for b in rows if b['rule'] == 'bp' and b['batch_size'] == row['batch_size']
+                     and 'error' not in b), None)
+        if base and 'error' not in row:
+            row['step_peak_ratio_to_bp'] = row['step_peak_bytes'] / base['step_peak_bytes']
+            row['xla_temp_ratio_to_bp'] = row['xla_temp_bytes'] / base['xla_temp_bytes']
+    return rows
 
 
 def markdown(res):
@@ -128,7 +236,9 @@ def markdown(res):
               + ', '.join(f'{k} {v:.1f} TFLOP/s' for k, v in res['peak_tflops'].items()) + '.', '',
               'Synthetic inputs (28x28x1, 10 classes); each rule with its constructor\'s defaults and '
               'Adam; one compiled scan of the steps per call, rules timed round-robin, medians. '
-              'FLOPs per step: XLA cost analysis of one compiled train step.', '']
+              'FLOPs per step: XLA cost analysis of one lowered (pre-optimisation) train step.'
+              + (f" FLOPs recounted on {res['flops_recounted_on']} by `{res['flops_recounted']}` "
+                 '(the times are the GPU run\'s).' if res.get('flops_recounted') else ''), '']
     for key, n in res['nets'].items():
         lines += [f"### {n['label']}, batch {n['batch_size']} ({n['steps_per_call']} steps per call, "
                   f"{n['repeats']} rounds)", '',
@@ -144,12 +254,40 @@ def markdown(res):
                          f"{g / 1e9 if g else float('nan'):.2f} | {o.get('tflops', float('nan')):.2f} | "
                          f"{100 * (o.get('fraction_of_peak') or float('nan')):.1f} % |")
         lines.append('')
+    if res.get('peak_memory'):
+        lines += [f'### Peak device memory of one train step: {PEAK_DEPTH}-hidden-layer MLP, float32', '',
+                  'Each rule in its own process (the allocator\'s peak starts clean), state donated; '
+                  '"step peak" = device peak bytes during the step minus the bytes resident before '
+                  'it (parameters, optimizer state, batch); "XLA temp" = compiled '
+                  '`memory_analysis().temp_size_in_bytes` on this device. Gemm autotuning is off in '
+                  'these processes (its compile-time scratch buffers would otherwise set the peak '
+                  'before the step runs).'
+                  + (f" Measured by `{res['peak_memory_command']}` ({res.get('peak_memory_date', '')})."
+                     if res.get('peak_memory_command') else ''), '',
+                  '| rule | width | batch | step peak MiB | / bp | XLA temp MiB | / bp |',
+                  '|---|---|---|---|---|---|---|']
+        for o in res['peak_memory']:
+            if 'error' in o:
+                lines.append(f"| {o['rule']} | | {o['batch_size']} | error: {o['error'][-120:]} | | | |")
+                continue
+            mark = '' if o['step_set_peak'] else ' (upper bound)'
+            lines.append(f"| {o['rule']} | {o['width']} | {o['batch_size']} | "
+                         f"{o['step_peak_bytes'] / 2**20:.1f}{mark} | "
+                         f"{o.get('step_peak_ratio_to_bp', float('nan')):.2f} | "
+                         f"{o['xla_temp_bytes'] / 2**20:.1f} | "
+                         f"{o.get('xla_temp_ratio_to_bp', float('nan')):.2f} |")
+        lines.append('')
     return '\n'.join(lines)
 
 
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f'unexpected arguments {argv[1:]}')
+    if _PEAK_CHILD.value:
+        print(json.dumps(peak_child(_PEAK_CHILD.value, _PEAK_WIDTH.value)))
+        return
+    if _REFRESH.value:
+        return refresh_flops()
     quick = _QUICK.value
     if not quick and jax.devices()[0].platform == 'cpu':
         sys.exit('gpu.py: no GPU here (the 8x4096 network would take hours on CPU); use --quick '
@@ -170,6 +308,9 @@ def main(argv):
         deadline = t0 + _BUDGET.value * (i + 1) / len(chosen)
         res['nets'][name] = measure_net(name, hidden, dtype, batch, rules, steps, repeats,
                                         peaks[dtype], deadline)
+    if jax.devices()[0].platform != 'cpu':  # the CPU client keeps no peak counter
+        res['peak_memory'] = peak_memory(_PEAK_RULES.value, 64 if quick else _PEAK_WIDTH.value,
+                                         [32] if quick else _PEAK_BATCH.value)
     res['wall_seconds'] = time.perf_counter() - t0
     md = markdown(res)
     common.write(NAME, res, md, quick=quick)

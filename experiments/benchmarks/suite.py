@@ -99,8 +99,14 @@ def _est_core_full():
     return m + fm / 60, 'core.json train_seconds (all rows) + the speed part'
 
 
+def _on_cpu(row):
+    """Rows measured on a CPU (older rows carry no machine): the estimates are CPU minutes."""
+    return 'CPU' in row.get('machine', 'CPU')
+
+
 def _ff_rows(key, rules=None):
-    return [r for r in _json('ff').get(key, []) if rules is None or r['rule'] in rules]
+    return [r for r in _json('ff').get(key, []) if (rules is None or r['rule'] in rules)
+            and _on_cpu(r)]
 
 
 def _est_ff_cpu():
@@ -127,6 +133,12 @@ def _est_ff_long():
             'x 60 epochs x 3 seeds')
 
 
+def _est_ff_select():
+    per_image = 0.01  # a 4x2000 ff epoch: ~10 min per seed on 2 cores
+    return per_image * 60000 * 60 * 3 * 5 / 60, ('4x2000 ff: ~0.01 s per image and seed on 2 cores x '
+                                                '60 epochs x 3 seeds x (3 validation + 2 test runs)')
+
+
 def _est_mf_cpu():
     mf = _json('mf')
     s = 0.0
@@ -142,9 +154,21 @@ def _est_mf_long():
     mf = _json('mf')
     s = sum(_get(mf, 'accuracy_mlp', r, 'train_seconds', default=2000) * 5
             / _get(mf, 'accuracy_mlp', r, 'num_seeds', default=5) for r in ('mf', 'bp'))
-    s += 2 * 8 * 5 * 120  # cnn: not recorded; guess 2 min per seed-epoch of lenet
-    return s / 60, ('mf.json accuracy_mlp train_seconds scaled to 5 seeds for both rules; '
-                    'cnn guessed at 2 min per seed-epoch')
+    return s / 60, 'mf.json accuracy_mlp train_seconds scaled to 5 seeds for both rules'
+
+
+def _est_mf_cnn():
+    mf = _json('mf')
+    s = sum(_get(mf, 'accuracy_cnn', r, 'train_seconds', default=800) for r in ('mf', 'bp'))
+    return s / 60, 'mf.json accuracy_cnn train_seconds of both rules'
+
+
+def _est_mf_select():
+    mf = _json('mf')
+    runs = _get(mf, 'select', 'runs', default=[])
+    s = sum({(r['rule'], r['learning_rate']): r['seconds'] for r in runs}.values()) or 2 * 3 * 400
+    s += sum(_get(mf, 'accuracy_mlp_selected', r, 'train_seconds', default=650) for r in ('mf', 'bp'))
+    return s / 60, 'mf.json select run seconds + accuracy_mlp_selected train_seconds'
 
 
 def _est_mf_val(i):
@@ -196,13 +220,14 @@ def _est_fa_cpu():
                                       'times; oracle guessed at 1 min')
 
 
-def _est_fa_long():
+def _est_fa_long(rules=7, epochs=15):
     acc = _get(_json('fa'), 'accuracy', default={})
     per = [r['train_seconds'] / (r['epochs'] * (r['train_limit'] or 60000) * r['seeds'])
-           for r in acc.values()]
+           for r in acc.values() if r['model'] == 'lenet' and _on_cpu(r)]
     per_sample = sum(per) / len(per) if per else 0.007
-    return 7 * per_sample * 15 * 60000 * 3 / 60, ('fa.json accuracy: mean seconds per training image '
-                                                  'and seed (lenet) x 7 rules x 15 epochs x 60,000 x 3 seeds')
+    return rules * per_sample * epochs * 60000 * 3 / 60, (
+        f'fa.json accuracy: mean seconds per training image and seed (lenet) x {rules} rules x '
+        f'{epochs} epochs x 60,000 x 3 seeds')
 
 
 def _est_parallel(members, repeats, matrix):
@@ -242,6 +267,13 @@ def _est_fflib():
     return 3.0, 'not recorded; guess 3 min'
 
 
+def _est_gpu():
+    g = _json('gpu')
+    if g.get('wall_seconds') and g.get('platform') != 'cpu' and not g.get('quick'):
+        return g['wall_seconds'] / 60 + 0.5, 'gpu.json wall_seconds + start-up'
+    return 6.0, 'not yet measured on a GPU: 240 s of compiles at most, timing and peak memory'
+
+
 def _const(minutes, basis):
     return lambda: (minutes, basis)
 
@@ -264,26 +296,44 @@ PLAN = [
     Step(B + 'memory', (), _est_memory, 'cpu'),
     Step(B + 'ff_fflib', (), _est_fflib, 'cpu'),
     Step(B + 'report', (), _const(0.5, 'plots and markdown only'), 'cpu'),
-    # ---- gpu: one device run (speed ratios of every rule, TFLOP/s vs matmul peak)
-    Step(B + 'gpu', (), _const(8.0, 'sized for a 10-minute H100 run (24 compiled scans + timing); '
-                     'not yet measured: no GPU in the building session'), 'gpu'),
+    # ---- gpu: one device run (speed ratios of every rule, TFLOP/s vs matmul peak, peak memory,
+    # 32 vmapped seeds, FF at 4x2000)
+    Step(B + 'gpu', ('--budget_seconds=240',), _est_gpu, 'gpu',
+         'every rule on the 2x1000 fp32 and 8x4096 bf16 MLPs; MF/BP peak device memory'),
+    Step(B + 'parallel', ('--seeds=32', '--repeats=3', '--skip_matrix'), _const(1.5, 'guess'), 'gpu',
+         "the issue's 32 vmapped seeds vs 1 (stored under its own 'gpu:32' key)"),
+    Step(B + 'ff', ('--parts=speed', '--speed_hidden=2000,2000,2000,2000'), _const(1.0, 'guess'), 'gpu',
+         'FF/CFF vs BP step time on the published 4x2000 network'),
     Step(B + 'report', (), _const(0.5, 'plots and markdown only'), 'gpu'),
     # ---- long reproductions, outside the 60-minute part (one at a time, hours)
     Step(B + 'core', (), _est_core_full, 'long', 'BP on F-MNIST (20 epochs x 3 seeds), digits, MNIST-1D'),
     Step(B + 'ff', ('--parts=fmnist,wide', '--fmnist_epochs=60', '--seeds=3', '--wide_epochs=60',
-                    '--wide_limit=0', '--wide_seeds=3', '--wide_rules=bp,ff,cff'), _est_ff_long, 'long',
-         'FF/CFF and the BP twin: 2x1000 and the published 4x2000, 60 epochs x 3 seeds each'),
+                    '--wide_limit=0', '--wide_seeds=3', '--wide_rules=ff,cff,bp'), _est_ff_long, 'long',
+         'FF/CFF and the BP twin: 2x1000 and the published 4x2000, 60 epochs x 3 seeds each '
+         '(the 4x2000 runs: 1.5 min on an H200)'),
+    Step(B + 'ff', ('--parts=wide_select', '--wide_epochs=60', '--wide_seeds=3', '--wide_limit=0'),
+         _est_ff_select, 'long', 'ff picks its lr on a validation split at 4x2000, then ff and cff '
+         'are tested at the pick (2.3 min on an H200)'),
     Step(B + 'mf', ('--part=val', '--epochs=15', '--val_configs=0.001:constant'),
          lambda: _est_mf_val(0), 'long', 'MF tuning on the validation split (as mf.md records)'),
     Step(B + 'mf', ('--part=val', '--epochs=8', '--val_configs=0.001:cosine'),
          lambda: _est_mf_val(1), 'long'),
-    Step(B + 'mf', ('--part=accuracy,cnn,memory,report', '--epochs=8', '--seeds=5'), _est_mf_long,
-         'long', 'MF and BP twin, 5 seeds each (the recorded BP twin ran 2); CNN; the 16-layer '
-         'memory rows'),
+    Step(B + 'mf', ('--part=accuracy', '--epochs=15', '--seeds=5'), _est_mf_long, 'long',
+         'MF and its BP twin at the same settings, 5 seeds each'),
+    Step(B + 'mf', ('--part=select', '--epochs=20', '--select_seeds=2', '--seeds=5'), _est_mf_select,
+         'long', 'each rule picks its own lr (MF also its prediction) on validation, then 5 seeds'),
+    Step(B + 'mf', ('--part=cnn', '--cnn_model=cnn', '--conv_scores=flatten', '--epochs=8',
+                    '--seeds=3'), _est_mf_cnn, 'long', 'CNN conv 32-64 dense 128, MF and BP twin'),
+    Step(B + 'mf', ('--part=memory,report',), _const(2.0, 'compiles only'), 'long',
+         'the 16-layer memory rows'),
     Step(B + 'pc', ('--part=val,accuracy,ipc,cnn,wide,report',), _est_pc_long, 'long',
          'pc/ipc 25 epochs x 3 seeds, CNN, 2x1000'),
     Step(B + 'fa', ('--part=accuracy',), _est_fa_long, 'long',
          'LeNet, 7 rules x 15 epochs x 3 seeds on all 60,000 images'),
+    Step(B + 'fa', ('--part=accuracy', '--rules=usf', '--epochs=30'), lambda: _est_fa_long(1, 30),
+         'long', 'usf on LeNet at twice the budget (its own @30ep row)'),
+    Step(B + 'fa', ('--part=accuracy', '--rules=bp,fa,dfa', '--epochs=50'), lambda: _est_fa_long(3, 50),
+         'long', 'LeNet at 50 epochs (its own @50ep rows; about 15 s per rule on an H200)'),
     Step(B + 'parallel', (), lambda: _est_parallel(8, 2, True), 'long',
          '8 seeds vs 1, 2 repeats, and the full equality matrix'),
     Step(B + 'checkpoint', ('--epochs=3', '--repeats=2'), lambda: _est_checkpoint(3, 2), 'long'),
@@ -311,6 +361,17 @@ def plan_table(part, only=()):
     return lines, total
 
 
+def _gpu_name():
+    """The GPU's name from nvidia-smi (this process must not import jax: it would take the
+    device's memory from the steps it launches)."""
+    try:
+        out = subprocess.run(['nvidia-smi', '--query-gpu=name', '--format=csv,noheader'],
+                             capture_output=True, text=True, timeout=30).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        out = ''
+    return out.replace('\n', ', ') or 'no GPU found by nvidia-smi'
+
+
 def record(part, done, wall_seconds, load_before, path=None):
     """Merges this run of `part` (its steps, return codes and minutes) into results/suite.json,
     the source of the measured suite times in BENCHMARKS.md."""
@@ -323,7 +384,8 @@ def record(part, done, wall_seconds, load_before, path=None):
         'command': f'python -m experiments.benchmarks.suite --part={part}',
         'date': datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC'),
         'machine': f'{os.cpu_count()}-core {platform.machine()} '
-                   f'({platform.processor() or "cpu"}), python {platform.python_version()}',
+                   f'({platform.processor() or "cpu"}), python {platform.python_version()}'
+                   + (f', {_gpu_name()}' if part == 'gpu' else ''),
         'load_average_before': load_before,
         'wall_minutes': wall_seconds / 60,
         'budget_minutes': BUDGET_MIN.get(part),

@@ -22,6 +22,10 @@ CNN (measured 2026-11-23, 3 seeds, 2-core CPU): `--config.model.name=cnn
 with pooling, dense 128; projections on the flattened pooled maps): 91.59 ± 0.09 % against the BP
 twin's 92.02 ± 0.12 % (paper: MF 90.52 %, BP 90.27 %).
 
+Each rule at its own validated lr (2026-11-23, `python -m experiments.benchmarks.mf
+--part=select --epochs=20 --select_seeds=2 --seeds=5`): MF picks lr 2e-3 (prediction 'last'),
+BP lr 1e-3; 20 epochs, 5 seeds: MF 90.32 ± 0.12 %, BP 90.51 ± 0.14 %.
+
 Variants: `--config.rule_kwargs.prediction=combine` (sum of every hidden layer's
 log-softmax scores), `--config.model.name=lenet` (conv layers' projections act
 on globally average-pooled channels; `--config.rule_kwargs.conv_scores=flatten`
