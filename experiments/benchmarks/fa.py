@@ -336,7 +336,7 @@ def markdown(results):
         lines += [f'- `{r["command"]}{"" if "schedule" in r else " --config.optimizer.schedule=constant"}` '
                   f'({r["date"]}, {r["train_seconds"]:.0f} s training'
                   f'{"" if "machine" not in r or "CPU" in r["machine"] else " on " + r["machine"]})'
-                  + ''.join(f'; an earlier run of the same command ({e["date"]}): '
+                  + ''.join(f'; another run of the same command ({e["date"]}, {e.get("machine", "CPU")}): '
                             f'{common.mean_std(e["accuracies"])}' for e in r.get('earlier_runs', []))
                   for r in acc.values()]
         lines.append('')

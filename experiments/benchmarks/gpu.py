@@ -46,7 +46,7 @@ _ONLY = flags.DEFINE_list('only', [], 'Subset of rules (default: every registere
 _NETS = flags.DEFINE_list('nets', ['small', 'large'], 'Which networks.')
 _PEAK_RULES = flags.DEFINE_list('peak_rules', ['bp', 'mf'], 'Rules of the peak-memory part (bp first).')
 _PEAK_WIDTH = flags.DEFINE_integer('peak_width', 1024, 'Width of the 16-layer peak-memory MLP.')
-_PEAK_BATCH = flags.DEFINE_list('peak_batch', ['4096'], 'Batch sizes of the peak-memory part.')
+_PEAK_BATCH = flags.DEFINE_list('peak_batch', ['1024', '4096'], 'Batch sizes of the peak-memory part.')
 _REFRESH = flags.DEFINE_bool('refresh_flops', False, 'Recount the FLOPs of results/gpu.json (any '
                               'backend) and recompute its TFLOP/s; no timing.')
 _PEAK_CHILD = flags.DEFINE_string('peak_child', '', 'Internal: measure one rule:batch in this process.')
