@@ -132,3 +132,30 @@ def pick_best(runs: list, rule: str) -> dict:
     """The run of `rule` with the best final validation accuracy (ties: the first)."""
     mine = [r for r in runs if r['rule'] == rule]
     return max(mine, key=lambda r: r['final_val_accuracy'])
+
+
+def lowered_flops(lowered) -> float | None:
+    """FLOPs of one train step from XLA's cost analysis of the lowered (not yet optimised)
+    program: the same count on every backend. (The compiled program's analysis on a GPU
+    misses matmuls that XLA hands to cuBLAS as custom calls: 3 GFLOP for an ff step that
+    runs ~1,000.)"""
+    cost = lowered.cost_analysis()
+    if isinstance(cost, (list, tuple)):
+        cost = cost[0] if cost else {}
+    return float((cost or {}).get('flops', 0.0)) or None
+
+
+def step_flops(rule_name: str, hidden: tuple, dtype: str, batch: int) -> float | None:
+    """FLOPs of one train step (rule + Adam) of `rule_name` on an MLP for 28x28x1 inputs and
+    10 classes (lowering only, nothing runs)."""
+    import jax.numpy as jnp
+    import optax
+    from neurokit import models, train
+    from neurokit.rules import registry
+    model = models.build('mlp', (28, 28, 1), 10, hidden=hidden, dtype=dtype)
+    rule = registry.build(rule_name, model)
+    opt = optax.adam(1e-3)
+    state = jax.eval_shape(lambda k: train.init_state(k, model, rule, opt), jax.random.PRNGKey(0))
+    data = {'x': jax.ShapeDtypeStruct((batch, 28, 28, 1), jnp.float32),
+            'y': jax.ShapeDtypeStruct((batch,), jnp.int32)}
+    return lowered_flops(jax.jit(train.make_train_step(rule, opt)).lower(state, data))

@@ -80,28 +80,6 @@ def matmul_peak(n, dtype, repeats=10, chain=8):
     return 2 * n ** 3 * chain / t / 1e12
 
 
-def _flops(lowered):
-    """FLOPs of one train step from XLA's cost analysis of the lowered (not yet optimised)
-    program: the same count on every backend. (The compiled program's analysis on a GPU
-    misses matmuls that XLA hands to cuBLAS as custom calls: 3 GFLOP for an ff step that
-    runs ~1,000.)"""
-    cost = lowered.cost_analysis()
-    if isinstance(cost, (list, tuple)):
-        cost = cost[0] if cost else {}
-    return float((cost or {}).get('flops', 0.0)) or None
-
-
-def step_flops(rule_name, hidden, dtype, batch):
-    """FLOPs of one train step of `rule_name` on the MLP (lowering only, nothing runs)."""
-    model = models.build('mlp', (28, 28, 1), 10, hidden=hidden, dtype=dtype)
-    rule = registry.build(rule_name, model)
-    opt = optax.adam(1e-3)
-    state = jax.eval_shape(lambda k: train.init_state(k, model, rule, opt), jax.random.PRNGKey(0))
-    data = {'x': jax.ShapeDtypeStruct((batch, 28, 28, 1), jnp.float32),
-            'y': jax.ShapeDtypeStruct((batch,), jnp.int32)}
-    return _flops(jax.jit(train.make_train_step(rule, opt)).lower(state, data))
-
-
 def _rates(net):
     """Achieved TFLOP/s and fraction of the matmul peak from FLOPs and step times."""
     for o in net['rules'].values():
@@ -111,13 +89,13 @@ def _rates(net):
 
 
 def refresh_flops():
-    """Recounts the FLOPs of results/gpu.json's steps with `step_flops` (any backend) and
+    """Recounts the FLOPs of results/gpu.json's steps with `common.step_flops` (any backend) and
     recomputes TFLOP/s from the recorded step times; the times are not touched."""
     res = common.load(NAME)
     for net in res['nets'].values():
         for r, o in net['rules'].items():
             if 'error' not in o:
-                o['flops_per_step'] = step_flops(r, tuple(net['hidden']), net['dtype'],
+                o['flops_per_step'] = common.step_flops(r, tuple(net['hidden']), net['dtype'],
                                                  net['batch_size'])
         _rates(net)
     res['flops_recounted'] = common.run_facts(NAME, False)['command']
@@ -137,7 +115,7 @@ def setup(rule_name, hidden, dtype, batch, steps):
     t0 = time.perf_counter()
     epoch = jax.jit(train.make_epoch(rule, opt, batch)).lower(state, x, y, 0).compile()
     compile_s = time.perf_counter() - t0
-    flops = _flops(jax.jit(train.make_train_step(rule, opt)).lower(
+    flops = common.lowered_flops(jax.jit(train.make_train_step(rule, opt)).lower(
         state, {'x': x[:batch], 'y': y[:batch]}))
     jax.block_until_ready(epoch(state, x, y, 0))  # warm-up
     return (lambda: jax.block_until_ready(epoch(state, x, y, 0))), flops, compile_s

@@ -1,0 +1,32 @@
+"""`common.step_flops` (the FLOPs behind the GPU part's TFLOP/s) against the matmul closed forms.
+
+MLP 784-256-256-256-10, batch B, layer sizes (n_i, n_{i+1}), S = sum n_i n_{i+1}:
+  * bp: forward 2BS, weight gradients 2BS, input cotangents 2BS minus the first layer's
+    (the data is not differentiated): 6BS - 2B*784*256;
+  * mf: forward 2BS and weight gradients 2BS, no cotangent crosses a layer except from the
+    output layer into the last hidden layer (2B*256*10), plus each of the two earlier hidden
+    layers' projection to 10 scores (forward and gradient, 4B*256*10 each).
+Elementwise work (activations, softmax, Adam) adds a few per cent on top.
+"""
+import pytest
+
+from experiments.benchmarks import common
+
+B, H = 128, (256, 256, 256)
+DIMS = [784, *H, 10]
+S = sum(a * b for a, b in zip(DIMS, DIMS[1:]))
+
+
+@pytest.mark.parametrize('rule, matmuls', [
+    ('bp', B * (6 * S - 2 * 784 * 256)),
+    ('mf', 4 * B * S + 2 * B * 256 * 10 + 2 * 4 * B * 256 * 10),
+])
+def test_step_flops_match_the_matmul_closed_form(rule, matmuls):
+    flops = common.step_flops(rule, H, 'float32', B)
+    assert matmuls <= flops <= 1.06 * matmuls
+
+
+def test_mf_step_needs_about_two_thirds_of_backprops_flops():
+    wide = (1024,) * 4  # hidden layers dominate: the 4BS vs 6BS ratio shows
+    ratio = common.step_flops('mf', wide, 'float32', B) / common.step_flops('bp', wide, 'float32', B)
+    assert 0.6 < ratio < 0.75
