@@ -50,6 +50,10 @@ _OUT = flags.DEFINE_string('out', 'experiments/benchmarks/results', 'Results fol
 TARGET = 0.89
 
 
+def _today():
+    return datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d')
+
+
 def _model(ds, spec):
     if spec[0] == 'mlp':
         return models.mlp(ds.input_shape, ds.num_classes, spec[1])
@@ -92,7 +96,7 @@ def train_eval(rule_name, ds, spec, epochs, *, lr=1e-3, bs=128, seeds=1, limit=0
             'batch_size': bs, 'lr': lr, 'schedule': schedule, 'seeds': seeds, 'train_limit': limit,
             'kwargs': kw or {}, 'test_accuracy': accs, 'mean': float(np.mean(accs)),
             'std': float(np.std(accs)), 'train_seconds': total, 'compile_seconds': compile_s,
-            'machine': common.machine(), 'date': datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d'),
+            'machine': common.machine(), 'date': _today(),
             'seconds_to_89': reach, 'history': history}
 
 
@@ -120,7 +124,7 @@ def speed(ds, hidden, chunk_steps, repeats, bs=128):
     med = {n: statistics.median(t) for n, t in times.items()}
     steps_per_epoch = ds.x_train.shape[0] // bs
     return {'hidden': list(hidden), 'batch_size': bs, 'chunk_steps': chunk_steps, 'repeats': repeats,
-            'machine': common.machine(), 'date': datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d'),
+            'machine': common.machine(), 'date': _today(),
             'step_seconds': times, 'median_step_seconds': med,
             'epoch_seconds_estimate': {n: m * steps_per_epoch for n, m in med.items()},
             'ratio_ff_bp': med['ff'] / med['bp'], 'ratio_cff_bp': med['cff'] / med['bp']}
@@ -202,8 +206,7 @@ def main(argv):
                 seeds=1 if quick else _WIDE_SEEDS.value))
             save()
     if 'wide_select' in parts:
-        out['wide_select'] = wide_select(fm, quick, save_fn=save, out=out)
-        save()
+        wide_select(fm, quick, save_fn=save, out=out)
     save()
     print('wrote', path)
 
@@ -211,7 +214,8 @@ def main(argv):
 def wide_select(fm, quick, save_fn, out):
     """ff picks its learning rate on a validation split of the training images (the last
     10,000; never the test set) at the 4x2000 budget; then ff and cff train on all 60,000 at
-    that rate and are tested (the test rows go to out['fmnist_4x2000_selected'])."""
+    that rate and are tested. Writes out['wide_select'] and out['fmnist_4x2000_selected'],
+    calling `save_fn` after each stage. (`quick`: `fm` is already cut to 2,048 images.)"""
     n_val = 500 if quick else 10000
     x, y = fm.x_train, fm.y_train
     val = data_lib.Dataset(fm.name + '_val', x[:-n_val], y[:-n_val], x[-n_val:], y[-n_val:],
@@ -221,21 +225,23 @@ def wide_select(fm, quick, save_fn, out):
     spec = ('mlp', (2000,) * 4)
     runs = []
     for lr in (float(v) for v in _SELECT_LRS.value):
-        r = train_eval('ff', val, spec, epochs, lr=lr, seeds=seeds, limit=2048 if quick else 0)
+        r = train_eval('ff', val, spec, epochs, lr=lr, seeds=seeds)
         runs.append({'lr': lr, 'val_accuracy': r['test_accuracy'], 'mean': r['mean'],
                      'std': r['std'], 'train_seconds': r['train_seconds']})
     best = max(runs, key=lambda r: r['mean'])  # ties: the first
     sel = {'epochs': epochs, 'seeds': seeds, 'n_val': n_val, 'runs': runs, 'chosen_lr': best['lr'],
-           'machine': common.machine(),
-           'date': datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d')}
+           'machine': common.machine(), 'date': _today()}
     out['wide_select'] = sel
     save_fn()
     out['fmnist_4x2000_selected'] = []
     for rule in ('ff', 'cff'):
         out['fmnist_4x2000_selected'].append(train_eval(
-            rule, fm, spec, epochs, lr=best['lr'], seeds=seeds, limit=2048 if quick else 0))
+            rule, fm, spec, epochs, lr=best['lr'], seeds=seeds))
         save_fn()
-    return sel
+
+
+def _t89(r):
+    return f"{r['seconds_to_89']:.1f}" if r.get('seconds_to_89') else 'not reached'
 
 
 def _acc(r):
@@ -252,9 +258,8 @@ def wide_lines(rows):
              '| rule | epochs | train limit | test accuracy | epoch s | s to 89% test |',
              '|---|---|---|---|---|---|']
     for r in rows:
-        t89 = f"{r['seconds_to_89']:.1f}" if r.get('seconds_to_89') else 'not reached'
         lines.append(f"| {r['rule']} | {r['epochs']} | {r['train_limit'] or 'all'} | {_acc(r)} | "
-                     f"{r['train_seconds'] / r['epochs']:.2f} | {t89} |")
+                     f"{r['train_seconds'] / r['epochs']:.2f} | {_t89(r)} |")
     by = {r['rule']: r for r in rows}
     full = {n for n, r in by.items() if r['epochs'] >= 60 and not r['train_limit'] and r['seeds'] >= 3}
     lines.append('')
@@ -348,9 +353,8 @@ def markdown(res):
         rows = res.get('fmnist_4x2000_selected', [])
         lines += ['| rule | lr | test accuracy | epoch s | s to 89% test |', '|---|---|---|---|---|']
         for r in rows:
-            t89 = f"{r['seconds_to_89']:.1f}" if r.get('seconds_to_89') else 'not reached'
             lines.append(f"| {r['rule']} | {r['lr']:g} | {_acc(r)} | "
-                         f"{r['train_seconds'] / r['epochs']:.2f} | {t89} |")
+                         f"{r['train_seconds'] / r['epochs']:.2f} | {_t89(r)} |")
         by = {r['rule']: r for r in rows}
         first = {r['rule']: r for r in res.get('fmnist_4x2000', [])}
         if {'ff', 'cff'} <= set(by) and {'ff', 'cff'} <= set(first) and \

@@ -10,7 +10,7 @@ only the step time matters and the device machine need not hold the data set):
 For each network every registered rule (constructor defaults, Adam 1e-3) is
 compiled as one `lax.scan` of `--steps` training steps; then all rules are timed
 round-robin for `--repeats` rounds (medians). FLOPs per step come from XLA's cost
-analysis of one compiled train step; achieved TFLOP/s = FLOPs x steps / time, set
+analysis of one lowered (pre-optimisation) train step (`common.step_flops`); achieved TFLOP/s = FLOPs x steps / time, set
 against the peak of a measured `--matmul_n`-square matmul chain of the same dtype.
 Peak device memory (`--peak_rules`, default mf and bp): a 16-hidden-layer MLP
 (width `--peak_width`, batch `--peak_batch`, float32), one train step with the state
@@ -96,7 +96,7 @@ def refresh_flops():
         for r, o in net['rules'].items():
             if 'error' not in o:
                 o['flops_per_step'] = common.step_flops(r, tuple(net['hidden']), net['dtype'],
-                                                 net['batch_size'])
+                                                        net['batch_size'])
         _rates(net)
     res['flops_recounted'] = common.run_facts(NAME, False)['command']
     res['flops_recounted_on'] = common.machine()

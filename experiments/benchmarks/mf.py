@@ -519,8 +519,8 @@ def main(argv):
     del argv
     from absl import logging
     logging.set_verbosity(logging.WARNING)  # orbax logs every checkpoint at INFO
-    parts = {'val': part_val, 'select': part_select, 'accuracy': part_accuracy, 'cnn': part_cnn, 'small': part_small,
-             'speed': part_speed, 'memory': part_memory, 'report': part_report}
+    parts = {'val': part_val, 'select': part_select, 'accuracy': part_accuracy, 'cnn': part_cnn,
+             'small': part_small, 'speed': part_speed, 'memory': part_memory, 'report': part_report}
     names = ([p for p in parts if p not in ('val', 'select')] if _PART.value == 'all'
              else _PART.value.split(','))
     for name in names:

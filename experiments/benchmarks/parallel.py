@@ -260,21 +260,22 @@ def main(argv):
     fig1 = seeds_ratio(6000 if quick else 60000, _SEEDS.value, 1 if quick else _REPEATS.value)
     print('seeds:', fig1, flush=True)
     fig1 = {**fig1, 'command': cmd, 'date': time.strftime('%Y-%m-%d')}
-    # One figure per member count: a cheap 2-seed run never replaces the 8-seed figure.
-    by_members = {} if quick else seeds_by_members(common.load('parallel'))
+    stored = {} if quick else common.load('parallel')  # parts not re-run keep their figures
+    # One figure per platform and member count: a cheap 2-seed run never replaces the 8-seed one.
+    by_members = seeds_by_members(stored)
     by_members[member_key(fig1)] = fig1
     fig3 = traces_check()
     print('traces:', fig3, flush=True)
     fig2 = None if _SKIP_MATRIX.value else matrix('bp,dfa' if quick else 'all')
     if fig2 is None and not quick:  # --skip_matrix keeps the stored equality matrix
-        fig2 = common.load('parallel').get('equality')
+        fig2 = stored.get('equality')
     print('matrix done', flush=True)
     import jax
     fig1 = largest(by_members) or fig1  # CPU figure; a GPU-only file shows its own run
     payload = {'command': cmd, 'jax': jax.__version__, 'seeds': fig1, 'seeds_by_members': by_members,
                'traces': fig3, 'equality': fig2, 'date': time.strftime('%Y-%m-%d')}
     md = markdown(cmd, fig1, fig2, fig3, _accel(by_members))
-    mh = None if quick else common.load('parallel').get('multihost')
+    mh = stored.get('multihost')
     if mh:  # figure 4 is its own part (--only_multihost); keep it
         payload['multihost'] = mh
         md += '\n' + multihost_markdown(mh)
