@@ -121,6 +121,33 @@ def train_curves(config, x_tr, y_tr, x_ev, y_ev, eval_variants=None) -> dict:
     return curves
 
 
+def parse_overrides(text):
+    """'a.b=1,c=x' -> {'a.b': '1', 'c': 'x'} (values stay strings until `apply_overrides`)."""
+    out = {}
+    for item in filter(None, (t.strip() for t in text.split(','))):
+        if '=' not in item:
+            raise ValueError(f'override {item!r} must be KEY=VALUE')
+        k, v = item.split('=', 1)
+        out[k.strip()] = v.strip()
+    return out
+
+
+def apply_overrides(config, overrides):
+    """Sets dotted keys of `config`, converting each value to the type the key already has
+    (an unknown key is an error, as on the command line)."""
+    for key, value in overrides.items():
+        *path, leaf = key.split('.')
+        node = config
+        for part in path:
+            node = node[part]
+        if leaf not in node:
+            raise ValueError(f'unknown config key {key!r}')
+        old = node[leaf]
+        node[leaf] = (value.lower() in ('1', 'true') if isinstance(old, bool)
+                      else type(old)(value) if old is not None else value)
+    return config
+
+
 def mean_std(values) -> str:
     vals = [100 * v for v in values]
     mean = statistics.fmean(vals)

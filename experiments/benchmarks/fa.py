@@ -33,7 +33,7 @@ from neurokit.train import workdir as wd
 
 _QUICK = flags.DEFINE_bool('quick', False, 'Tiny sizes: checks the script, not the numbers.')
 _PART = flags.DEFINE_list('part', ['oracle', 'speed', 'biotorch', 'accuracy'],
-                          'Subset of: oracle, speed, biotorch, accuracy.')
+                          'Subset of: oracle, speed, biotorch, accuracy, select.')
 _RULES = flags.DEFINE_list('rules', ['bp', 'fa', 'dfa', 'usf', 'brsf', 'frsf', 'pfa'],
                            'Rules for the accuracy part.')
 _MODELS = flags.DEFINE_list('models', ['lenet'], "Models for the accuracy part: lenet, mlp (2x1000).")
@@ -44,6 +44,13 @@ _SCHEDULE = flags.DEFINE_string('schedule', 'cosine', 'LR schedule of the accura
 _TRAIN_LIMIT = flags.DEFINE_integer('train_limit', 0, 'Use only the first N training images (0: all).')
 _SPEED_STEPS = flags.DEFINE_integer('speed_steps', 20, 'Steps per timed call in the speed part.')
 _REPEATS = flags.DEFINE_integer('repeats', 7, 'Interleaved repeats in the speed part.')
+_OVERRIDES = flags.DEFINE_string('overrides', '', "Accuracy part: 'KEY=VALUE[,KEY=VALUE]' config "
+                                 "overrides for every rule of --rules (e.g. a setting picked by "
+                                 "--part=select); the result key and command carry them.")
+_SELECT_RULE = flags.DEFINE_string('select_rule', 'dfa', 'Rule whose variants --part=select compares.')
+_SELECT_GRID = flags.DEFINE_string(
+    'select_grid', 'rule_kwargs.conv_feedback=full;rule_kwargs.conv_feedback=channel',
+    "Variants for --part=select: ';'-separated override sets 'KEY=VALUE[,KEY=VALUE]'.")
 _BIOTORCH_PY = flags.DEFINE_string('biotorch_python', '/work/main/.venvs/biotorch/bin/python',
                                    'Python of the virtualenv with torch and biotorch.')
 
@@ -60,6 +67,9 @@ SPEED_LIMITS = {'fa': 1.1, 'dfa': 1.0}
 
 
 CONFIG_EPOCHS = 15  # the FA-family configs' budget
+# Rule settings that change what a conv model computes: always spelled out in a conv row's key
+# and command (so a row says what ran even after a config's default changes).
+KEYED_KWARGS = {'dfa': ('conv_feedback',)}
 
 
 def _load():
@@ -240,6 +250,40 @@ def _accuracy_config(rule, model_name, epochs, seeds, train_limit):
     return config
 
 
+def _suffix(overrides):
+    return ''.join(f'[{k.split(".")[-1]}={v}]' for k, v in overrides.items())
+
+
+def select(quick, results):
+    """Picks among `--select_grid` variants of `--select_rule` on LeNet by the mean final
+    accuracy on a validation split of the training set (train[:-10000] / train[-10000:]),
+    `--seeds` vmapped seeds per variant, `--epochs` epochs; the test set plays no part."""
+    rule, epochs = _SELECT_RULE.value, (1 if quick else _EPOCHS.value)
+    ds = data_lib.load('fashion_mnist')
+    n_val = 500 if quick else 10000
+    x, y = ds.x_train[:2500] if quick else ds.x_train, ds.y_train[:2500] if quick else ds.y_train
+    variants = [common.parse_overrides(v) for v in _SELECT_GRID.value.split(';') if v.strip()]
+    out = {'rule': rule, 'model': 'lenet', 'epochs': epochs, 'seeds': _SEEDS.value,
+           'schedule': _SCHEDULE.value, 'split': f'train[:-{n_val}] / train[-{n_val}:] (validation)',
+           'runs': [], 'date': time.strftime('%Y-%m-%d'), 'machine': common.machine(),
+           'command': 'python -m experiments.benchmarks.fa --part=select '
+                      f'--select_rule={rule} --select_grid="{_SELECT_GRID.value}" '
+                      f'--epochs={epochs} --seeds={_SEEDS.value}'}
+    for over in variants:
+        config = common.apply_overrides(
+            _accuracy_config(rule, 'lenet', epochs, _SEEDS.value, 0), over)
+        t0 = time.perf_counter()
+        curve = common.train_curve(config, x[:-n_val], y[:-n_val], x[-n_val:], y[-n_val:])
+        out['runs'].append({'overrides': over, 'val_accuracy_per_epoch': [statistics.fmean(c)
+                                                                          for c in curve],
+                            'final_member_val_accuracy': curve[-1],
+                            'final_val_accuracy': statistics.fmean(curve[-1]),
+                            'seconds': time.perf_counter() - t0})
+        print(json.dumps(out['runs'][-1]), flush=True)
+    out['chosen'] = max(out['runs'], key=lambda r: r['final_val_accuracy'])['overrides']
+    results.setdefault('select', {})[f'lenet/{rule}@{epochs}ep'] = out
+
+
 def _curve(workdir):
     """Mean test accuracy after each epoch, from the run's metrics.jsonl (for the plots)."""
     rows = wd.read_jsonl(os.path.join(workdir, wd.METRICS))
@@ -257,9 +301,15 @@ def accuracy(quick, results):
     acc = results.setdefault('accuracy', {})
     epochs = 1 if quick else _EPOCHS.value
     limit = 2000 if quick else _TRAIN_LIMIT.value
+    overrides = common.parse_overrides(_OVERRIDES.value)
     for model_name in _MODELS.value:
         for rule in _RULES.value:
-            config = _accuracy_config(rule, model_name, epochs, _SEEDS.value, limit)
+            config = common.apply_overrides(
+                _accuracy_config(rule, model_name, epochs, _SEEDS.value, limit), overrides)
+            shown = dict(overrides)
+            if model_name != 'mlp':
+                for k in KEYED_KWARGS.get(rule, ()):
+                    shown.setdefault(f'rule_kwargs.{k}', str(config.rule_kwargs[k]))
             workdir = common.fresh_workdir(f'fa-{rule}-{model_name}')
             summary = train.run(config, workdir)
             accs = summary['test_accuracy']
@@ -267,8 +317,9 @@ def accuracy(quick, results):
             flags_str = (f'--config.model.name={model_name} --config.epochs={epochs} '
                          f'--config.num_seeds={_SEEDS.value} '
                          f'--config.optimizer.schedule={_SCHEDULE.value}'
-                         + (f' --config.train_limit={limit}' if limit else ''))
-            acc[_key(model_name, rule, epochs)] = {
+                         + (f' --config.train_limit={limit}' if limit else '')
+                         + ''.join(f' --config.{k}={v}' for k, v in shown.items()))
+            acc[_key(model_name, rule, epochs) + _suffix(shown)] = {
                 'rule': rule, 'model': model_name, 'accuracies': accs,
                 'mean': statistics.fmean(accs),
                 'std': statistics.pstdev(accs) if len(accs) > 1 else 0.0,
@@ -305,7 +356,7 @@ def markdown(results):
                 lines.append(f'| {k} | {v["max_rel_diff"]:.2e} | {_verdict(v["pass"])} |')
         lines.append('')
     if 'accuracy' in results:
-        lines += ['### Fashion-MNIST test accuracy (Adam 1e-3, batch 128, no tuning)', '',
+        lines += ['### Fashion-MNIST test accuracy (Adam 1e-3, batch 128)', '',
                   '| model | rule | epochs | schedule | train images | seeds | mean ± std (%) | '
                   'BP twin (%) | published | threshold | verdict |',
                   '|---|---|---|---|---|---|---|---|---|---|---|']
@@ -319,7 +370,8 @@ def markdown(results):
             if thr and len(runs) > 1:  # the same command run again (GPU reductions are not
                 passed = sum(x['mean'] >= thr for x in runs)  # deterministic): every run counts
                 verdict = (_verdict(passed == len(runs)) + f' ({passed} of {len(runs)} runs pass)')
-            lines.append(f'| {r["model"]} | {r["rule"]} | {r["epochs"]} | {r.get("schedule", "constant")} | '
+            setting = key[key.index('['):] if '[' in key else ''
+            lines.append(f'| {r["model"]} | {r["rule"]} {setting} | {r["epochs"]} | {r.get("schedule", "constant")} | '
                          f'{r["train_limit"] or 60000} | {r["seeds"]} | {common.mean_std(r["accuracies"])} | '
                          f'{twin_s} | {r.get("published") or "—"} | '
                          f'{f"{100 * thr:.1f}" if thr else "—"} | {verdict} |')
@@ -329,7 +381,9 @@ def markdown(results):
                       'fewer than 60,000 images (runs made when the CPU was shared by several jobs); '
                       'a SHORT verdict there means the threshold was not reached at that budget.']
         lines += ['', 'The BP twin is the same model, initialisation, data order, optimizer and '
-                  'schedule. Defaults were not tuned (no validation split used); the schedule is the '
+                  'schedule. Defaults were not tuned, except dfa\'s `conv_feedback` (picked on a '
+                  'validation split, next section; a row\'s key and command name the setting it ran); '
+                  'the schedule is the '
                   'benchmark\'s `--schedule` flag (cosine decay over the run unless a row says otherwise).',
                   '', 'Commands (one per row, DIR a new folder):', '']
         # Rows recorded before the schedule flag ran the configs' constant rate of that time.
@@ -339,6 +393,21 @@ def markdown(results):
                   + ''.join(f'; another run of the same command ({e["date"]}, {e.get("machine", "CPU")}): '
                             f'{common.mean_std(e["accuracies"])}' for e in r.get('earlier_runs', []))
                   for r in acc.values()]
+        lines.append('')
+    for key, sel in results.get('select', {}).items():
+        lines += [f'### Chosen on validation: {key}', '',
+                  f'- Command: `{sel["command"]}` ({sel["date"]}, {sel["machine"]})',
+                  f'- Split: {sel["split"]}; {sel["seeds"]} vmapped seeds per variant, '
+                  f'{sel["epochs"]} epochs, {sel["schedule"]} schedule; the test set plays no part.', '',
+                  '| variant | val accuracy every 10 epochs (%) | final, per seed (%) | final mean (%) | '
+                  'chosen |', '|---|---|---|---|---|']
+        for r in sel['runs']:
+            curve = r['val_accuracy_per_epoch']
+            lines.append(f'| {_suffix(r["overrides"])} | '
+                         + ' '.join(f'{100 * v:.2f}' for v in curve[9::10]) + ' | '
+                         + ' '.join(f'{100 * v:.2f}' for v in r['final_member_val_accuracy'])
+                         + f' | {100 * r["final_val_accuracy"]:.2f} | '
+                         + ('yes' if r['overrides'] == sel['chosen'] else '') + ' |')
         lines.append('')
     if 'speed' in results:
         s = results['speed']
@@ -386,8 +455,8 @@ def _save(results, parts, quick=False):
     a `quick` smoke run writes under /tmp instead and never touches the recorded figures."""
     disk = {} if quick else _load()
     for part in parts:
-        if part == 'accuracy':
-            disk.setdefault('accuracy', {}).update(results.get('accuracy', {}))
+        if part in ('accuracy', 'select'):
+            disk.setdefault(part, {}).update(results.get(part, {}))
         elif part in results:
             disk[part] = results[part]
     common.write(NAME, disk, markdown(disk), quick=quick)
@@ -411,8 +480,11 @@ def main(argv):
                                        load_average=load)
         elif part == 'accuracy':
             accuracy(quick, results)
+        elif part == 'select':
+            select(quick, results)
         else:
-            sys.exit(f'error: unknown part {part!r}; valid: oracle, speed, biotorch, accuracy')
+            sys.exit(f'error: unknown part {part!r}; valid: oracle, speed, biotorch, accuracy, '
+                     'select')
         _save(results, [part], quick)
         print(json.dumps({part: results.get(part)}, default=str)[:2000])
 

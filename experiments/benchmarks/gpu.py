@@ -49,6 +49,12 @@ _PEAK_WIDTH = flags.DEFINE_integer('peak_width', 1024, 'Width of the 16-layer pe
 _PEAK_BATCH = flags.DEFINE_list('peak_batch', ['1024', '4096'], 'Batch sizes of the peak-memory part.')
 _REFRESH = flags.DEFINE_bool('refresh_flops', False, 'Recount the FLOPs of results/gpu.json (any '
                               'backend) and recompute its TFLOP/s; no timing.')
+_PEAK_ONLY = flags.DEFINE_bool('peak_only', False, 'Run only the peak-memory part and merge it into '
+                                'the stored gpu.json (the speed figures stay).')
+_PEAK_XLA_FLAGS = flags.DEFINE_string(
+    'peak_xla_flags', '', 'Extra XLA_FLAGS for the peak-memory processes, a diagnostic (e.g. '
+    '--xla_disable_hlo_passes=horizontal_loop_fusion): stored beside the default rows, under '
+    'peak_memory_variants, never replacing them.')
 _PEAK_CHILD = flags.DEFINE_string('peak_child', '', 'Internal: measure one rule:batch in this process.')
 _BUDGET = flags.DEFINE_integer('budget_seconds', 480, 'Compile no further rule after this many '
                                'seconds (each network gets an equal share; rules left out are '
@@ -100,6 +106,24 @@ def refresh_flops():
         _rates(net)
     res['flops_recounted'] = common.run_facts(NAME, False)['command']
     res['flops_recounted_on'] = common.machine()
+    common.write(NAME, res, markdown(res))
+
+
+def peak_only():
+    """The peak-memory part alone, merged into the stored gpu.json (speed figures kept); with
+    `--peak_xla_flags` the rows go under `peak_memory_variants[flags]` beside the default ones."""
+    if jax.devices()[0].platform == 'cpu':
+        sys.exit('gpu.py --peak_only: no GPU here (the CPU client keeps no peak counter)')
+    res = common.load(NAME)
+    rows = peak_memory(_PEAK_RULES.value, _PEAK_WIDTH.value, _PEAK_BATCH.value,
+                       _PEAK_XLA_FLAGS.value)
+    facts = common.run_facts(NAME, False)
+    if _PEAK_XLA_FLAGS.value:
+        res.setdefault('peak_memory_variants', {})[_PEAK_XLA_FLAGS.value] = {
+            'rows': rows, 'command': facts['command'], 'date': facts['date']}
+    else:
+        res.update(peak_memory=rows, peak_memory_command=facts['command'],
+                   peak_memory_date=facts['date'])
     common.write(NAME, res, markdown(res))
 
 
@@ -178,13 +202,14 @@ def peak_child(spec, width):
             'xla_temp_bytes': step.memory_analysis().temp_size_in_bytes}
 
 
-def peak_memory(rules, width, batches):
+def peak_memory(rules, width, batches, xla_flags=''):
     """Runs `peak_child` for each rule and batch in its own process; ratios to bp."""
     rows = []
     # no preallocation, and no gemm autotuning: its scratch buffers at compile time would set
     # the process's peak before the step runs
     env = dict(os.environ, XLA_PYTHON_CLIENT_PREALLOCATE='false',
-               XLA_FLAGS=(os.environ.get('XLA_FLAGS', '') + ' --xla_gpu_autotune_level=0').strip())
+               XLA_FLAGS=' '.join(filter(None, [os.environ.get('XLA_FLAGS', ''),
+                                                '--xla_gpu_autotune_level=0', xla_flags])))
     for batch in batches:
         for r in rules:
             cmd = [sys.executable, '-m', 'experiments.benchmarks.gpu', f'--peak_child={r}:{batch}',
@@ -202,6 +227,22 @@ def peak_memory(rules, width, batches):
             row['step_peak_ratio_to_bp'] = row['step_peak_bytes'] / base['step_peak_bytes']
             row['xla_temp_ratio_to_bp'] = row['xla_temp_bytes'] / base['xla_temp_bytes']
     return rows
+
+
+def _peak_table(rows):
+    lines = ['| rule | width | batch | step peak MiB | / bp | XLA temp MiB | / bp |',
+             '|---|---|---|---|---|---|---|']
+    for o in rows:
+        if 'error' in o:
+            lines.append(f"| {o['rule']} | | {o['batch_size']} | error: {o['error'][-120:]} | | | |")
+            continue
+        mark = '' if o['step_set_peak'] else ' (upper bound)'
+        lines.append(f"| {o['rule']} | {o['width']} | {o['batch_size']} | "
+                     f"{o['step_peak_bytes'] / 2**20:.1f}{mark} | "
+                     f"{o.get('step_peak_ratio_to_bp', float('nan')):.2f} | "
+                     f"{o['xla_temp_bytes'] / 2**20:.1f} | "
+                     f"{o.get('xla_temp_ratio_to_bp', float('nan')):.2f} |")
+    return lines + ['']
 
 
 def markdown(res):
@@ -242,19 +283,10 @@ def markdown(res):
                   'before the step runs).'
                   + (f" Measured by `{res['peak_memory_command']}` ({res.get('peak_memory_date', '')})."
                      if res.get('peak_memory_command') else ''), '',
-                  '| rule | width | batch | step peak MiB | / bp | XLA temp MiB | / bp |',
-                  '|---|---|---|---|---|---|---|']
-        for o in res['peak_memory']:
-            if 'error' in o:
-                lines.append(f"| {o['rule']} | | {o['batch_size']} | error: {o['error'][-120:]} | | | |")
-                continue
-            mark = '' if o['step_set_peak'] else ' (upper bound)'
-            lines.append(f"| {o['rule']} | {o['width']} | {o['batch_size']} | "
-                         f"{o['step_peak_bytes'] / 2**20:.1f}{mark} | "
-                         f"{o.get('step_peak_ratio_to_bp', float('nan')):.2f} | "
-                         f"{o['xla_temp_bytes'] / 2**20:.1f} | "
-                         f"{o.get('xla_temp_ratio_to_bp', float('nan')):.2f} |")
-        lines.append('')
+                  ] + _peak_table(res['peak_memory'])
+    for flags_, v in res.get('peak_memory_variants', {}).items():
+        lines += [f'With `XLA_FLAGS={flags_}` added (a diagnostic; `{v["command"]}`, {v["date"]}):',
+                  ''] + _peak_table(v['rows'])
     return '\n'.join(lines)
 
 
@@ -266,6 +298,8 @@ def main(argv):
         return
     if _REFRESH.value:
         return refresh_flops()
+    if _PEAK_ONLY.value:
+        return peak_only()
     quick = _QUICK.value
     if not quick and jax.devices()[0].platform == 'cpu':
         sys.exit('gpu.py: no GPU here (the 8x4096 network would take hours on CPU); use --quick '

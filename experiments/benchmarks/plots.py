@@ -319,7 +319,9 @@ def curve_data(results_dir, res):
             continue
         title = (f"fa.json: fashion_mnist {r['model']}, {r['epochs']} epochs, "
                  f"{r.get('train_limit') or 60000} images, {r['seeds']} seeds")
-        panels.setdefault(title, {})[r['rule']] = r['per_epoch_test_accuracy']
+        # a setting in the key (dfa [conv_feedback=channel]) keeps variants apart in one panel
+        label = r['rule'] + (' ' + key[key.index('['):] if '[' in key else '')
+        panels.setdefault(title, {})[label] = r['per_epoch_test_accuracy']
         prov = provenance(results_dir, res, 'fa', 'accuracy', r.get('command'))
         prov.update({k: r[k] for k in ('command', 'date') if isinstance(r.get(k), str)})
         sources.append((f'fa {key}', prov))
@@ -345,13 +347,16 @@ def curves_plot(results_dir, res, out_png):
     fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.2 * rows), squeeze=False)
     colors = {}
     for ax, (title, curves) in zip(axes.flat, panels.items()):
+        drawn = set()  # a second curve of the same rule in a panel (a variant) is dashed
         for label, curve in curves.items():
             c = colors.setdefault(label.split()[0], f'C{len(colors) % 10}')
+            variant = label.split()[0] in drawn
+            drawn.add(label.split()[0])
             xs = list(range(1, len(curve) + 1))
             m = [100 * _mean(v) for v in curve]
             s = [100 * _std(v) for v in curve]
             ax.plot(xs, m, marker='o', markersize=3 if len(xs) > 1 else 6, label=label, color=c,
-                    ls='--' if '(' in label else '-')
+                    ls='--' if variant else '-')
             if any(s):
                 ax.fill_between(xs, [a - b for a, b in zip(m, s)], [a + b for a, b in zip(m, s)],
                                 alpha=0.2, color=c)

@@ -332,6 +332,8 @@ PLAN = [
          'LeNet, 7 rules x 15 epochs x 3 seeds on all 60,000 images'),
     Step(B + 'fa', ('--part=accuracy', '--rules=usf', '--epochs=30'), lambda: _est_fa_long(1, 30),
          'long', 'usf on LeNet at twice the budget (its own @30ep row)'),
+    Step(B + 'fa', ('--part=select', '--epochs=50', '--seeds=3'), lambda: _est_fa_long(2, 50),
+         'long', "dfa's conv_feedback (full vs channel) on a 50k/10k split of the training set"),
     Step(B + 'fa', ('--part=accuracy', '--rules=bp,fa,dfa', '--epochs=50'), lambda: _est_fa_long(3, 50),
          'long', 'LeNet at 50 epochs (its own @50ep rows; about 15 s per rule on an H200)'),
     Step(B + 'parallel', (), lambda: _est_parallel(8, 2, True), 'long',

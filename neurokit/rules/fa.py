@@ -300,7 +300,7 @@ def frsf(model: Model, loss: str = 'cross_entropy', feedback_scale: float = 1.0,
 
 
 def dfa(model: Model, loss: str = 'cross_entropy', feedback_scale: float = 1.0,
-        alignment_metrics: bool = False) -> Rule:
+        alignment_metrics: bool = False, conv_feedback: str = 'full') -> Rule:
     """Direct feedback alignment: every hidden layer gets the output error through its own `B_l`.
 
     Layer l's output cotangent is `e @ B_l^T` (reshaped to the layer's output,
@@ -312,24 +312,47 @@ def dfa(model: Model, loss: str = 'cross_entropy', feedback_scale: float = 1.0,
     Args:
       model, loss, alignment_metrics: as in `fa`.
       feedback_scale: `B_l ~ N(0, (feedback_scale / sqrt(num_classes))^2)`.
+      conv_feedback: how a conv layer's (pooled) feature maps receive the
+        error. 'full': an independent random weight for every position and
+        channel, `B_l` of shape `(H*W*C, num_classes)`. 'channel': one random
+        weight per channel, shared by every position, `B_l` of shape `(C,
+        num_classes)`, so each feature map gets one signal per example that
+        the ReLU and max-pool masks then gate by position (the error BioTorch's
+        DFA conv layers deliver: a spatially uniform output error sent back
+        through a fixed kernel). Dense layers are the same in both modes.
 
     Returns:
       A `Rule` whose `FeedbackState` holds one `(prod(out_shape_l),
-      num_classes)` matrix per hidden layer.
+      num_classes)` matrix per hidden layer (`(channels_l, num_classes)` for a
+      conv layer under `conv_feedback='channel'`).
 
     Example:
       >>> rule = dfa(cnn((28, 28, 1), 10))
     """
+    if conv_feedback not in ('full', 'channel'):
+        raise ValueError(f"conv_feedback must be 'full' or 'channel', got {conv_feedback!r}")
     loss_fn = losses.LOSSES[loss]
     layers = model.layers
     n_out = model.num_classes
+
+    def shared(layer):  # a conv layer whose feedback is one weight per channel
+        return conv_feedback == 'channel' and len(layer.out_shape) > 1
 
     def init(key, params):
         keys = jax.random.split(key, max(len(layers) - 1, 1))
         dtype = params['layers'][0]['w'].dtype
         return FeedbackState(tuple(
-            _normal(k, (math.prod(layer.out_shape), n_out), dtype, feedback_scale / math.sqrt(n_out))
+            _normal(k, (layer.out_shape[-1] if shared(layer) else math.prod(layer.out_shape), n_out),
+                    dtype, feedback_scale / math.sqrt(n_out))
             for k, layer in zip(keys, layers[:-1])))
+
+    def project(layer, e, b, out):
+        """The output error sent to `layer`'s output `out` (batch first) through `b`."""
+        signal = e @ b.T
+        if shared(layer):  # (N, C) -> the same value at every position of a channel
+            signal = jnp.broadcast_to(signal.reshape((signal.shape[0],) + (1,) * (out.ndim - 2)
+                                                     + signal.shape[-1:]), out.shape)
+        return signal.reshape(out.shape).astype(out.dtype)
 
     def forward(layer_params, x):
         outs = []
@@ -345,8 +368,8 @@ def dfa(model: Model, loss: str = 'cross_entropy', feedback_scale: float = 1.0,
         logits = outs[-1]
         value, e = jax.value_and_grad(loss_fn)(logits, batch['y'])
         e = e.astype(logits.dtype)
-        cotangents = tuple((e @ b.T).reshape(o.shape).astype(o.dtype)
-                           for b, o in zip(state.feedback, outs[:-1])) + (e,)
+        cotangents = tuple(project(layer, e, b, o)
+                           for layer, b, o in zip(layers, state.feedback, outs[:-1])) + (e,)
         layer_updates, _ = vjp_fn(cotangents)
         updates = dict(params, layers=layer_updates)
         return updates, state, _metrics(model, loss_fn, params, updates, logits, value, batch,

@@ -153,6 +153,28 @@ def test_dfa_conv_feedback_targets_feature_maps():
     assert float(metrics['alignment_angle'][-1]) < 0.1  # output layer: the true gradient
 
 
+def test_dfa_channel_feedback_is_full_feedback_repeated_over_positions():
+    # 'channel' gives every position of a feature map its channel's one weight: the same
+    # updates as 'full' feedback whose rows repeat that weight at every (h, w).
+    model = models.cnn((8, 8, 1), 10, channels=(4, 6), kernel_size=3, dense_widths=(12,))
+    params, batch = model.init(KEY), _batch()
+    shared = fa_lib.dfa(model, conv_feedback='channel')
+    state = shared.init(KEY, params)
+    assert [f.shape for f in state.feedback] == [(4, 10), (6, 10), (12, 10)]
+    full = fa_lib.dfa(model)
+    tiled = [jnp.tile(state.feedback[0], (4 * 4, 1)), jnp.tile(state.feedback[1], (2 * 2, 1)),
+             state.feedback[2]]
+    full_state = fa_lib.with_feedback(full.init(KEY, params), tiled)
+    got, _, _ = jax.jit(shared.step)(params, state, batch, KEY)
+    want, _, _ = jax.jit(full.step)(params, full_state, batch, KEY)
+    assert _max_rel(got, want) <= 1e-6
+    # ...and it is not the 'full' rule's own (independent per position) feedback.
+    other, _, _ = jax.jit(full.step)(params, full.init(KEY, params), batch, KEY)
+    assert _max_rel(got['layers'][0], other['layers'][0]) > 1e-2
+    with pytest.raises(ValueError, match='conv_feedback'):
+        fa_lib.dfa(model, conv_feedback='spatial')
+
+
 def test_usf_is_sign_feedback():
     model = _mlp()
     params, batch = model.init(KEY), _batch()
