@@ -24,3 +24,14 @@ def test_apply_overrides_converts_to_each_keys_type():
     assert config.rule_kwargs.conv_feedback == 'full'
     with pytest.raises(ValueError, match='unknown config key'):
         common.apply_overrides(config, {'rule_kwargs.conv_feedbak': 'full'})
+
+
+def test_apply_overrides_sets_typed_values_as_they_are():
+    config = dfa.get_config()
+    common.apply_overrides(config, {'model.channels': (8, 16), 'optimizer.learning_rate': 2e-3})
+    assert config.model.channels == (8, 16) and config.optimizer.learning_rate == 2e-3
+
+
+def test_setting_of_a_result_key():
+    assert common.setting_of('lenet/dfa@50ep[conv_feedback=channel]') == '[conv_feedback=channel]'
+    assert common.setting_of('lenet/bp@50ep') == ''

@@ -133,8 +133,9 @@ def parse_overrides(text):
 
 
 def apply_overrides(config, overrides):
-    """Sets dotted keys of `config`, converting each value to the type the key already has
-    (an unknown key is an error, as on the command line)."""
+    """Sets dotted keys of `config`; a string value (from a flag) is converted to the type the
+    key already has, any other value is set as it is. An unknown key is an error, as on the
+    command line."""
     for key, value in overrides.items():
         *path, leaf = key.split('.')
         node = config
@@ -143,9 +144,15 @@ def apply_overrides(config, overrides):
         if leaf not in node:
             raise ValueError(f'unknown config key {key!r}')
         old = node[leaf]
-        node[leaf] = (value.lower() in ('1', 'true') if isinstance(old, bool)
-                      else type(old)(value) if old is not None else value)
+        if isinstance(value, str) and old is not None and not isinstance(old, str):
+            value = value.lower() in ('1', 'true') if isinstance(old, bool) else type(old)(value)
+        node[leaf] = value
     return config
+
+
+def setting_of(key):
+    """The '[name=value]...' part of a result key such as 'lenet/dfa@50ep[conv_feedback=channel]'."""
+    return key[key.index('['):] if '[' in key else ''
 
 
 def mean_std(values) -> str:

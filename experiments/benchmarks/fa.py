@@ -260,8 +260,8 @@ def select(quick, results):
     `--seeds` vmapped seeds per variant, `--epochs` epochs; the test set plays no part."""
     rule, epochs = _SELECT_RULE.value, (1 if quick else _EPOCHS.value)
     ds = data_lib.load('fashion_mnist')
-    n_val = 500 if quick else 10000
-    x, y = ds.x_train[:2500] if quick else ds.x_train, ds.y_train[:2500] if quick else ds.y_train
+    n_val, n = (500, 2500) if quick else (10000, None)
+    x, y = ds.x_train[:n], ds.y_train[:n]
     variants = [common.parse_overrides(v) for v in _SELECT_GRID.value.split(';') if v.strip()]
     out = {'rule': rule, 'model': 'lenet', 'epochs': epochs, 'seeds': _SEEDS.value,
            'schedule': _SCHEDULE.value, 'split': f'train[:-{n_val}] / train[-{n_val}:] (validation)',
@@ -370,8 +370,8 @@ def markdown(results):
             if thr and len(runs) > 1:  # the same command run again (GPU reductions are not
                 passed = sum(x['mean'] >= thr for x in runs)  # deterministic): every run counts
                 verdict = (_verdict(passed == len(runs)) + f' ({passed} of {len(runs)} runs pass)')
-            setting = key[key.index('['):] if '[' in key else ''
-            lines.append(f'| {r["model"]} | {r["rule"]} {setting} | {r["epochs"]} | {r.get("schedule", "constant")} | '
+            rule_cell = f'{r["rule"]} {common.setting_of(key)}'.strip()
+            lines.append(f'| {r["model"]} | {rule_cell} | {r["epochs"]} | {r.get("schedule", "constant")} | '
                          f'{r["train_limit"] or 60000} | {r["seeds"]} | {common.mean_std(r["accuracies"])} | '
                          f'{twin_s} | {r.get("published") or "—"} | '
                          f'{f"{100 * thr:.1f}" if thr else "—"} | {verdict} |')

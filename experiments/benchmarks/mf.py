@@ -131,12 +131,7 @@ def _accuracy_pair(tag, overrides, rules=('mf', 'bp'), rule_overrides=None):
     for rule in rules:
         config = _configs(rule)
         over = {**overrides, **(rule_overrides or {}).get(rule, {})}
-        for key, value in over.items():
-            node = config
-            *path, last = key.split('.')
-            for p in path:
-                node = node[p]
-            node[last] = value
+        common.apply_overrides(config, over)
         if _QUICK.value:
             config.dataset, config.epochs, config.num_seeds = 'digits', 2, 2
             config.batch_size = 64

@@ -17,6 +17,8 @@ import math
 import os
 import re
 
+from experiments.benchmarks import common
+
 FAMILIES = ('core', 'ff', 'mf', 'pc', 'fa', 'parallel', 'checkpoint', 'memory', 'fflib', 'gpu')
 NOT_RECORDED = 'not recorded'
 
@@ -320,7 +322,7 @@ def curve_data(results_dir, res):
         title = (f"fa.json: fashion_mnist {r['model']}, {r['epochs']} epochs, "
                  f"{r.get('train_limit') or 60000} images, {r['seeds']} seeds")
         # a setting in the key (dfa [conv_feedback=channel]) keeps variants apart in one panel
-        label = r['rule'] + (' ' + key[key.index('['):] if '[' in key else '')
+        label = f"{r['rule']} {common.setting_of(key)}".strip()
         panels.setdefault(title, {})[label] = r['per_epoch_test_accuracy']
         prov = provenance(results_dir, res, 'fa', 'accuracy', r.get('command'))
         prov.update({k: r[k] for k in ('command', 'date') if isinstance(r.get(k), str)})

@@ -9,7 +9,7 @@ init, data order, optimizer), `python -m experiments.benchmarks.fa --part=accura
 - `--config.epochs=50` (2026-11-29, 2-core CPU, 25 min): 87.72 ± 0.54 % (seeds 88.36, 87.76,
   87.05); BP at the same settings 90.70 ± 0.29 % (H200 run). Above BioTorch's DFA (12.81 %
   error, i.e. 87.19 %) and the issue's 87.2 % target.
-- 15 epochs (the default budget; 2026-11-29, 2-core CPU, 7 min): 85.34 ± 0.72 % (seeds 86.33,
+- 15 epochs (the default budget; 2026-11-29, 2-core CPU, 7 min): 85.34 ± 0.71 % (seeds 86.33,
   85.00, 84.68), BP twin 89.91 ± 0.32 % (2026-11-23): below the target at this budget.
 
 `conv_feedback='channel'` (one feedback weight per conv channel, shared by its positions) was
