@@ -250,6 +250,25 @@ def _accuracy_config(rule, model_name, epochs, seeds, train_limit):
     return config
 
 
+def _parse(text):
+    """`--overrides` or one `--select_grid` entry, parsed; a malformed one ends the run with a
+    one-line error (nothing is written)."""
+    try:
+        return common.parse_overrides(text)
+    except ValueError as e:
+        sys.exit(f'error: {e} (--overrides and --select_grid take KEY=VALUE[,KEY=VALUE])')
+
+
+def _configured(rule, model_name, epochs, limit, overrides):
+    """The accuracy config of `rule` with `overrides`; an unknown key ends the run with a
+    one-line error naming the rule's config file."""
+    try:
+        return common.apply_overrides(
+            _accuracy_config(rule, model_name, epochs, _SEEDS.value, limit), overrides)
+    except ValueError as e:
+        sys.exit(f'error: {e} in experiments/configs/{rule}.py; fix --overrides or --select_grid')
+
+
 def _suffix(overrides):
     return ''.join(f'[{k.split(".")[-1]}={v}]' for k, v in overrides.items())
 
@@ -262,7 +281,7 @@ def select(quick, results):
     ds = data_lib.load('fashion_mnist')
     n_val, n = (500, 2500) if quick else (10000, None)
     x, y = ds.x_train[:n], ds.y_train[:n]
-    variants = [common.parse_overrides(v) for v in _SELECT_GRID.value.split(';') if v.strip()]
+    variants = [_parse(v) for v in _SELECT_GRID.value.split(';') if v.strip()]
     out = {'rule': rule, 'model': 'lenet', 'epochs': epochs, 'seeds': _SEEDS.value,
            'schedule': _SCHEDULE.value, 'split': f'train[:-{n_val}] / train[-{n_val}:] (validation)',
            'runs': [], 'date': time.strftime('%Y-%m-%d'), 'machine': common.machine(),
@@ -270,8 +289,7 @@ def select(quick, results):
                       f'--select_rule={rule} --select_grid="{_SELECT_GRID.value}" '
                       f'--epochs={epochs} --seeds={_SEEDS.value}'}
     for over in variants:
-        config = common.apply_overrides(
-            _accuracy_config(rule, 'lenet', epochs, _SEEDS.value, 0), over)
+        config = _configured(rule, 'lenet', epochs, 0, over)
         t0 = time.perf_counter()
         curve = common.train_curve(config, x[:-n_val], y[:-n_val], x[-n_val:], y[-n_val:])
         out['runs'].append({'overrides': over, 'val_accuracy_per_epoch': [statistics.fmean(c)
@@ -301,11 +319,10 @@ def accuracy(quick, results):
     acc = results.setdefault('accuracy', {})
     epochs = 1 if quick else _EPOCHS.value
     limit = 2000 if quick else _TRAIN_LIMIT.value
-    overrides = common.parse_overrides(_OVERRIDES.value)
+    overrides = _parse(_OVERRIDES.value)
     for model_name in _MODELS.value:
         for rule in _RULES.value:
-            config = common.apply_overrides(
-                _accuracy_config(rule, model_name, epochs, _SEEDS.value, limit), overrides)
+            config = _configured(rule, model_name, epochs, limit, overrides)
             shown = dict(overrides)
             if model_name != 'mlp':
                 for k in KEYED_KWARGS.get(rule, ()):
