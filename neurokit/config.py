@@ -34,6 +34,10 @@ def base_config() -> ml_collections.ConfigDict:
     # A hyperparameter sweep as one vmapped program: 'KEY=V1,V2[;KEY=V1,V2]' over
     # optimizer.* / rule_kwargs.* numbers; members = the grid x num_seeds seeds.
     c.sweep = ''
+    # Step each block of layers with the optimizer as soon as its gradient exists, inside
+    # the rule's forward pass (rules with a layerwise step: mf). Same numbers for
+    # element-wise optimizers; a layer's gradient is freed before the next layer runs.
+    c.layerwise_updates = False
 
     c.model = ml_collections.ConfigDict()
     c.model.name = 'mlp'       # one of neurokit.models.MODELS
@@ -133,6 +137,15 @@ def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     for key in ('name', 'schedule'):
         _check_type(config.optimizer[key], str, f'config.optimizer.{key}', 'a string')
     _check_type(config.tensorboard, bool, 'config.tensorboard', 'True or False')
+    _check_type(config.layerwise_updates, bool, 'config.layerwise_updates', 'True or False')
+    if config.layerwise_updates and config.optimizer.grad_clip:
+        raise ConfigError('config.optimizer.grad_clip clips by the norm over all layers, which '
+                          'layerwise updates (config.layerwise_updates=True) never see at once; '
+                          'set one of them off')
+    if config.layerwise_updates and config.parallel == 'pmap':
+        raise ConfigError("config.parallel='pmap' averages updates across devices after the "
+                          "step, but layerwise updates are applied inside it; use "
+                          "parallel='sharded' or config.layerwise_updates=False")
     if not isinstance(config.rule_kwargs, (ml_collections.ConfigDict, dict)):
         raise ConfigError(f'config.rule_kwargs must be a ConfigDict of the rule\'s '
                           f'hyperparameters, got {config.rule_kwargs!r}')

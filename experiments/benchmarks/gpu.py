@@ -7,12 +7,13 @@ Two networks (F-MNIST shaped inputs 28x28x1, 10 classes; synthetic data, since
 only the step time matters and the device machine need not hold the data set):
   small: MLP 784-1000-1000-10 float32, batch 128;
   large: MLP 784-(4096 x 8)-10 bfloat16 parameters, batch `--large_batch`.
-For each network every registered rule (constructor defaults, Adam 1e-3) is
-compiled as one `lax.scan` of `--steps` training steps; then all rules are timed
+For each network every registered rule (constructor defaults, Adam 1e-3), plus
+`mf+layerwise` (mf with one optimizer step per block inside its pass, as the mf
+config runs it), is compiled as one `lax.scan` of `--steps` training steps; then all rules are timed
 round-robin for `--repeats` rounds (medians). FLOPs per step come from XLA's cost
 analysis of one lowered (pre-optimisation) train step (`common.step_flops`); achieved TFLOP/s = FLOPs x steps / time, set
 against the peak of a measured `--matmul_n`-square matmul chain of the same dtype.
-Peak device memory (`--peak_rules`, default mf and bp): a 16-hidden-layer MLP
+Peak device memory (`--peak_rules`, default bp, mf and mf+layerwise): a 16-hidden-layer MLP
 (width `--peak_width`, batch `--peak_batch`, float32), one train step with the state
 donated (as the loop runs it), each rule in its own process so that the allocator's
 peak counter starts clean; the figure is the device's peak bytes during the step
@@ -44,7 +45,9 @@ _LARGE_BATCH = flags.DEFINE_integer('large_batch', 1024, 'Batch of the 8x4096 bf
 _MATMUL_N = flags.DEFINE_integer('matmul_n', 8192, 'Size of the square matmuls of the peak.')
 _ONLY = flags.DEFINE_list('only', [], 'Subset of rules (default: every registered rule).')
 _NETS = flags.DEFINE_list('nets', ['small', 'large'], 'Which networks.')
-_PEAK_RULES = flags.DEFINE_list('peak_rules', ['bp', 'mf'], 'Rules of the peak-memory part (bp first).')
+_PEAK_RULES = flags.DEFINE_list('peak_rules', ['bp', 'mf', 'mf+layerwise'],
+                                 'Rules of the peak-memory part (bp first; RULE+layerwise: the '
+                                 'rule with layerwise updates).')
 _PEAK_WIDTH = flags.DEFINE_integer('peak_width', 1024, 'Width of the 16-layer peak-memory MLP.')
 _PEAK_BATCH = flags.DEFINE_list('peak_batch', ['1024', '4096'], 'Batch sizes of the peak-memory part.')
 _REFRESH = flags.DEFINE_bool('refresh_flops', False, 'Recount the FLOPs of results/gpu.json (any '
@@ -61,6 +64,16 @@ _BUDGET = flags.DEFINE_integer('budget_seconds', 480, 'Compile no further rule a
                                'recorded as skipped), so that the run fits a 10-minute device call.')
 
 NAME = 'gpu'
+# Timed beside the registered rules: mf as its config runs it (config.layerwise_updates=True).
+LAYERWISE_VARIANTS = ('mf+layerwise',)
+
+
+def _variant(name):
+    """'mf+layerwise' -> ('mf', True); 'bp' -> ('bp', False)."""
+    rule_name, plus, what = name.partition('+')
+    if plus and what != 'layerwise':
+        raise ValueError(f'unknown rule variant {name!r}; valid: RULE or RULE+layerwise')
+    return rule_name, bool(plus)
 
 
 def nets(quick):
@@ -129,10 +142,11 @@ def peak_only():
 
 def setup(rule_name, hidden, dtype, batch, steps):
     """(timed call, FLOPs of one train step, compile seconds)."""
+    rule_name, layerwise = _variant(rule_name)
     model = models.build('mlp', (28, 28, 1), 10, hidden=hidden, dtype=dtype)
     rule = registry.build(rule_name, model)
     opt = optax.adam(1e-3)
-    state = train.init_state(jax.random.PRNGKey(0), model, rule, opt)
+    state = train.init_state(jax.random.PRNGKey(0), model, rule, opt, layerwise)
     kx, ky = jax.random.split(jax.random.PRNGKey(1))
     x = jax.random.uniform(kx, (steps * batch, 28, 28, 1))
     y = jax.random.randint(ky, (steps * batch,), 0, 10)
@@ -177,13 +191,14 @@ PEAK_DEPTH = 16
 
 def peak_child(spec, width):
     """One rule's peak device bytes during one donated train step (run in a fresh process)."""
-    rule_name, batch = spec.split(':')
+    name, batch = spec.split(':')
+    rule_name, layerwise = _variant(name)
     batch = int(batch)
     dev = jax.local_devices()[0]
     model = models.build('mlp', (28, 28, 1), 10, hidden=(width,) * PEAK_DEPTH)
     rule = registry.build(rule_name, model)
     opt = optax.adam(1e-3)
-    state = train.init_state(jax.random.PRNGKey(0), model, rule, opt)
+    state = train.init_state(jax.random.PRNGKey(0), model, rule, opt, layerwise)
     data = {'x': jax.random.uniform(jax.random.PRNGKey(1), (batch, 28, 28, 1)),
             'y': jax.random.randint(jax.random.PRNGKey(2), (batch,), 0, 10)}
     step = jax.jit(train.make_train_step(rule, opt), donate_argnums=0).lower(state, data).compile()
@@ -192,7 +207,7 @@ def peak_child(spec, width):
     state, metrics = step(state, data)
     jax.block_until_ready((state, metrics))
     after = dev.memory_stats()
-    return {'rule': rule_name, 'batch_size': batch, 'width': width, 'hidden_layers': PEAK_DEPTH,
+    return {'rule': name, 'batch_size': batch, 'width': width, 'hidden_layers': PEAK_DEPTH,
             'resident_bytes': before['bytes_in_use'],
             'peak_before_bytes': before['peak_bytes_in_use'],
             'peak_bytes': after['peak_bytes_in_use'],
@@ -305,7 +320,7 @@ def main(argv):
         sys.exit('gpu.py: no GPU here (the 8x4096 network would take hours on CPU); use --quick '
                  'for a smoke test')
     steps, repeats = (3, 2) if quick else (_STEPS.value, _REPEATS.value)
-    rules = _ONLY.value or list(registry.RULES)
+    rules = _ONLY.value or list(registry.RULES) + list(LAYERWISE_VARIANTS)
     if 'bp' not in rules:
         rules = ['bp'] + rules
     t0 = time.perf_counter()

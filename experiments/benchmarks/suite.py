@@ -299,11 +299,8 @@ PLAN = [
     # ---- gpu: one device run (speed ratios of every rule, TFLOP/s vs matmul peak, peak memory,
     # 32 vmapped seeds, FF at 4x2000)
     Step(B + 'gpu', ('--budget_seconds=240',), _est_gpu, 'gpu',
-         'every rule on the 2x1000 fp32 and 8x4096 bf16 MLPs; MF/BP peak device memory'),
-    Step(B + 'gpu', ('--peak_only', '--peak_xla_flags=--xla_disable_hlo_passes=horizontal_loop_fusion'),
-         _const(1.0, 'guess: 4 processes, one compile and step each'), 'gpu',
-         'diagnostic: MF/BP peak memory with XLA:GPU horizontal loop fusion off (stored beside the '
-         'default rows)'),
+         'every rule (and mf with layerwise updates) on the 2x1000 fp32 and 8x4096 bf16 MLPs; '
+         'MF/BP peak device memory'),
     Step(B + 'parallel', ('--seeds=32', '--repeats=3', '--skip_matrix'), _const(1.5, 'guess'), 'gpu',
          "the issue's 32 vmapped seeds vs 1 (stored under its own 'gpu:32' key)"),
     Step(B + 'ff', ('--parts=speed', '--speed_hidden=2000,2000,2000,2000'), _const(1.0, 'guess'), 'gpu',

@@ -93,7 +93,8 @@ def _members(values: Mapping, seeds):
     return arrays, np.asarray(seeds, np.int64), n
 
 
-def make_sweep(model, build_fn: Callable, batch_size: int, eval_batch_size: int = 1000):
+def make_sweep(model, build_fn: Callable, batch_size: int, eval_batch_size: int = 1000,
+               layerwise: bool = False):
     """The vmapped pieces of a sweep, for callers that drive the epochs themselves.
 
     Args:
@@ -101,6 +102,8 @@ def make_sweep(model, build_fn: Callable, batch_size: int, eval_batch_size: int 
       build_fn: `hp -> (rule, optimizer)`, where `hp` maps names to scalar
         (traced) values of one member.
       batch_size, eval_batch_size: as in a config.
+      layerwise: one optimizer state per block, stepped inside the rule's pass
+        (`init_state(..., layerwise=True)`).
 
     Returns:
       `(init, epoch, evaluate)`: `init(keys, values) -> state`,
@@ -111,7 +114,7 @@ def make_sweep(model, build_fn: Callable, batch_size: int, eval_batch_size: int 
     """
     def member_init(key, hp):
         rule, opt = build_fn(hp)
-        return init_state(key, model, rule, opt)
+        return init_state(key, model, rule, opt, layerwise)
 
     def member_epoch(state, hp, x, y, epoch):
         rule, opt = build_fn(hp)

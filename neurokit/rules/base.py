@@ -18,6 +18,23 @@ any rule. A rule that must step the weights inside its own inner loop
 optimizer's state in its rule state, and sets `applies_updates=True`: its
 `updates` are then final parameter increments that the training loop adds
 as they are, bypassing the outer optimizer.
+
+Layerwise updates (optional): a rule whose layers learn from local losses can
+also provide `blocks` and `layerwise_step`. The training loop then keeps one
+optimizer state per block (`neurokit.train.init_state(..., layerwise=True)`)
+and the rule applies each block's optimizer step as soon as that block's
+gradient exists, inside its one forward pass::
+
+    opt_states = tuple(optimizer.init(b) for b in rule.blocks(params))
+    params, rule_state, opt_states, metrics = rule.layerwise_step(
+        params, rule_state, opt_states, batch, key, optimizer)
+
+so a block's gradient is dead before the next block's forward runs (with one
+update after all gradients, XLA:GPU keeps every layer's gradient alive at
+once). For element-wise optimizers (sgd, adam, adamw, rmsprop, their
+schedules) this computes the same numbers as `step` + `optimizer.update`; an
+optimizer that couples blocks (global-norm clipping) would see one block at a
+time.
 """
 from __future__ import annotations
 
@@ -53,12 +70,19 @@ class Rule(NamedTuple):
         trainable parameters beside `'layers'`.
       applies_updates: True when `step` already ran its own optimizer and its
         updates must be added to the params as they are.
+      blocks: optional `params -> tuple of pytrees`, the blocks `layerwise_step`
+        steps one at a time (together they hold every parameter the rule trains).
+      layerwise_step: optional `(params, rule_state, opt_states, batch, key,
+        optimizer) -> (params, rule_state, opt_states, metrics)`; `opt_states`
+        has one optimizer state per block.
     """
     init: Callable
     step: Callable
     predict: Callable
     init_params: Callable = no_extra_params
     applies_updates: bool = False
+    blocks: Callable | None = None
+    layerwise_step: Callable | None = None
 
 
 def zeros_like_tree(tree):

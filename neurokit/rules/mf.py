@@ -22,7 +22,17 @@ gradient right after its forward, so inside the one jitted program a layer's
 activations are dead as soon as its own update and the next layer's input exist;
 XLA's buffer assignment then needs about two layers' activations at a time
 instead of all of them (backprop keeps every layer's for its backward pass).
-See `experiments/benchmarks/mf.py` for the measured compiled temp memory.
+That leaves the gradients: with `step`, the optimizer runs after the whole pass,
+and XLA:GPU then keeps every layer's gradient alive until that update (about the
+size of the parameters; CPU schedules happen to apply them early). The rule
+therefore also has a `layerwise_step` (see `neurokit.rules.base`): the training
+loop hands it the optimizer and one optimizer state per block (hidden layer +
+its projection; last hidden layer + output layer), and each block is updated
+inside the pass before the next layer's forward may run, so at any time about
+one layer's activations and one layer's gradient are alive. For element-wise
+optimizers the numbers are those of `step` + one optimizer update (tested).
+See `experiments/benchmarks/mf.py` (CPU) and `experiments/benchmarks/gpu_aot.py`
+(the GPU program, compiled without a GPU) for the measured temp memory.
 
 Conv layers: the scores of a conv layer come from its (post-pool) feature map
 reduced to one vector per example: global average over the spatial axes
@@ -36,6 +46,7 @@ import math
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 
 from neurokit import losses
 from neurokit.models import Model
@@ -71,6 +82,19 @@ def _after(a, grads):
     """
     leaf = jax.tree.leaves(grads)[0]
     return a + (leaf.reshape(-1)[0] * 0).astype(a.dtype)
+
+
+def _wait(a, tree):
+    """`(a, tree)` released together: the next layer's forward (which reads `a`) waits
+    until `tree` (this layer's updated parameters) exists.
+
+    XLA:GPU schedules by `optimization_barrier`; XLA:CPU expands the barrier before
+    scheduling, so `_after` adds a data dependence on one element for it. Neither
+    alone works on both: on the GPU, `_after` alone lets the compiler compute that
+    one element early and still defer the rest of the update (measured with XLA's
+    memory analysis of the GPU program, experiments/benchmarks/gpu_aot.py).
+    """
+    return jax.lax.optimization_barrier((_after(a, tree), tree))
 
 
 def mf(model: Model, prediction: str = 'last', conv_scores: str = 'mean',
@@ -137,32 +161,70 @@ def mf(model: Model, prediction: str = 'last', conv_scores: str = 'mean',
             a = layer(p, a)
         return loss_fn(a, y), a
 
-    def step(params, state, batch, key):
-        del key
+    def blocks(params):
+        """The blocks a layerwise step updates one at a time: hidden layer l with its
+        projection, then the last hidden layer with the output layer."""
+        hidden = tuple({'layer': params['layers'][l], 'proj': params['mf_proj'][l]}
+                       for l in range(num_proj))
+        return hidden + ({'layers': tuple(params['layers'][num_proj:])},)
+
+    def forward_pass(params, batch, finish):
+        """One pass over the layers. `finish(i, block_grads, a_out)` is called as soon
+        as block i's gradient exists and returns the activation the next layer reads
+        (made to wait for whatever must be done first); `a_out` is None for the last block."""
         y = batch['y']
         a = batch['x']
-        layer_updates, proj_updates, metrics = [], [], {}
-        # One pass: each layer's gradient is taken as soon as its forward is done, on
-        # a stop_gradient'ed input, so nothing of layer l is needed after step l.
+        metrics = {}
+        # Each layer's gradient is taken as soon as its forward is done, on a
+        # stop_gradient'ed input, so nothing of layer l is needed after step l.
         for l in range(num_proj):
             (value, a_out), (g_p, g_m) = jax.value_and_grad(
                 lambda p, m, x: hidden_loss(l, p, m, x, y), argnums=(0, 1), has_aux=True)(
                     params['layers'][l], params['mf_proj'][l], jax.lax.stop_gradient(a))
-            a_out = _after(a_out, g_p)
-            layer_updates.append(g_p)
-            proj_updates.append(g_m)
+            a = finish(l, {'layer': g_p, 'proj': g_m}, a_out)
             metrics[f'loss_{l}'] = value
-            a = a_out
         last = tuple(params['layers'][num_proj:])
         (value, logits), g_last = jax.value_and_grad(last_block_loss, has_aux=True)(
             last, jax.lax.stop_gradient(a), y)
-        layer_updates.extend(g_last)
+        finish(num_proj, {'layers': g_last}, None)
         metrics[f'loss_{num_proj}'] = value
         metrics['loss'] = value  # the model's own loss, comparable with backprop's
         metrics['accuracy'] = losses.accuracy(logits, y)
+        return metrics
+
+    def step(params, state, batch, key):
+        del key
+        grads = []
+
+        def finish(i, g, a_out):
+            grads.append(g)
+            return None if a_out is None else _after(a_out, g['layer'])
+
+        metrics = forward_pass(params, batch, finish)
         updates = {k: zeros_like_tree(v) for k, v in params.items()}  # entries mf does not own
-        updates.update(layers=tuple(layer_updates), mf_proj=tuple(proj_updates))
+        updates.update(layers=tuple(g['layer'] for g in grads[:-1]) + tuple(grads[-1]['layers']),
+                       mf_proj=tuple(g['proj'] for g in grads[:-1]))
         return updates, state, metrics
+
+    def layerwise_step(params, state, opt_states, batch, key, optimizer):
+        del key
+        old = blocks(params)
+        new, new_states = [], []
+
+        def finish(i, g, a_out):
+            updates, opt_state = optimizer.update(g, opt_states[i], old[i])
+            block = optax.apply_updates(old[i], updates)
+            new_states.append(opt_state)
+            if a_out is not None:
+                a_out, block = _wait(a_out, block)
+            new.append(block)
+            return a_out
+
+        metrics = forward_pass(params, batch, finish)
+        params = {**params,  # entries mf does not own stay as they are
+                  'layers': tuple(b['layer'] for b in new[:-1]) + tuple(new[-1]['layers']),
+                  'mf_proj': tuple(b['proj'] for b in new[:-1])}
+        return params, state, tuple(new_states), metrics
 
     def predict(params, state, x):
         del state
@@ -177,4 +239,4 @@ def mf(model: Model, prediction: str = 'last', conv_scores: str = 'mean',
             a = layer(p, a)
         return total + jax.nn.log_softmax(a.astype(jnp.float32))
 
-    return Rule(init, step, predict, init_params)
+    return Rule(init, step, predict, init_params, blocks=blocks, layerwise_step=layerwise_step)

@@ -1,7 +1,7 @@
 """Training: state, compiled epoch and evaluation, optimizers, `run`."""
 from neurokit.train.loop import epoch_order, make_epoch, make_evaluate, make_train_step
 from neurokit.train.run import build, run
-from neurokit.train.state import TrainState, init_state, shuffle_key, step_key
+from neurokit.train.state import LayerwiseOptState, TrainState, init_state, shuffle_key, step_key
 
-__all__ = ['TrainState', 'build', 'epoch_order', 'init_state', 'make_epoch', 'make_evaluate',
+__all__ = ['LayerwiseOptState', 'TrainState', 'build', 'epoch_order', 'init_state', 'make_epoch', 'make_evaluate',
            'make_train_step', 'run', 'shuffle_key', 'step_key']

@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import optax
 
 from neurokit.rules.base import Rule
-from neurokit.train.state import TrainState, shuffle_key, step_key
+from neurokit.train.state import LayerwiseOptState, TrainState, shuffle_key, step_key
 
 
 def make_train_step(rule: Rule, optimizer: optax.GradientTransformation, reduce=None):
@@ -16,9 +16,23 @@ def make_train_step(rule: Rule, optimizer: optax.GradientTransformation, reduce=
       rule, optimizer: what to step with.
       reduce: optional `(updates, rule_state, metrics) -> same`, applied between the
         rule and the optimizer (the pmap path averages across devices here).
+
+    A state whose `opt_state` is a `LayerwiseOptState` (`init_state(...,
+    layerwise=True)`) is stepped by `rule.layerwise_step`: each block's optimizer
+    update is applied inside the rule's forward pass.
     """
 
     def train_step(state: TrainState, batch):
+        if isinstance(state.opt_state, LayerwiseOptState):
+            if reduce is not None:
+                raise ValueError('layerwise updates apply each block inside the step, so there is '
+                                 'no point to average updates across devices (pmap); use '
+                                 "parallel='sharded' or layerwise_updates=False")
+            params, rule_state, blocks, metrics = rule.layerwise_step(
+                state.params, state.rule_state, state.opt_state.blocks, batch, step_key(state),
+                optimizer)
+            return TrainState(params, LayerwiseOptState(tuple(blocks)), rule_state, state.key,
+                              state.step + 1), metrics
         updates, rule_state, metrics = rule.step(state.params, state.rule_state, batch,
                                                  step_key(state))
         if reduce is not None:

@@ -55,9 +55,18 @@ def build(config, dataset):
                          activation=m.activation, init=m.init, dtype=m.dtype, channels=m.channels,
                          kernel_size=m.kernel_size, dense_widths=m.dense_widths)
     rule = rule_registry.build(config.rule, model, **config.rule_kwargs.to_dict())
+    check_layerwise(config, rule)
     n = _num_train(config, dataset)
     optimizer = optim.build(config.optimizer, n // config.batch_size, config.epochs)
     return model, rule, optimizer
+
+
+def check_layerwise(config, rule):
+    """ConfigError when `config.layerwise_updates` asks for a step `rule` does not have."""
+    if config.layerwise_updates and rule.layerwise_step is None:
+        raise config_lib.ConfigError(
+            f'rule {config.rule!r} has no layerwise step (only rules whose layers learn from '
+            'local losses have one: mf); set config.layerwise_updates=False')
 
 
 def _num_train(config, dataset):
@@ -303,7 +312,8 @@ def run(config, workdir: str) -> dict:
     members = config.num_seeds
     # lax.map, not vmap: the same numbers (random bits do not depend on batching)
     # at half the compile time of a vmapped init.
-    init = lambda keys: jax.lax.map(lambda k: init_state(k, model, rule, optimizer), keys)
+    init = lambda keys: jax.lax.map(
+        lambda k: init_state(k, model, rule, optimizer, config.layerwise_updates), keys)
     make_epoch = functools.partial(make_guarded_epoch, rule, optimizer, config.batch_size, model,
                                    config.nan_policy)
     eval_fn = jax.vmap(loop.make_evaluate(rule, config.eval_batch_size), (0, 0, None, None))

@@ -27,16 +27,46 @@ class TrainState(NamedTuple):
     step: jax.Array
 
 
+class LayerwiseOptState(NamedTuple):
+    """Optimizer state of a run with layerwise updates: one optax state per block of
+    `rule.blocks(params)`; `loop.make_train_step` sees this type and calls
+    `rule.layerwise_step` instead of `rule.step` + one optimizer update."""
+    blocks: tuple
+
+
 # Streams folded into the base key, so that shuffling and rule noise never share keys.
 _INIT, _STEP, _SHUFFLE = 0, 1, 2
 
 
-def init_state(key, model, rule: Rule, optimizer: optax.GradientTransformation) -> TrainState:
-    """Initialises params, rule params, rule state and optimizer state from one key."""
+def init_state(key, model, rule: Rule, optimizer: optax.GradientTransformation,
+               layerwise: bool = False) -> TrainState:
+    """Initialises params, rule params, rule state and optimizer state from one key.
+
+    Args:
+      layerwise: keep one optimizer state per block of `rule.blocks` (a
+        `LayerwiseOptState`), so that training steps each block as soon as its
+        gradient exists (`Rule.layerwise_step`). The parameters are the same
+        either way.
+
+    Raises:
+      ValueError: `layerwise` for a rule without a layerwise step.
+    """
+    check_layerwise(rule, layerwise)
     k_model, k_rule_params, k_rule = jax.random.split(jax.random.fold_in(key, _INIT), 3)
     params = rule.init_params(k_rule_params, model.init(k_model))
     rule_state = rule.init(k_rule, params)
-    return TrainState(params, optimizer.init(params), rule_state, key, jnp.zeros((), jnp.int32))
+    if layerwise:
+        opt_state = LayerwiseOptState(tuple(optimizer.init(b) for b in rule.blocks(params)))
+    else:
+        opt_state = optimizer.init(params)
+    return TrainState(params, opt_state, rule_state, key, jnp.zeros((), jnp.int32))
+
+
+def check_layerwise(rule: Rule, layerwise: bool):
+    """ValueError unless `rule` can take layerwise updates (when they are asked for)."""
+    if layerwise and (rule.layerwise_step is None or rule.blocks is None):
+        raise ValueError('this rule has no layerwise step (only rules whose layers learn from '
+                         'local losses, such as mf, have one); set layerwise_updates=False')
 
 
 def step_key(state: TrainState):

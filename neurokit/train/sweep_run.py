@@ -34,6 +34,7 @@ from neurokit.parallel import sweep as sweep_lib
 from neurokit.rules import registry as rule_registry
 from neurokit.train import optim
 from neurokit.train import workdir as wd
+from neurokit.train.run import check_layerwise
 
 
 class _Cfg(dict):
@@ -94,8 +95,10 @@ def run_sweep(config, workdir: str, status: str) -> dict:
     x, y = jnp.asarray(dataset.x_train[:n]), jnp.asarray(dataset.y_train[:n])
     x_test, y_test = jnp.asarray(dataset.x_test), jnp.asarray(dataset.y_test)
 
+    check_layerwise(config, rule_registry.build(config.rule, model, **config.rule_kwargs.to_dict()))
     init, epoch_fn, eval_fn = sweep_lib.make_sweep(model, _build_fn(config, model, steps),
-                                                   config.batch_size, config.eval_batch_size)
+                                                   config.batch_size, config.eval_batch_size,
+                                                   config.layerwise_updates)
     t0 = time.perf_counter()
     try:
         state = jax.jit(init)(keys, arrays)

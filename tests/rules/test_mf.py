@@ -159,9 +159,10 @@ def test_registry_and_bad_arguments():
         mf(model, conv_scores='max')
 
 
-def _temp_bytes(rule, model, batch_size):
+def _temp_bytes(rule, model, batch_size, layerwise=False):
     opt = optax.adam(1e-3)
-    state = jax.eval_shape(lambda k: init_state(k, model, rule, opt), jax.random.PRNGKey(0))
+    state = jax.eval_shape(lambda k: init_state(k, model, rule, opt, layerwise),
+                           jax.random.PRNGKey(0))
     batch = {'x': jax.ShapeDtypeStruct((batch_size, 28, 28, 1), jnp.float32),
              'y': jax.ShapeDtypeStruct((batch_size,), jnp.int32)}
     compiled = jax.jit(make_train_step(rule, opt), donate_argnums=0).lower(state, batch).compile()
@@ -175,3 +176,12 @@ def test_deep_mlp_step_needs_far_less_temp_memory_than_backprop():
     mf_bytes = _temp_bytes(mf(model), model, 1024)
     bp_bytes = _temp_bytes(bp(model), model, 1024)
     assert mf_bytes <= bp_bytes / 3, (mf_bytes, bp_bytes)
+
+
+def test_layerwise_train_step_needs_far_less_temp_memory_than_backprop():
+    # With layerwise updates each block's gradient is applied inside the pass, so about one
+    # layer's activations and one layer's gradient are alive at a time (backprop: all of both).
+    model = models.mlp((28, 28, 1), 10, (256,) * 16)
+    lw = _temp_bytes(mf(model), model, 1024, layerwise=True)
+    bp_bytes = _temp_bytes(bp(model), model, 1024)
+    assert lw <= bp_bytes / 3, (lw, bp_bytes)

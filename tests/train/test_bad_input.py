@@ -76,6 +76,11 @@ def cases(tmp):
         'unknown optimizer': (BP, tiny + ['--config.optimizer.name=nope'], ['optimizer', 'adam', 'sgd'], 'new'),
         'unknown nan policy': (BP, tiny + ['--config.nan_policy=maybe'], ['nan_policy', 'skip'], 'new'),
         'unknown progress mode': (BP, tiny + ['--config.progress=loud'], ['progress', 'auto'], 'new'),
+        'layerwise updates for bp': (BP, tiny + ['--config.layerwise_updates=True'],
+                                     ['no layerwise step', 'layerwise_updates=False'], 'new'),
+        'layerwise updates with clipping': (
+            'experiments/configs/mf.py', tiny + ['--config.optimizer.grad_clip=1'],
+            ['grad_clip', 'layerwise'], 'new'),
         'missing data dir': (BP, tiny + [f'--config.data_dir={tmp}/no_such_dir'], ['not found', 'no_such_dir'], 'new'),
         'corrupt idx': (BP, tiny + [f'--config.data_dir={corrupt}'], ['corrupt', 'magic'], 'new'),
         'truncated idx': (BP, tiny + [f'--config.data_dir={truncated}'], ['truncated'], 'new'),

@@ -1,0 +1,132 @@
+"""XLA:GPU temporary memory of a train step, compiled for a GPU on a machine without one.
+
+  python -m venv --system-site-packages /tmp/vcuda
+  /tmp/vcuda/bin/pip install "jax-cuda12-plugin[with-cuda]==$(python -c 'import jax; print(jax.__version__)')"
+  /tmp/vcuda/bin/python -m experiments.benchmarks.gpu_aot           # ~15 s on 2 cores
+  /tmp/vcuda/bin/python -m experiments.benchmarks.gpu_aot --quick   # tiny sizes (/tmp)
+
+The CUDA plugin (about 4.6 GB with its CUDA wheels) stays in its own virtual
+environment, so the project's own environment and tests never see it.
+
+`jax.experimental.topologies` gives a compile-only client for the GPU described
+by `h200_target_config.txtpb` (a GpuTargetConfigProto with an H200's published
+facts: compute capability 9.0, 132 SMs); the jitted train step (state
+donated, as the training loop runs it) is compiled for it and its
+`memory_analysis().temp_size_in_bytes` recorded: the buffers the GPU program
+needs besides its arguments and outputs. On the H200 lent in session 5 that
+number equalled the device's measured step peak (`gpu.py`: bp 72.0 / mf 72.3 MiB
+at batch 1024, 276.2 / 60.8 MiB at 4096; this script gives the same four
+numbers), so it stands in for the device between GPU sessions. The acceptance
+figure of issue #5 is still the device's peak (`gpu.py --peak_only`).
+
+Rows: bp; mf with `rule.step` + one Adam update after the pass; mf with
+`layerwise_updates=True` (each block's Adam step inside the pass). MLP with 16
+hidden layers of `--width`, float32, each batch of `--batches`.
+Writes experiments/benchmarks/results/gpu_aot.{json,md}.
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+os.environ.setdefault('JAX_PLATFORMS', 'cpu')  # compile-only GPU client; no device needed
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import optax  # noqa: E402
+from absl import app, flags  # noqa: E402
+
+from experiments.benchmarks import common  # noqa: E402
+from neurokit import models, train  # noqa: E402
+from neurokit.rules import registry  # noqa: E402
+
+_QUICK = flags.DEFINE_bool('quick', False, 'Tiny sizes: checks the script, not the numbers.')
+_WIDTH = flags.DEFINE_integer('width', 1024, 'Width of the 16 hidden layers.')
+_BATCHES = flags.DEFINE_list('batches', ['1024', '4096'], 'Batch sizes.')
+_TARGET = flags.DEFINE_string('target_config', os.path.join(os.path.dirname(__file__),
+                                                            'h200_target_config.txtpb'),
+                              'GpuTargetConfigProto (text) of the GPU to compile for.')
+
+NAME = 'gpu_aot'
+DEPTH = 16
+VARIANTS = (('bp', False), ('mf', False), ('mf', True))  # (rule, layerwise)
+
+
+def gpu_sharding(target_config: str):
+    """A one-device sharding on a compile-only GPU client built from `target_config`."""
+    from jax.experimental import topologies
+    try:
+        topo = topologies.get_topology_desc(platform='cuda', target_config=target_config,
+                                            topology='1x1x1')
+    except Exception as e:  # noqa: BLE001 - the plugin's errors have no common type
+        sys.exit(f'gpu_aot.py: no compile-only CUDA client ({type(e).__name__}: '
+                 f'{str(e).splitlines()[0] if str(e) else ""}); install the plugin in a venv '
+                 '(see this module\'s docstring) and run with that venv\'s python')
+    mesh = topologies.make_mesh(topo=topo, mesh_shape=(1,), axis_names=('x',))
+    return jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
+
+
+def temp_bytes(sharding, rule_name, layerwise, width, batch):
+    """Temp bytes of the donated train step (Adam) compiled for the target GPU."""
+    model = models.build('mlp', (28, 28, 1), 10, hidden=(width,) * DEPTH)
+    rule = registry.build(rule_name, model)
+    opt = optax.adam(1e-3)
+    abstract = lambda tree: jax.tree.map(
+        lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=sharding), tree)
+    state = abstract(jax.eval_shape(lambda k: train.init_state(k, model, rule, opt, layerwise),
+                                    jax.random.PRNGKey(0)))
+    batch_ = abstract({'x': jax.ShapeDtypeStruct((batch, 28, 28, 1), jnp.float32),
+                       'y': jax.ShapeDtypeStruct((batch,), jnp.int32)})
+    step = jax.jit(train.make_train_step(rule, opt), donate_argnums=0)
+    return step.lower(state, batch_).compile().memory_analysis().temp_size_in_bytes
+
+
+def markdown(res):
+    lines = ['## GPU program memory without a GPU (XLA:GPU memory analysis, deviceless compile)', '',
+             common.header(res['command']).rstrip(),
+             f"- Target: {res['target']} (`{os.path.basename(res['target_config'])}`), "
+             f"compile-only client of jax-cuda12-plugin {res.get('plugin', '?')}", '',
+             f'Temporary buffers of one train step (Adam, state donated), MLP with {DEPTH} hidden '
+             f"layers of {res['width']}, float32: what the GPU program allocates besides its "
+             'arguments and outputs. The H200 run of session 5 measured the device peak of these '
+             'steps equal to this number (gpu.py). "mf" applies Adam after the pass (`rule.step`); '
+             '"mf layerwise" applies each block\'s Adam step inside the pass '
+             '(`config.layerwise_updates=True`, the mf config\'s default).', '',
+             '| rule | batch | temp MiB | / bp |', '|---|---|---|---|']
+    for r in res['rows']:
+        lines.append(f"| {r['rule']}{' layerwise' if r['layerwise'] else ''} | {r['batch_size']} | "
+                     f"{r['temp_bytes'] / 2**20:.1f} | {r['ratio_to_bp']:.2f} |")
+    return '\n'.join(lines) + '\n'
+
+
+def main(argv):
+    del argv
+    quick = _QUICK.value
+    with open(_TARGET.value) as f:
+        target_config = f.read()
+    sharding = gpu_sharding(target_config)
+    width = 64 if quick else _WIDTH.value
+    batches = [32] if quick else [int(b) for b in _BATCHES.value]
+    rows = []
+    for batch in batches:
+        base = None
+        for rule_name, layerwise in VARIANTS:
+            b = temp_bytes(sharding, rule_name, layerwise, width, batch)
+            base = b if rule_name == 'bp' else base
+            rows.append({'rule': rule_name, 'layerwise': layerwise, 'batch_size': batch,
+                         'width': width, 'hidden_layers': DEPTH, 'temp_bytes': b,
+                         'ratio_to_bp': b / base})
+            print(rows[-1], flush=True)
+    try:
+        from importlib.metadata import version
+        plugin = version('jax-cuda12-plugin')
+    except Exception:  # noqa: BLE001
+        plugin = '?'
+    device = sharding.mesh.devices.flat[0]
+    res = {**common.run_facts(NAME, quick), 'target': device.device_kind,
+           'target_config': _TARGET.value, 'plugin': plugin, 'width': width, 'rows': rows}
+    common.write(NAME, res, markdown(res), quick)
+
+
+if __name__ == '__main__':
+    app.run(main)
