@@ -17,7 +17,8 @@ from absl import app, flags
 from experiments.benchmarks import plots, suite
 from experiments.benchmarks.common import RESULTS
 
-ORDER = ['core', 'tests', 'ff', 'fflib', 'mf', 'pc', 'fa', 'parallel', 'checkpoint', 'memory', 'gpu']
+ORDER = ['core', 'tests', 'ff', 'fflib', 'mf', 'pc', 'fa', 'parallel', 'checkpoint', 'memory', 'gpu',
+         'gpu_aot']
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 _RESULTS = flags.DEFINE_string('results_dir', RESULTS, 'Folder of the results fragments.')

@@ -68,6 +68,7 @@ class Step:
     estimate: Callable[[], tuple]    # -> (minutes, how the estimate was made)
     part: str                        # 'cpu', 'gpu' or 'long'
     note: str = ''
+    python: str = ''                 # interpreter ('' = this one), e.g. a venv with extra plugins
 
     @property
     def name(self):
@@ -75,7 +76,7 @@ class Step:
 
     @property
     def command(self):
-        return ' '.join(['python -m', self.module, *self.flags])
+        return ' '.join([self.python or 'python', '-m', self.module, *self.flags])
 
 
 # ---------------------------------------------------------------- estimates (minutes, basis)
@@ -323,10 +324,16 @@ PLAN = [
          'MF and its BP twin at the same settings, 5 seeds each'),
     Step(B + 'mf', ('--part=select', '--epochs=20', '--select_seeds=2', '--seeds=5'), _est_mf_select,
          'long', 'each rule picks its own lr (MF also its prediction) on validation, then 5 seeds'),
+    Step(B + 'mf', ('--part=select', '--select_lrs=1e-3,2e-3', '--epochs=40', '--select_seeds=2',
+                    '--seeds=5'), lambda: (2 * _est_mf_select()[0], 'twice the 20-epoch estimate'),
+         'long', 'adds 40-epoch settings to the stored 20-epoch ones; picks over both, then 5 seeds'),
     Step(B + 'mf', ('--part=cnn', '--cnn_model=cnn', '--conv_scores=flatten', '--epochs=8',
                     '--seeds=3'), _est_mf_cnn, 'long', 'CNN conv 32-64 dense 128, MF and BP twin'),
     Step(B + 'mf', ('--part=memory,report',), _const(2.0, 'compiles only'), 'long',
          'the 16-layer memory rows'),
+    Step(B + 'gpu_aot', (), _const(0.5, 'compiles only'), 'long',
+         'the GPU programs\' memory, compiled without a GPU; needs the CUDA-plugin venv (BUILD_NOTES '
+         '"GPU programs without a GPU")', python='/tmp/vcuda/bin/python'),
     Step(B + 'pc', ('--part=val,accuracy,ipc,cnn,wide,report',), _est_pc_long, 'long',
          'pc/ipc 25 epochs x 3 seeds, CNN, 2x1000'),
     Step(B + 'fa', ('--part=accuracy',), _est_fa_long, 'long',
@@ -440,7 +447,12 @@ def run(steps, keep_going=True):
     for i, s in enumerate(steps, 1):
         print(f'[suite {i}/{len(steps)}] {s.command}', flush=True)
         t0 = time.perf_counter()
-        rc = subprocess.run([sys.executable, '-m', s.module, *s.flags], cwd=ROOT).returncode
+        if s.python and not os.path.exists(s.python):
+            print(f'[suite] {s.python} does not exist: {s.note}', flush=True)
+            rc = 1
+        else:
+            rc = subprocess.run([s.python or sys.executable, '-m', s.module, *s.flags],
+                                cwd=ROOT).returncode
         minutes = (time.perf_counter() - t0) / 60
         done.append((s, rc, minutes))
         print(f'[suite {i}/{len(steps)}] rc={rc} {minutes:.1f} min '
