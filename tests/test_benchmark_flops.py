@@ -30,3 +30,21 @@ def test_mf_step_needs_about_two_thirds_of_backprops_flops():
     wide = (1024,) * 4  # hidden layers dominate: the 4BS vs 6BS ratio shows
     ratio = common.step_flops('mf', wide, 'float32', B) / common.step_flops('bp', wide, 'float32', B)
     assert 0.6 < ratio < 0.75
+
+
+def test_profile_summary_counts_device_kernels_only():
+    # A synthetic Chrome trace: host events must be ignored; two steps of three kernels.
+    events = [{'ph': 'M', 'name': 'process_name', 'pid': 1, 'args': {'name': '/device:GPU:0'}},
+              {'ph': 'M', 'name': 'process_name', 'pid': 2, 'args': {'name': '/host:CPU'}},
+              {'ph': 'X', 'pid': 2, 'name': 'PjitFunction(step)', 'dur': 1000.0}]
+    for _ in range(2):
+        events += [{'ph': 'X', 'pid': 1, 'name': 'gemm_fusion_dot_general_3', 'dur': 30.0},
+                   {'ph': 'X', 'pid': 1, 'name': 'loop_add_fusion_1', 'dur': 5.0},
+                   {'ph': 'X', 'pid': 1, 'name': 'nvjet_hsh_256x128', 'dur': 20.0}]
+    kernels = common.device_kernels(events)
+    assert len(kernels) == 6
+    s = common.summarize_kernels(kernels, steps=2, top=2)
+    assert s['device_us_per_step'] == 55.0 and s['kernels_per_step'] == 3.0
+    assert s['us_per_step_by_kind'] == {'matmul': 50.0, 'fusion': 5.0, 'copy': 0.0, 'other': 0.0}
+    assert [t['name'] for t in s['top']] == ['gemm_fusion_dot_general_3', 'nvjet_hsh_256x128']
+    assert s['top'][0]['calls_per_step'] == 1.0 and s['top'][0]['us_per_step'] == 30.0

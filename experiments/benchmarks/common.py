@@ -1,6 +1,7 @@
 """What every benchmark shares: machine facts, timing, result files."""
 from __future__ import annotations
 
+import collections
 import datetime
 import json
 import os
@@ -193,3 +194,46 @@ def step_flops(rule_name: str, hidden: tuple, dtype: str, batch: int) -> float |
     data = {'x': jax.ShapeDtypeStruct((batch, 28, 28, 1), jnp.float32),
             'y': jax.ShapeDtypeStruct((batch,), jnp.int32)}
     return lowered_flops(jax.jit(train.make_train_step(rule, opt)).lower(state, data))
+
+
+# ---- profiler traces (gpu_profile.py)
+
+KERNEL_KINDS = ('matmul', 'fusion', 'copy', 'other')
+
+
+def kernel_kind(name: str) -> str:
+    """'matmul', 'fusion', 'copy' or 'other', from a GPU kernel's name."""
+    n = name.lower()
+    if any(k in n for k in ('gemm', 'xmma', 'cutlass', 'cublas', 'nvjet', 'matmul', 'dot', 'sm90_',
+                            'sm80_')):
+        return 'matmul'
+    if any(k in n for k in ('copy', 'memcpy', 'memset')):
+        return 'copy'
+    if 'fusion' in n or n.startswith(('loop_', 'input_', 'wrapped_')):
+        return 'fusion'
+    return 'other'
+
+
+def device_kernels(trace_events):
+    """[(name, microseconds)] of the events on device processes of a Chrome/perfetto trace."""
+    procs = {e['pid']: e.get('args', {}).get('name', '') for e in trace_events
+             if e.get('ph') == 'M' and e.get('name') == 'process_name'}
+    return [(e['name'], float(e.get('dur', 0.0))) for e in trace_events
+            if e.get('ph') == 'X' and procs.get(e.get('pid'), '').startswith('/device:')]
+
+
+def summarize_kernels(kernels, steps: int, top: int) -> dict:
+    """Per-step device time, kernel count, time per kind and the `top` kernels by time."""
+    total = sum(d for _, d in kernels)
+    by_name = collections.defaultdict(lambda: [0, 0.0])
+    for name, d in kernels:
+        by_name[name][0] += 1
+        by_name[name][1] += d
+    by_kind = {k: 0.0 for k in KERNEL_KINDS}
+    for name, (_, d) in by_name.items():
+        by_kind[kernel_kind(name)] += d
+    ranked = sorted(by_name.items(), key=lambda kv: -kv[1][1])[:top]
+    return {'device_us_per_step': total / steps, 'kernels_per_step': len(kernels) / steps,
+            'us_per_step_by_kind': {k: v / steps for k, v in by_kind.items()},
+            'top': [{'name': n, 'kind': kernel_kind(n), 'calls_per_step': c / steps,
+                     'us_per_step': d / steps} for n, (c, d) in ranked]}

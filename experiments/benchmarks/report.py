@@ -18,7 +18,7 @@ from experiments.benchmarks import plots, suite
 from experiments.benchmarks.common import RESULTS
 
 ORDER = ['core', 'tests', 'ff', 'fflib', 'mf', 'pc', 'fa', 'parallel', 'checkpoint', 'memory', 'gpu',
-         'gpu_aot']
+         'gpu_profile', 'gpu_aot']
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 _RESULTS = flags.DEFINE_string('results_dir', RESULTS, 'Folder of the results fragments.')

@@ -302,6 +302,8 @@ PLAN = [
     Step(B + 'gpu', ('--budget_seconds=240',), _est_gpu, 'gpu',
          'every rule (and mf with layerwise updates) on the 2x1000 fp32 and 8x4096 bf16 MLPs; '
          'MF/BP peak device memory'),
+    Step(B + 'gpu_profile', (), _const(1.5, 'guess: 3 compiles of the 8x4096 net and one traced call each'),
+         'gpu', 'per-kernel device time of bp, mf and mf+layerwise (why MF is 0.88x BP, issue #5)'),
     Step(B + 'parallel', ('--seeds=32', '--repeats=3', '--skip_matrix'), _const(1.5, 'guess'), 'gpu',
          "the issue's 32 vmapped seeds vs 1 (stored under its own 'gpu:32' key)"),
     Step(B + 'ff', ('--parts=speed', '--speed_hidden=2000,2000,2000,2000'), _const(1.0, 'guess'), 'gpu',
