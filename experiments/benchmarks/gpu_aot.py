@@ -123,7 +123,10 @@ def main(argv):
     except Exception:  # noqa: BLE001
         plugin = '?'
     device = sharding.mesh.devices.flat[0]
-    res = {**common.run_facts(NAME, quick), 'target': device.device_kind,
+    facts = common.run_facts(NAME, quick)
+    # the interpreter is part of the command: only the venv with the CUDA plugin can run it
+    facts['command'] = facts['command'].replace('python', sys.executable, 1)
+    res = {**facts, 'target': device.device_kind,
            'target_config': _TARGET.value, 'plugin': plugin, 'width': width, 'rows': rows}
     common.write(NAME, res, markdown(res), quick)
 

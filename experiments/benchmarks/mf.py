@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import math
 import os
 import statistics
 import time
@@ -540,6 +541,16 @@ def part_report():
                               'F-MNIST, MLP 784-1000-1000-10, each rule at its validated settings',
                               0.897, 'independent reproduction MF 89.72 %, BP 89.13 % (each method '
                               'tuned by its own hyperparameter search)'))
+        cur = res.get('accuracy_mlp_selected', {})
+        if 'mf' in cur and 'bp' in cur:
+            m, b = cur['mf'], cur['bp']
+            se = 100 * math.sqrt(m['std'] ** 2 / m['num_seeds'] + b['std'] ** 2 / b['num_seeds'])
+            out.append(f'How firm: MF − BP = {100 * (m["mean"] - b["mean"]):+.2f} points, against a '
+                       f'standard error of the difference of the two means of {se:.2f} points; '
+                       + (f'this is test number {1 + len(res["accuracy_mlp_selected_history"]["runs"])} '
+                          'under this protocol, and the settings that won were added to the grid '
+                          'after the earlier test below.\n'
+                          if res.get('accuracy_mlp_selected_history', {}).get('runs') else '\n'))
         for old in res.get('accuracy_mlp_selected_history', {}).get('runs', []):
             m, b = old['mf'], old['bp']
             out.append(f'Earlier test at earlier picks (MF lr {m["optimizer"]["learning_rate"]}, '

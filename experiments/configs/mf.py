@@ -22,9 +22,14 @@ CNN (measured 2026-11-23, 3 seeds, 2-core CPU): `--config.model.name=cnn
 with pooling, dense 128; projections on the flattened pooled maps): 91.59 ± 0.09 % against the BP
 twin's 92.02 ± 0.12 % (paper: MF 90.52 %, BP 90.27 %).
 
-Each rule at its own validated lr (2026-11-23, `python -m experiments.benchmarks.mf
---part=select --epochs=20 --select_seeds=2 --seeds=5`): MF picks lr 2e-3 (prediction 'last'),
-BP lr 1e-3; 20 epochs, 5 seeds: MF 90.32 ± 0.12 %, BP 90.51 ± 0.14 %.
+Each rule at its own validated settings (lr, epochs, MF's prediction mode picked on a 50k/10k
+validation split; `python -m experiments.benchmarks.mf --part=select ...`, see mf.md): with a
+20-epoch grid (2026-11-23) MF picked lr 2e-3 'last', BP lr 1e-3: MF 90.32 ± 0.12 %, BP
+90.51 ± 0.14 %; with 40-epoch settings added (2026-11-29) both picked lr 1e-3 and 40 epochs, MF
+the 'combine' prediction:
+  python -m experiments.train --config=experiments/configs/mf.py --workdir=runs/mf40 \
+      --config.num_seeds=5 --config.epochs=40 --config.rule_kwargs.prediction=combine
+gave MF 90.66 ± 0.09 % against BP's 90.61 ± 0.07 % (5 seeds each; 13 min for MF on 2 cores).
 
 Memory: `config.layerwise_updates=True` (this config) applies each block's Adam step inside
 the forward pass, so one layer's activations and gradient are alive at a time (GPU program
