@@ -189,7 +189,7 @@ def _bcast(ok, m):
     return ok.reshape(ok.shape + (1,) * (m.ndim - 1))
 
 
-def _nonfinite_message(guard, groups, steps, workdir, last_saved):
+def _nonfinite_message(guard, groups, steps, workdir, last_saved, layerwise=False):
     first_bad = np.atleast_1d(np.asarray(guard['first_bad']))
     member = int(np.argmax(first_bad >= 0))
     step = int(first_bad[member])
@@ -203,8 +203,9 @@ def _nonfinite_message(guard, groups, steps, workdir, last_saved):
             f'{os.path.join(workdir, "checkpoints")}' if last_saved else 'no checkpoint was saved')
     return (f'non-finite {" and ".join(what)} at step {step + 1} (epoch {step // steps + 1}, '
             f'batch {step % steps + 1} of {steps}){who}; {kept}; lower '
-            '--config.optimizer.learning_rate, clip with --config.optimizer.grad_clip, '
-            'or pass --config.nan_policy=skip')
+            '--config.optimizer.learning_rate, clip with --config.optimizer.grad_clip'
+            + (' (with --config.layerwise_updates=False)' if layerwise else '')
+            + ', or pass --config.nan_policy=skip')
 
 
 # ----------------------------------------------------------------------------- preemption
@@ -370,7 +371,7 @@ def run(config, workdir: str) -> dict:
                 metrics, guard = fetch(metrics), fetch(guard)
                 if config.nan_policy == 'stop' and np.any(guard['first_bad'] >= 0):
                     raise TrainingError(_nonfinite_message(guard, groups, steps, workdir,
-                                                           last_saved))
+                                                           last_saved, config.layerwise_updates))
                 train_seconds += dt
                 metrics = _scalars(metrics)
                 test_acc = fetch(eval_c(state.params, state.rule_state, x_test, y_test))

@@ -43,21 +43,21 @@ def env(tmp_path_factory):
     return {'data': data, 'env': e, 'tmp': tmp_path_factory}
 
 
-def command(env, workdir, *extra):
+def command(env, workdir, *extra, config='experiments/configs/bp.py'):
     return [sys.executable, '-m', 'experiments.train',
-            '--config=experiments/configs/bp.py', f'--workdir={workdir}',
+            f'--config={config}', f'--workdir={workdir}',
             '--config.dataset=fashion_mnist', f'--config.data_dir={env["data"]}',
             '--config.model.hidden=16,', f'--config.epochs={EPOCHS}',
             '--config.batch_size=64', '--config.eval_batch_size=128',
             '--config.num_seeds=2', '--config.keep_checkpoints=2', *extra]
 
 
-def train(env, workdir, hook=None, kill_after=None, extra=()):
+def train(env, workdir, hook=None, kill_after=None, extra=(), config='experiments/configs/bp.py'):
     """Runs the CLI; `hook` sets NEUROKIT_TEST_HOOK, `kill_after` SIGKILLs from outside."""
     e = dict(env['env'])
     if hook:
         e['NEUROKIT_TEST_HOOK'] = hook
-    p = subprocess.Popen(command(env, workdir, *extra), cwd=REPO, env=e,
+    p = subprocess.Popen(command(env, workdir, *extra, config=config), cwd=REPO, env=e,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     if kill_after is not None:
         try:
@@ -176,3 +176,18 @@ def test_finished_run_is_left_untouched(env, reference):
             path = os.path.join(root, name)
             after[path] = (open(path, 'rb').read(), os.stat(path).st_mtime_ns)
     assert after == before
+
+
+def test_layerwise_mf_run_resumes_bit_exactly(env):
+    # The mf config trains with layerwise updates: one optimizer state per block, checkpointed
+    # and restored like any other state.
+    mf = dict(config='experiments/configs/mf.py', extra=('--config.model.hidden=16,16',))
+    ref = str(env['tmp'].mktemp('mf_ref'))
+    rc, _, err = train(env, ref, **mf)
+    assert rc == 0, err[-2000:]
+    workdir = str(env['tmp'].mktemp('mf_killed'))
+    rc, _, err = train(env, workdir, hook='3:after_checkpoint:kill', **mf)
+    assert rc == -signal.SIGKILL, err[-2000:]
+    rc, _, err = train(env, workdir, **mf)
+    assert rc == 0, err[-2000:]
+    assert_same_run(ref, workdir)
