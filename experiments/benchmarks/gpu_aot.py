@@ -83,9 +83,12 @@ def temp_bytes(sharding, rule_name, layerwise, width, batch):
 
 def markdown(res):
     lines = ['## GPU program memory without a GPU (XLA:GPU memory analysis, deviceless compile)', '',
-             common.header(res['command']).rstrip(),
+             f"- Command: `{res['command']}`", f"- Machine: {res['machine']}", f"- Date: {res['date']}",
+             f"- Versions: jax {res['jax']}, python {res['python']}",
              f"- Target: {res['target']} (`{os.path.basename(res['target_config'])}`), "
-             f"compile-only client of jax-cuda12-plugin {res.get('plugin', '?')}", '',
+             f"compile-only client of jax-cuda12-plugin {res.get('plugin', '?')}"
+             + (f"; the same numbers with {res['same_numbers_with']}" if res.get('same_numbers_with') else ''),
+             '',
              f'Temporary buffers of one train step (Adam, state donated), MLP with {DEPTH} hidden '
              f"layers of {res['width']}, float32: what the GPU program allocates besides its "
              'arguments and outputs. The H200 run of session 5 measured the device peak of these '
