@@ -42,7 +42,7 @@ from neurokit.rules import registry  # noqa: E402
 
 _QUICK = flags.DEFINE_bool('quick', False, 'Tiny sizes: checks the script, not the numbers.')
 _WIDTH = flags.DEFINE_integer('width', 1024, 'Width of the 16 hidden layers.')
-_BATCHES = flags.DEFINE_list('batches', ['1024', '4096'], 'Batch sizes.')
+_BATCHES = flags.DEFINE_list('batches', ['128', '256', '1024', '4096'], 'Batch sizes.')
 _TARGET = flags.DEFINE_string('target_config', os.path.join(os.path.dirname(__file__),
                                                             'h200_target_config.txtpb'),
                               'GpuTargetConfigProto (text) of the GPU to compile for.')
@@ -94,7 +94,10 @@ def markdown(res):
              'arguments and outputs. The H200 run of session 5 measured the device peak of these '
              'steps equal to this number (gpu.py). "mf" applies Adam after the pass (`rule.step`); '
              '"mf layerwise" applies each block\'s Adam step inside the pass '
-             '(`config.layerwise_updates=True`, the mf config\'s default).', '',
+             '(`config.layerwise_updates=True`, the mf config\'s default). Both rules need at least '
+             f"one layer's weight gradient ({res['width'] ** 2 * 4 / 2**20:.0f} MiB) besides the "
+             'activations, so as the batch shrinks and activations stop dominating, the ratio rises '
+             'towards 1 (BP applies each update right after its gradient in its backward pass).', '',
              '| rule | batch | temp MiB | / bp |', '|---|---|---|---|']
     for r in res['rows']:
         lines.append(f"| {r['rule']}{' layerwise' if r['layerwise'] else ''} | {r['batch_size']} | "
