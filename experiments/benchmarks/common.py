@@ -180,6 +180,39 @@ def lowered_flops(lowered) -> float | None:
     return float((cost or {}).get('flops', 0.0)) or None
 
 
+def rule_variant(spec: str) -> tuple:
+    """'mf+layerwise' -> ('mf', True): a rule with layerwise updates; 'bp' -> ('bp', False)."""
+    rule_name, plus, what = spec.partition('+')
+    if plus and what != 'layerwise':
+        raise ValueError(f'unknown rule variant {spec!r}; valid: RULE or RULE+layerwise')
+    return rule_name, bool(plus)
+
+
+def synthetic_epoch(spec: str, hidden: tuple, dtype: str, batch: int, steps: int):
+    """A compiled epoch of `steps` Adam steps of rule `spec` (`rule_variant`) on an MLP for
+    28x28x1 inputs and 10 classes, on uniform random data.
+
+    Returns:
+      `(run, rule, optimizer, state, x, y, compile_seconds)`; `run()` runs the epoch once
+      from `state` and blocks until it is done.
+    """
+    import optax
+    from neurokit import models, train
+    from neurokit.rules import registry
+    rule_name, layerwise = rule_variant(spec)
+    model = models.build('mlp', (28, 28, 1), 10, hidden=hidden, dtype=dtype)
+    rule = registry.build(rule_name, model)
+    opt = optax.adam(1e-3)
+    state = train.init_state(jax.random.PRNGKey(0), model, rule, opt, layerwise)
+    kx, ky = jax.random.split(jax.random.PRNGKey(1))
+    x = jax.random.uniform(kx, (steps * batch, 28, 28, 1))
+    y = jax.random.randint(ky, (steps * batch,), 0, 10)
+    t0 = time.perf_counter()
+    epoch = jax.jit(train.make_epoch(rule, opt, batch)).lower(state, x, y, 0).compile()
+    compile_s = time.perf_counter() - t0
+    return (lambda: jax.block_until_ready(epoch(state, x, y, 0))), rule, opt, state, x, y, compile_s
+
+
 def step_flops(rule_name: str, hidden: tuple, dtype: str, batch: int) -> float | None:
     """FLOPs of one train step (rule + Adam) of `rule_name` on an MLP for 28x28x1 inputs and
     10 classes (lowering only, nothing runs)."""

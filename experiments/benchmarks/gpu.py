@@ -68,14 +68,6 @@ NAME = 'gpu'
 LAYERWISE_VARIANTS = ('mf+layerwise',)
 
 
-def _variant(name):
-    """'mf+layerwise' -> ('mf', True); 'bp' -> ('bp', False)."""
-    rule_name, plus, what = name.partition('+')
-    if plus and what != 'layerwise':
-        raise ValueError(f'unknown rule variant {name!r}; valid: RULE or RULE+layerwise')
-    return rule_name, bool(plus)
-
-
 def nets(quick):
     if quick:
         return {'small': ((32, 32), 'float32', 16), 'large': ((64,) * 3, 'bfloat16', 16)}
@@ -142,21 +134,12 @@ def peak_only():
 
 def setup(rule_name, hidden, dtype, batch, steps):
     """(timed call, FLOPs of one train step, compile seconds)."""
-    rule_name, layerwise = _variant(rule_name)
-    model = models.build('mlp', (28, 28, 1), 10, hidden=hidden, dtype=dtype)
-    rule = registry.build(rule_name, model)
-    opt = optax.adam(1e-3)
-    state = train.init_state(jax.random.PRNGKey(0), model, rule, opt, layerwise)
-    kx, ky = jax.random.split(jax.random.PRNGKey(1))
-    x = jax.random.uniform(kx, (steps * batch, 28, 28, 1))
-    y = jax.random.randint(ky, (steps * batch,), 0, 10)
-    t0 = time.perf_counter()
-    epoch = jax.jit(train.make_epoch(rule, opt, batch)).lower(state, x, y, 0).compile()
-    compile_s = time.perf_counter() - t0
+    run, rule, opt, state, x, y, compile_s = common.synthetic_epoch(rule_name, hidden, dtype,
+                                                                   batch, steps)
     flops = common.lowered_flops(jax.jit(train.make_train_step(rule, opt)).lower(
         state, {'x': x[:batch], 'y': y[:batch]}))
-    jax.block_until_ready(epoch(state, x, y, 0))  # warm-up
-    return (lambda: jax.block_until_ready(epoch(state, x, y, 0))), flops, compile_s
+    run()  # warm-up
+    return run, flops, compile_s
 
 
 def measure_net(name, hidden, dtype, batch, rules, steps, repeats, peak, deadline):
@@ -192,7 +175,7 @@ PEAK_DEPTH = 16
 def peak_child(spec, width):
     """One rule's peak device bytes during one donated train step (run in a fresh process)."""
     name, batch = spec.split(':')
-    rule_name, layerwise = _variant(name)
+    rule_name, layerwise = common.rule_variant(name)
     batch = int(batch)
     dev = jax.local_devices()[0]
     model = models.build('mlp', (28, 28, 1), 10, hidden=(width,) * PEAK_DEPTH)

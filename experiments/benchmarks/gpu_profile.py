@@ -24,12 +24,9 @@ import os
 import tempfile
 
 import jax
-import optax
 from absl import app, flags
 
 from experiments.benchmarks import common
-from neurokit import models, train
-from neurokit.rules import registry
 
 _QUICK = flags.DEFINE_bool('quick', False, 'Tiny sizes: checks the script, not the numbers.')
 _RULES = flags.DEFINE_list('rules', ['bp', 'mf', 'mf+layerwise'], 'RULE or RULE+layerwise.')
@@ -41,21 +38,11 @@ NAME = 'gpu_profile'
 
 
 def profile(rule_spec, hidden, dtype, batch, steps, top):
-    rule_name, _, what = rule_spec.partition('+')
-    if what not in ('', 'layerwise'):
-        raise ValueError(f'unknown rule variant {rule_spec!r}; valid: RULE or RULE+layerwise')
-    model = models.build('mlp', (28, 28, 1), 10, hidden=hidden, dtype=dtype)
-    rule = registry.build(rule_name, model)
-    opt = optax.adam(1e-3)
-    state = train.init_state(jax.random.PRNGKey(0), model, rule, opt, what == 'layerwise')
-    kx, ky = jax.random.split(jax.random.PRNGKey(1))
-    x = jax.random.uniform(kx, (steps * batch, 28, 28, 1))
-    y = jax.random.randint(ky, (steps * batch,), 0, 10)
-    epoch = jax.jit(train.make_epoch(rule, opt, batch)).lower(state, x, y, 0).compile()
-    jax.block_until_ready(epoch(state, x, y, 0))  # warm-up
+    run = common.synthetic_epoch(rule_spec, hidden, dtype, batch, steps)[0]
+    run()  # warm-up
     with tempfile.TemporaryDirectory() as tmp:
         with jax.profiler.trace(tmp, create_perfetto_trace=True):
-            jax.block_until_ready(epoch(state, x, y, 0))
+            run()
         paths = glob.glob(os.path.join(tmp, '**', 'perfetto_trace.json.gz'), recursive=True)
         if not paths:
             return {'rule': rule_spec, 'error': 'the profiler wrote no perfetto trace'}

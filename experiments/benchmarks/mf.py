@@ -80,13 +80,18 @@ def _results_path():
     return os.path.join(_OUT.value if not _QUICK.value else '/tmp/mf_bench_quick', 'mf.json')
 
 
-def _merge(part, value):
+def _save(res):
     path = _results_path()
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    res = json.load(open(path)) if os.path.exists(path) else {}
-    res[part] = {**res.get(part, {}), **value, **_machine()}  # parts may be run piecewise
     with open(path, 'w') as f:
         json.dump(res, f, indent=1)
+
+
+def _merge(part, value):
+    path = _results_path()
+    res = json.load(open(path)) if os.path.exists(path) else {}
+    res[part] = {**res.get(part, {}), **value, **_machine()}  # parts may be run piecewise
+    _save(res)
     print(json.dumps({part: value})[:2000], flush=True)
 
 
@@ -183,12 +188,11 @@ def part_select():
     x, y = ds.x_train, ds.y_train
     stored = json.load(open(_results_path())) if os.path.exists(_results_path()) else {}
     prev = stored.get('select', {})
-    old_runs = [{**r, 'epochs': r.get('epochs', prev.get('epochs')),
-                 'schedule': r.get('schedule', prev.get('schedule'))} for r in prev.get('runs', [])]
+    old_runs = prev.get('runs', [])
     command = ('python -m experiments.benchmarks.mf --part=select '
                f'--select_lrs={",".join(_SELECT_LRS.value)} --epochs={epochs} '
                f'--select_seeds={_SELECT_SEEDS.value} --seeds={_SEEDS.value}')
-    commands = prev.get('commands', [prev['command']] if 'command' in prev else [])
+    commands = prev.get('commands', [])
     sel = {'split': f'train[:-{n_val}] / train[-{n_val}:] (validation)',
            'seeds': _SELECT_SEEDS.value, 'commands': [c for c in commands if c != command] + [command]}
     new_runs = []
@@ -227,10 +231,7 @@ def part_select():
         chosen[rule] = {k: best[k] for k in ('learning_rate', 'prediction', 'epochs', 'schedule',
                                              'final_val_accuracy')}
     _merge('select', {**sel, 'runs': all_runs(), 'chosen': chosen})
-    if prev.get('chosen') and 'accuracy_mlp_selected' in stored and all(
-            {**prev['chosen'].get(r, {}), 'epochs': prev['chosen'].get(r, {}).get('epochs', prev.get('epochs')),
-             'schedule': prev['chosen'].get(r, {}).get('schedule', prev.get('schedule'))}
-            == chosen[r] for r in chosen):
+    if prev.get('chosen') == chosen and 'accuracy_mlp_selected' in stored:
         print('select: the picks did not change; the stored test at these picks stands', flush=True)
         return stored['accuracy_mlp_selected']
     if 'accuracy_mlp_selected' in stored:  # the test at the previous picks stays on record
@@ -247,11 +248,9 @@ def part_select():
 
 
 def _drop(part):
-    path = _results_path()
-    res = json.load(open(path))
+    res = json.load(open(_results_path()))
     res.pop(part, None)
-    with open(path, 'w') as f:
-        json.dump(res, f, indent=1)
+    _save(res)
 
 
 def part_accuracy():

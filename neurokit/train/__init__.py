@@ -3,5 +3,5 @@ from neurokit.train.loop import epoch_order, make_epoch, make_evaluate, make_tra
 from neurokit.train.run import build, run
 from neurokit.train.state import LayerwiseOptState, TrainState, init_state, shuffle_key, step_key
 
-__all__ = ['LayerwiseOptState', 'TrainState', 'build', 'epoch_order', 'init_state', 'make_epoch', 'make_evaluate',
-           'make_train_step', 'run', 'shuffle_key', 'step_key']
+__all__ = ['LayerwiseOptState', 'TrainState', 'build', 'epoch_order', 'init_state', 'make_epoch',
+           'make_evaluate', 'make_train_step', 'run', 'shuffle_key', 'step_key']

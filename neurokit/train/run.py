@@ -45,7 +45,7 @@ from neurokit.rules import registry as rule_registry
 from neurokit.train import loop, optim, workdir as wd
 from neurokit.train.checkpoint import Checkpointer, Preempted
 from neurokit.train.metrics import EventWriter, Progress
-from neurokit.train.state import init_state
+from neurokit.train.state import check_layerwise as check_rule_layerwise, init_state
 
 
 def build(config, dataset):
@@ -63,10 +63,10 @@ def build(config, dataset):
 
 def check_layerwise(config, rule):
     """ConfigError when `config.layerwise_updates` asks for a step `rule` does not have."""
-    if config.layerwise_updates and rule.layerwise_step is None:
-        raise config_lib.ConfigError(
-            f'rule {config.rule!r} has no layerwise step (only rules whose layers learn from '
-            'local losses have one: mf); set config.layerwise_updates=False')
+    try:
+        check_rule_layerwise(rule, config.layerwise_updates)
+    except ValueError as e:
+        raise config_lib.ConfigError(f'rule {config.rule!r}: {e}') from None
 
 
 def _num_train(config, dataset):

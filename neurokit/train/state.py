@@ -65,8 +65,9 @@ def init_state(key, model, rule: Rule, optimizer: optax.GradientTransformation,
 def check_layerwise(rule: Rule, layerwise: bool):
     """ValueError unless `rule` can take layerwise updates (when they are asked for)."""
     if layerwise and (rule.layerwise_step is None or rule.blocks is None):
-        raise ValueError('this rule has no layerwise step (only rules whose layers learn from '
-                         'local losses, such as mf, have one); set layerwise_updates=False')
+        raise ValueError('no layerwise step in this rule (only rules whose layers learn from '
+                         'local losses, such as mf, have one); set config.layerwise_updates=False '
+                         'or init_state(..., layerwise=False)')
 
 
 def step_key(state: TrainState):
