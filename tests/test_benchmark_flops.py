@@ -48,3 +48,40 @@ def test_profile_summary_counts_device_kernels_only():
     assert s['us_per_step_by_kind'] == {'matmul': 50.0, 'fusion': 5.0, 'copy': 0.0, 'other': 0.0}
     assert [t['name'] for t in s['top']] == ['gemm_fusion_dot_general_3', 'nvjet_hsh_256x128']
     assert s['top'][0]['calls_per_step'] == 1.0 and s['top'][0]['us_per_step'] == 30.0
+
+
+HLO = """HloModule jit_train_step, entry_computation_layout={(f32[8,4]{1,0})->f32[8,4]{1,0}}
+
+%fused_add (p0: f32[8,4], p1: f32[8,4]) -> f32[8,4] {
+  %p0 = f32[8,4]{1,0} parameter(0)
+  %p1 = f32[8,4]{1,0} parameter(1)
+  %inner = f32[8,4]{1,0} fusion(%p0, %p1), kind=kLoop, calls=%nothing
+  ROOT %add = f32[8,4]{1,0} add(%p0, %p1)
+}
+
+ENTRY %main.1 (x: f32[8,4], w: f32[4,4]) -> (f32[8,4], f32[]) {
+  %x = f32[8,4]{1,0} parameter(0)
+  %w = f32[4,4]{1,0} parameter(1)
+  %c = f32[] constant(0)
+  %gemm_fusion_dot.3 = f32[8,4]{1,0} fusion(%x, %w), kind=kCustom, calls=%g
+  %cublas-gemm.1 = (f32[8,4]{1,0}, s8[0]{0}) custom-call(%x, %w), custom_call_target="__cublas$gemm"
+  %get-tuple-element.2 = f32[8,4]{1,0} get-tuple-element(%cublas-gemm.1), index=0
+  %loop_add_fusion = (f32[8,4]{1,0}, f32[8,4]{1,0}) fusion(%gemm_fusion_dot.3, %x), kind=kLoop, calls=%fused_add
+  %input_reduce_fusion = f32[] fusion(%x), kind=kInput, calls=%r
+  %fusion.7 = f32[8,4]{1,0} fusion(%x), kind=kCustom, calls=%softmax
+  %copy.1 = f32[4,4]{0,1} copy(%w)
+  %opt-barrier.1 = (f32[8,4]{1,0}) opt-barrier(%fusion.7)
+  %bitcast.1 = f32[32]{0} bitcast(%x)
+  ROOT %tuple.1 = (f32[8,4]{1,0}, f32[]) tuple(%get-tuple-element.2, %input_reduce_fusion)
+}
+"""
+
+
+def test_kernel_counts_reads_the_entry_computation_only():
+    # written above: 2 gemms (a gemm fusion, a cuBLAS call), 1 loop fusion, 1 reduction, 1 other
+    # custom fusion, 1 copy; parameters, constants, tuples, bitcasts and the barrier launch
+    # nothing, and the fusion inside %fused_add is not a kernel of its own
+    assert common.kernel_counts(HLO) == {'gemm': 2, 'loop': 1, 'reduce': 1, 'triton': 1,
+                                         'copy': 1, 'total': 6}
+    with pytest.raises(ValueError, match='ENTRY'):
+        common.kernel_counts('HloModule m\n')

@@ -6,6 +6,7 @@ import datetime
 import json
 import os
 import platform
+import re
 import statistics
 import sys
 import tempfile
@@ -227,6 +228,47 @@ def step_flops(rule_name: str, hidden: tuple, dtype: str, batch: int) -> float |
     data = {'x': jax.ShapeDtypeStruct((batch, 28, 28, 1), jnp.float32),
             'y': jax.ShapeDtypeStruct((batch,), jnp.int32)}
     return lowered_flops(jax.jit(train.make_train_step(rule, opt)).lower(state, data))
+
+
+# ---- compiled XLA:GPU programs (gpu_aot.py)
+
+# instructions of the entry computation that launch no kernel
+_NO_KERNEL = {'parameter', 'get-tuple-element', 'tuple', 'bitcast', 'constant',
+              'opt-barrier', 'after-all', 'add-dependency'}
+_INSTR = re.compile(r'\s*(?:ROOT )?%?[\w.\-]+ = .*? ([a-z][a-z\-]*)\(')
+
+
+def kernel_counts(hlo_text: str) -> dict:
+    """Kernels launched by the entry computation of an optimized XLA:GPU program, by kind.
+
+    Kinds: 'gemm' (a fusion or custom call around a matmul), 'loop' (element-wise
+    fusions), 'reduce' (reduction and scatter fusions, XLA's kInput), 'triton' (other
+    custom fusions, e.g. a softmax), 'copy', and 'other'; plus 'total'.
+    """
+    entry = re.search(r'^ENTRY .*?^}', hlo_text, re.S | re.M)
+    if entry is None:
+        raise ValueError('no ENTRY computation in the HLO text')
+    counts = collections.Counter()
+    for line in entry.group(0).splitlines()[1:-1]:
+        m = _INSTR.match(line)
+        if m is None or m.group(1) in _NO_KERNEL:
+            continue
+        op = m.group(1)
+        kind = re.search(r'kind=(k\w+)', line)
+        if op == 'copy':
+            counts['copy'] += 1
+        elif 'gemm' in line.split('=', 1)[0] or (op == 'custom-call' and 'gemm' in line):
+            counts['gemm'] += 1
+        elif op == 'fusion' and kind and kind.group(1) == 'kLoop':
+            counts['loop'] += 1
+        elif op == 'fusion' and kind and kind.group(1) == 'kInput':
+            counts['reduce'] += 1
+        elif op == 'fusion' and kind and kind.group(1) == 'kCustom':
+            counts['triton'] += 1
+        else:
+            counts['other'] += 1
+    counts['total'] = sum(counts.values())
+    return dict(counts)
 
 
 # ---- profiler traces (gpu_profile.py)

@@ -22,6 +22,13 @@ figure of issue #5 is still the device's peak (`gpu.py --peak_only`).
 Rows: bp; mf with `rule.step` + one Adam update after the pass; mf with
 `layerwise_updates=True` (each block's Adam step inside the pass). MLP with 16
 hidden layers of `--width`, float32, each batch of `--batches`.
+
+Second table: the step of gpu.py's speed network (MLP 784-(4096 x 8)-10,
+bfloat16, batch 1024) compiled the same way, with its temp memory and its
+kernels counted by kind from the optimized program (each top-level instruction
+of the entry computation that launches work: a gemm, a fusion, a copy). Kernel
+counts are exact facts of the compiled program; what they cost in time only the
+device can say (gpu_profile.py), so this table explains and does not replace it.
 Writes experiments/benchmarks/results/gpu_aot.{json,md}.
 """
 from __future__ import annotations
@@ -66,9 +73,10 @@ def gpu_sharding(target_config: str):
     return jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
 
 
-def temp_bytes(sharding, rule_name, layerwise, width, batch):
-    """Temp bytes of the donated train step (Adam) compiled for the target GPU."""
-    model = models.build('mlp', (28, 28, 1), 10, hidden=(width,) * DEPTH)
+SPEED_NET = ((4096,) * 8, 'bfloat16', 1024)  # gpu.py's 'large' network: hidden, dtype, batch
+def compiled_step(sharding, rule_name, layerwise, hidden, dtype, batch):
+    """The donated train step (Adam) compiled for the target GPU."""
+    model = models.build('mlp', (28, 28, 1), 10, hidden=hidden, dtype=dtype)
     rule = registry.build(rule_name, model)
     opt = optax.adam(1e-3)
     abstract = lambda tree: jax.tree.map(
@@ -78,7 +86,13 @@ def temp_bytes(sharding, rule_name, layerwise, width, batch):
     batch_ = abstract({'x': jax.ShapeDtypeStruct((batch, 28, 28, 1), jnp.float32),
                        'y': jax.ShapeDtypeStruct((batch,), jnp.int32)})
     step = jax.jit(train.make_train_step(rule, opt), donate_argnums=0)
-    return step.lower(state, batch_).compile().memory_analysis().temp_size_in_bytes
+    return step.lower(state, batch_).compile()
+
+
+def temp_bytes(sharding, rule_name, layerwise, width, batch):
+    """Temp bytes of the donated train step of the 16-layer float32 MLP."""
+    return compiled_step(sharding, rule_name, layerwise, (width,) * DEPTH, 'float32',
+                         batch).memory_analysis().temp_size_in_bytes
 
 
 def markdown(res):
@@ -102,6 +116,22 @@ def markdown(res):
     for r in res['rows']:
         lines.append(f"| {r['rule']}{' layerwise' if r['layerwise'] else ''} | {r['batch_size']} | "
                      f"{r['temp_bytes'] / 2**20:.1f} | {r['ratio_to_bp']:.2f} |")
+    speed = res.get('speed_net')
+    if speed:
+        hidden, dtype, batch = speed['hidden'], speed['dtype'], speed['batch_size']
+        kinds = ('gemm', 'loop', 'reduce', 'triton', 'copy', 'other')
+        lines += ['', f"gpu.py's speed network (MLP 784-({hidden[0]} x {len(hidden)})-10, {dtype}, "
+                  f'batch {batch}), same compile: temp memory and the kernels of one step by kind '
+                  "('reduce' includes scatters; 'triton' other custom fusions such as a softmax). "
+                  'Its step time is measured on the device by gpu.py, and per kernel by '
+                  'gpu_profile.py.', '',
+                  '| rule | temp MiB | / bp | kernels | ' + ' | '.join(kinds) + ' |',
+                  '|---|---|---|---|' + '---|' * len(kinds)]
+        for r in speed['rows']:
+            k = r['kernels']
+            lines.append(f"| {r['rule']}{' layerwise' if r['layerwise'] else ''} | "
+                         f"{r['temp_bytes'] / 2**20:.1f} | {r['ratio_to_bp']:.2f} | {k['total']} | "
+                         + ' | '.join(str(k.get(x, 0)) for x in kinds) + ' |')
     return '\n'.join(lines) + '\n'
 
 
@@ -123,6 +153,15 @@ def main(argv):
                          'width': width, 'hidden_layers': DEPTH, 'temp_bytes': b,
                          'ratio_to_bp': b / base})
             print(rows[-1], flush=True)
+    hidden, dtype, batch = ((64,) * 2, 'bfloat16', 32) if quick else SPEED_NET
+    speed_rows, base = [], None
+    for rule_name, layerwise in VARIANTS:
+        c = compiled_step(sharding, rule_name, layerwise, hidden, dtype, batch)
+        b = c.memory_analysis().temp_size_in_bytes
+        base = b if rule_name == 'bp' else base
+        speed_rows.append({'rule': rule_name, 'layerwise': layerwise, 'temp_bytes': b,
+                           'ratio_to_bp': b / base, 'kernels': common.kernel_counts(c.as_text())})
+        print(speed_rows[-1], flush=True)
     try:
         from importlib.metadata import version
         plugin = version('jax-cuda12-plugin')
@@ -133,7 +172,9 @@ def main(argv):
     # the interpreter is part of the command: only the venv with the CUDA plugin can run it
     facts['command'] = facts['command'].replace('python', sys.executable, 1)
     res = {**facts, 'target': device.device_kind,
-           'target_config': _TARGET.value, 'plugin': plugin, 'width': width, 'rows': rows}
+           'target_config': _TARGET.value, 'plugin': plugin, 'width': width, 'rows': rows,
+           'speed_net': {'hidden': list(hidden), 'dtype': dtype, 'batch_size': batch,
+                         'rows': speed_rows}}
     common.write(NAME, res, markdown(res), quick)
 
 

@@ -333,9 +333,9 @@ PLAN = [
                     '--seeds=3'), _est_mf_cnn, 'long', 'CNN conv 32-64 dense 128, MF and BP twin'),
     Step(B + 'mf', ('--part=memory,report',), _const(2.0, 'compiles only'), 'long',
          'the 16-layer memory rows'),
-    Step(B + 'gpu_aot', (), _const(0.5, 'compiles only'), 'long',
-         'the GPU programs\' memory, compiled without a GPU; needs the CUDA-plugin venv (BUILD_NOTES '
-         '"GPU programs without a GPU")', python='/tmp/vcuda/bin/python'),
+    Step(B + 'gpu_aot', (), _const(1.0, 'compiles only'), 'long',
+         'the GPU programs\' memory and kernel counts, compiled without a GPU; needs the '
+         'CUDA-plugin venv (BUILD_NOTES "GPU programs without a GPU")', python='/tmp/vcuda/bin/python'),
     Step(B + 'pc', ('--part=val,accuracy,ipc,cnn,wide,report',), _est_pc_long, 'long',
          'pc/ipc 25 epochs x 3 seeds, CNN, 2x1000'),
     Step(B + 'fa', ('--part=accuracy',), _est_fa_long, 'long',

@@ -56,7 +56,7 @@ def build(config, dataset):
                          kernel_size=m.kernel_size, dense_widths=m.dense_widths)
     rule = rule_registry.build(config.rule, model, **config.rule_kwargs.to_dict())
     check_layerwise(config, rule)
-    n = _num_train(config, dataset)
+    n = num_train(config, dataset)
     optimizer = optim.build(config.optimizer, n // config.batch_size, config.epochs)
     return model, rule, optimizer
 
@@ -69,7 +69,8 @@ def check_layerwise(config, rule):
         raise config_lib.ConfigError(f'rule {config.rule!r}: {e}') from None
 
 
-def _num_train(config, dataset):
+def num_train(config, dataset):
+    """Training examples used: all of them, or `config.train_limit`."""
     n = dataset.x_train.shape[0]
     return min(n, config.train_limit) if config.train_limit else n
 
@@ -305,7 +306,7 @@ def run(config, workdir: str) -> dict:
     place = Placement.from_config(config)  # ConfigError if the mesh does not fit the devices
     primary = place.primary  # only process 0 writes files (orbax coordinates checkpoints)
 
-    n = place.train_rows(_num_train(config, dataset))
+    n = place.train_rows(num_train(config, dataset))
     x_train, y_train = place.put_train(dataset, n)
     x_test, y_test = place.put_test(dataset)
     steps = n // config.batch_size

@@ -28,13 +28,12 @@ import numpy as np
 
 from neurokit import config as config_lib
 from neurokit import data as data_lib
-from neurokit import models
 from neurokit.errors import ConfigError, TrainingError
 from neurokit.parallel import sweep as sweep_lib
 from neurokit.rules import registry as rule_registry
 from neurokit.train import optim
 from neurokit.train import workdir as wd
-from neurokit.train.run import check_layerwise
+from neurokit.train.run import build as build_run, num_train
 
 
 class _Cfg(dict):
@@ -81,12 +80,10 @@ def run_sweep(config, workdir: str, status: str) -> dict:
     t_start = time.perf_counter()
     dataset = data_lib.load(config.dataset, config.data_dir)
     config_lib.validate_with_data(config, dataset)
-    m = config.model
-    model = models.build(m.name, dataset.input_shape, dataset.num_classes, hidden=m.hidden,
-                         activation=m.activation, init=m.init, dtype=m.dtype, channels=m.channels,
-                         kernel_size=m.kernel_size, dense_widths=m.dense_widths)
-    n = dataset.x_train.shape[0]
-    n = min(n, config.train_limit) if config.train_limit else n
+    # the config's own values build a model and a rule (refused here if the rule cannot
+    # make the layerwise step asked for); members rebuild rule and optimizer when traced
+    model, _, _ = build_run(config, dataset)
+    n = num_train(config, dataset)
     steps = n // config.batch_size
     values, seeds = members(config)
     names = sorted(values[0])
@@ -95,7 +92,6 @@ def run_sweep(config, workdir: str, status: str) -> dict:
     x, y = jnp.asarray(dataset.x_train[:n]), jnp.asarray(dataset.y_train[:n])
     x_test, y_test = jnp.asarray(dataset.x_test), jnp.asarray(dataset.y_test)
 
-    check_layerwise(config, rule_registry.build(config.rule, model, **config.rule_kwargs.to_dict()))
     init, epoch_fn, eval_fn = sweep_lib.make_sweep(model, _build_fn(config, model, steps),
                                                    config.batch_size, config.eval_batch_size,
                                                    config.layerwise_updates)
