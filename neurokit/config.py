@@ -58,7 +58,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.optimizer.warmup_epochs = 0.0
     c.optimizer.grad_clip = 0.0
     c.optimizer.initial_weight_decay = 0.0         # used for the first ... epochs, then weight_decay
-    c.optimizer.initial_weight_decay_epochs = 0.0  # 0: weight_decay throughout (pfa: 1 epoch)
+    c.optimizer.initial_weight_decay_epochs = 0.0  # 0: weight_decay throughout
 
     # Bookkeeping: none of these change what is computed (see RESUMABLE_KEYS).
     c.checkpoint_every = 1     # save a checkpoint every N epochs (0: only the final one)

@@ -1,6 +1,6 @@
 """The conformance battery: every registered rule passes the same checks.
 
-A rule is one file plus one registry line; this battery picks it up untouched.
+A rule is one file, one registry line and a config; this battery picks it up untouched.
 Checks: jits without retracing, learns a toy task, updates keep the params'
 tree and dtypes, vmap over members equals separate calls, works on a CNN, and
 the whole training state round-trips through an orbax checkpoint.

@@ -51,7 +51,7 @@ _SELECT_RULE = flags.DEFINE_string('select_rule', 'dfa', 'Rule whose variants --
 _SELECT_GRID = flags.DEFINE_string(
     'select_grid', 'rule_kwargs.conv_feedback=full;rule_kwargs.conv_feedback=channel',
     "Variants for --part=select: ';'-separated override sets 'KEY=VALUE[,KEY=VALUE]'.")
-_BIOTORCH_PY = flags.DEFINE_string('biotorch_python', '/work/main/.venvs/biotorch/bin/python',
+_BIOTORCH_PY = flags.DEFINE_string('biotorch_python', '.venvs/biotorch/bin/python',
                                    'Python of the virtualenv with torch and biotorch.')
 
 NAME = 'fa'

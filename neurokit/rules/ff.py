@@ -283,7 +283,8 @@ def ff(model: Model, mode: str = 'auto', goodness: str = 'mean', threshold: floa
       'ff_head' (head) or 'ff_aux' (aux class goodness) when used.
 
     Example:
-      >>> rule = ff(mlp((28, 28, 1), 10, (1000, 1000)))
+      >>> model = mlp((28, 28, 1), 10, (1000, 1000))
+      >>> rule = ff(model)
       >>> params = rule.init_params(key, model.init(key))
       >>> updates, state, metrics = rule.step(params, rule.init(key, params), batch, key)
     """
