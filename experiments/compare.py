@@ -5,21 +5,35 @@
 
 Each rule runs with its own config file (experiments/configs/<rule>.py) on the
 same MLP, data and epoch budget; results go to --workdir/<rule>/.
+
+Exit codes: 0 done, 2 bad input (every flag and rule config is checked before
+anything is trained or written; stderr's last line is `error: ...`).
 """
 import os
 import sys
 import tempfile
 
-from absl import app, flags
+from absl import app, flags, logging
 
-from neurokit.cli import USER_ERRORS, EXIT_USER_ERROR
+from neurokit.cli import USER_ERRORS, fail
 
-_DATASET = flags.DEFINE_enum('dataset', 'digits', ['digits', 'mnist1d'], 'Embedded data set.')
-_EPOCHS = flags.DEFINE_integer('epochs', 10, 'Epochs per rule.')
+DATASETS = ('digits', 'mnist1d')  # embedded: no --config.data_dir needed
+
+_DATASET = flags.DEFINE_string('dataset', 'digits',
+                               f'Embedded data set: one of {", ".join(DATASETS)}.')
+_EPOCHS = flags.DEFINE_integer('epochs', 10, 'Epochs per rule (>= 1).')
 _HIDDEN = flags.DEFINE_list('hidden', ['256', '256'], 'Hidden widths of the shared MLP.')
 _RULES = flags.DEFINE_list('rules', [], 'Rules to compare (default: every registered rule).')
-_SEEDS = flags.DEFINE_integer('num_seeds', 1, 'Seeds per rule (one vmapped program each).')
+_SEEDS = flags.DEFINE_integer('num_seeds', 1, 'Seeds per rule (one vmapped program each; >= 1).')
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Output folder (default: a new temp folder).')
+
+
+def _parse_flags(argv):
+    """absl's flag parsing, with a failure (an unknown flag, `--epochs=abc`) as one `error:` line."""
+    try:
+        return flags.FLAGS(argv)
+    except flags.Error as e:
+        fail(f'bad flags: {e}; see python -m experiments.compare --help')
 
 
 def rule_config(name):
@@ -28,16 +42,38 @@ def rule_config(name):
     return importlib.import_module(f'experiments.configs.{name}').get_config()
 
 
-def main(argv):
-    del argv
-    from neurokit import train
+def _hidden():
+    """--hidden as a tuple of positive ints, or `fail`."""
+    try:
+        hidden = tuple(int(h) for h in _HIDDEN.value)
+    except ValueError:
+        hidden = ()
+    if not hidden or any(h < 1 for h in hidden):
+        fail(f'--hidden={",".join(_HIDDEN.value)} must be comma-separated positive integers '
+             '(the MLP\'s hidden widths), e.g. --hidden=256,256')
+    return hidden
+
+
+def _configs():
+    """Checks every flag; returns `[(rule, config)]`, each config validated, or `fail`s."""
+    from neurokit import config as config_lib
     from neurokit.rules import RULES
-    names = _RULES.value or ['bp'] + sorted(n for n in RULES if n != 'bp')
+    if _DATASET.value not in DATASETS:
+        fail(f'unknown --dataset {_DATASET.value!r}; valid names: {", ".join(DATASETS)} (for '
+             'other data sets use experiments.train with --config.data_dir)')
+    if _EPOCHS.value < 1:
+        fail(f'--epochs must be >= 1, got {_EPOCHS.value}')
+    if _SEEDS.value < 1:
+        fail(f'--num_seeds must be >= 1, got {_SEEDS.value}')
+    hidden = _hidden()
+    names = [n for n in _RULES.value if n] or ['bp'] + sorted(n for n in RULES if n != 'bp')
     unknown = [n for n in names if n not in RULES]
     if unknown:
-        sys.exit(f'error: unknown rule {unknown[0]!r}; valid names: {", ".join(sorted(RULES))}')
-    root = _WORKDIR.value or tempfile.mkdtemp(prefix='neurokit-compare-')
-    rows = []
+        fail(f'unknown rule {unknown[0]!r} in --rules; valid names: {", ".join(sorted(RULES))}')
+    twice = [n for i, n in enumerate(names) if n in names[:i]]
+    if twice:
+        fail(f'--rules names {twice[0]!r} twice; list each rule once')
+    out = []
     for name in names:
         config = rule_config(name)
         config.dataset = _DATASET.value
@@ -45,12 +81,29 @@ def main(argv):
         config.num_seeds = _SEEDS.value
         config.batch_size = 64
         config.model.name = 'mlp'
-        config.model.hidden = tuple(int(h) for h in _HIDDEN.value)
+        config.model.hidden = hidden
+        try:
+            config_lib.validate(config)
+        except USER_ERRORS as e:
+            fail(f'{name}: {e}')
+        out.append((name, config))
+    return out
+
+
+def main(argv):
+    if not flags.FLAGS['verbosity'].present:
+        logging.set_verbosity(logging.WARNING)  # orbax logs every save at INFO
+    if len(argv) > 1:
+        fail(f'unexpected arguments {" ".join(argv[1:])}; flags look like --rules=bp,ff')
+    configs = _configs()  # before anything is written
+    from neurokit import train
+    root = _WORKDIR.value or tempfile.mkdtemp(prefix='neurokit-compare-')
+    rows = []
+    for name, config in configs:
         try:
             s = train.run(config, os.path.join(root, name))
         except USER_ERRORS as e:
-            print(f'error: {name}: {" ".join(str(e).split())}', file=sys.stderr)
-            sys.exit(EXIT_USER_ERROR)
+            fail(f'{name}: {e}')
         rows.append((name, s['test_accuracy_mean'], s['test_accuracy_std'], s['train_seconds'],
                      s['samples_per_second']))
         print(f'{name}: test accuracy {100 * s["test_accuracy_mean"]:.2f}%', file=sys.stderr)
@@ -65,4 +118,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-    app.run(main)
+    app.run(main, flags_parser=_parse_flags)

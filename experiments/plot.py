@@ -1,4 +1,4 @@
-"""Learning curves of one or more runs as a PNG.
+"""Learning curves of one or more runs as a PNG (or PDF / SVG).
 
   python -m experiments.plot --workdirs=/tmp/runs/bp,/tmp/runs/ff --out=curves.png
 
@@ -6,32 +6,104 @@ One panel per metric found in the runs' metrics.jsonl: test accuracy, train
 loss, then every other `train_*` key (per-layer metrics such as
 `train_goodness_pos_0` included). Runs with several vmapped members
 (num_seeds > 1) are drawn as their mean with a band of +- one std.
+
+--out must end in .png, .pdf or .svg (the format follows the extension); its
+folder is created if missing. The file is written in one step at the end, so
+an error leaves no partial file.
+
+Exit codes: 0 written, 2 bad input (a missing or unreadable run folder, a
+corrupt metrics.jsonl, a bad --out): stderr's last line is `error: ...` and
+nothing is written.
 """
 from __future__ import annotations
 
 import json
 import math
 import os
+import tempfile
 
 from absl import app, flags
 
-_WORKDIRS = flags.DEFINE_list('workdirs', None, 'Comma-separated run folders.')
-_OUT = flags.DEFINE_string('out', 'curves.png', 'Output PNG file.')
+_WORKDIRS = flags.DEFINE_list('workdirs', None, 'Comma-separated run folders (required).')
+_OUT = flags.DEFINE_string('out', 'curves.png', 'Output file: .png, .pdf or .svg.')
 
 _SKIP = {'epoch', 'step', 'epoch_seconds'}
+FORMATS = ('.png', '.pdf', '.svg')
+
+
+class PlotError(ValueError):
+    """Bad input to `plot` (a one-line message naming the problem and the fix)."""
 
 
 def read_metrics(workdir: str) -> list:
-    """The complete lines of `<workdir>/metrics.jsonl`."""
+    """The complete lines of `<workdir>/metrics.jsonl`.
+
+    A last line without its newline (torn by a kill mid-write) is skipped.
+
+    Raises:
+      PlotError: no such folder, no metrics.jsonl, no complete line, or a
+        complete line that is not a JSON object with an `epoch`.
+    """
+    if not os.path.exists(workdir):
+        raise PlotError(f'run folder {workdir} does not exist; pass the --workdir of a run of '
+                        'experiments.train')
+    if not os.path.isdir(workdir):
+        raise PlotError(f'{workdir} is not a folder; pass the --workdir of a run of '
+                        'experiments.train')
     path = os.path.join(workdir, 'metrics.jsonl')
-    if not os.path.exists(path):
-        raise FileNotFoundError(f'{path} not found; is {workdir} a run folder?')
+    if not os.path.isfile(path):
+        raise PlotError(f'{path} not found; is {workdir} a run folder (the --workdir of '
+                        'experiments.train)?')
     out = []
-    with open(path) as f:
-        for line in f:
-            if line.endswith('\n'):
-                out.append(json.loads(line))
+    try:
+        with open(path, encoding='utf-8') as f:
+            for n, line in enumerate(f, 1):
+                if not line.endswith('\n'):
+                    break  # torn by a kill: only ever the last line
+                if not line.strip():
+                    continue
+                try:
+                    record = json.loads(line)
+                except ValueError as e:
+                    raise PlotError(f'{path} line {n} is not valid JSON ({getattr(e, "msg", e)}); '
+                                    'fix or delete that line') from None
+                if not isinstance(record, dict) or isinstance(record.get('epoch'), bool) or \
+                        not isinstance(record.get('epoch'), (int, float)):
+                    raise PlotError(f'{path} line {n} is not a metrics record (a JSON object '
+                                    'with a numeric "epoch"); fix or delete that line')
+                out.append(record)
+    except UnicodeDecodeError as e:
+        raise PlotError(f'{path} is not UTF-8 text ({e}); is it a metrics.jsonl written by '
+                        'experiments.train?') from None
+    except OSError as e:
+        raise PlotError(f'cannot read {path}: {e.strerror or e}') from None
+    if not out:
+        raise PlotError(f'{path} has no complete line yet; plot once the run has finished its '
+                        'first epoch')
     return out
+
+
+def check_out(out: str) -> None:
+    """Raises PlotError where `out` cannot be the output file (before anything is drawn)."""
+    if not out:
+        raise PlotError('--out is empty; pass a file such as --out=curves.png')
+    if os.path.isdir(out):
+        raise PlotError(f'--out={out} is a folder; pass a file in it, such as '
+                        f'--out={os.path.join(out, "curves.png")}')
+    ext = os.path.splitext(out)[1].lower()
+    if ext not in FORMATS:
+        base = os.path.splitext(out)[0] if ext else out
+        raise PlotError(f'--out={out}: unsupported file type {ext or "(no extension)"}; end it '
+                        f'in {", ".join(FORMATS[:-1])} or {FORMATS[-1]} (e.g. --out={base}.png)')
+    parent = os.path.dirname(os.path.abspath(out))
+    existing = parent
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        raise PlotError(f'cannot write --out={out}: {existing} is a file, not a folder')
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise PlotError(f'cannot write --out={out}: {existing} is not writable; pick another '
+                        'folder')
 
 
 def _series(records, key):
@@ -69,52 +141,113 @@ def metric_keys(runs: dict) -> list:
     return first + sorted(keys - set(first))
 
 
+def _make_dirs(path, created):
+    """Creates folder `path` and its missing parents, appending each to `created`."""
+    missing = []
+    while not os.path.exists(path):
+        missing.append(path)
+        path = os.path.dirname(path)
+    for d in reversed(missing):
+        os.mkdir(d)
+        created.append(d)
+
+
 def plot(workdirs, out: str) -> list:
-    """Draws the learning curves of `workdirs` into the PNG `out`.
+    """Draws the learning curves of `workdirs` into `out` (.png, .pdf or .svg).
+
+    Every run is read and `out` checked before anything is written; the file
+    appears in one step (a temporary file renamed), so an error leaves none.
 
     Returns:
       The metric keys drawn, one panel each.
-    """
-    import matplotlib
-    matplotlib.use('Agg')  # no display needed
-    import matplotlib.pyplot as plt
 
+    Raises:
+      PlotError: bad input (see `read_metrics` and `check_out`), or `out`
+        could not be written.
+    """
+    check_out(out)
+    if not workdirs:
+        raise PlotError('no run folders given; pass --workdirs=DIR[,DIR...]')
     runs = {w: read_metrics(w) for w in workdirs}
     keys = metric_keys(runs)
     if not keys:
-        raise ValueError('no metrics to plot in ' + ', '.join(workdirs))
-    cols = min(3, len(keys))
-    rows = -(-len(keys) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(4.5 * cols, 3.2 * rows), squeeze=False)
-    for ax, key in zip(axes.flat, keys):
-        for w, records in runs.items():
-            xs, m, s = _series(records, key)
-            if not xs:
-                continue
-            label = os.path.basename(os.path.normpath(w))
-            ax.plot(xs, m, marker='o', markersize=3, label=label)
-            if any(s):
-                ax.fill_between(xs, [a - b for a, b in zip(m, s)], [a + b for a, b in zip(m, s)],
-                                alpha=0.2)
-        ax.set_title(key)
-        ax.set_xlabel('epoch')
-        ax.grid(alpha=0.3)
-    for ax in list(axes.flat)[len(keys):]:
-        ax.axis('off')
-    axes.flat[0].legend(fontsize=8)
-    fig.tight_layout()
-    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
+        raise PlotError('no metrics to plot in ' + ', '.join(workdirs) +
+                        '; their metrics.jsonl lines hold no numbers besides epoch and step')
+    try:
+        import matplotlib
+    except ImportError:
+        raise PlotError('matplotlib is not installed; pip install matplotlib') from None
+    matplotlib.use('Agg')  # no display needed
+    import matplotlib.pyplot as plt
+
+    parent = os.path.dirname(os.path.abspath(out))
+    ext = os.path.splitext(out)[1].lower()
+    created, tmp, done = [], None, False
+    try:  # the folder and a temporary file first: a write error shows up before drawing
+        _make_dirs(parent, created)
+        fd, tmp = tempfile.mkstemp(prefix=f'.{os.path.basename(out)}.', suffix=ext, dir=parent)
+        os.close(fd)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; a plain file is not
+        cols = min(3, len(keys))
+        rows = -(-len(keys) // cols)
+        fig, axes = plt.subplots(rows, cols, figsize=(4.5 * cols, 3.2 * rows), squeeze=False)
+        try:
+            for ax, key in zip(axes.flat, keys):
+                for w, records in runs.items():
+                    xs, m, s = _series(records, key)
+                    if not xs:
+                        continue
+                    label = os.path.basename(os.path.normpath(w))
+                    ax.plot(xs, m, marker='o', markersize=3, label=label)
+                    if any(s):
+                        ax.fill_between(xs, [a - b for a, b in zip(m, s)],
+                                        [a + b for a, b in zip(m, s)], alpha=0.2)
+                ax.set_title(key)
+                ax.set_xlabel('epoch')
+                ax.grid(alpha=0.3)
+            for ax in list(axes.flat)[len(keys):]:
+                ax.axis('off')
+            axes.flat[0].legend(fontsize=8)
+            fig.tight_layout()
+            fig.savefig(tmp, dpi=100, format=ext[1:])
+        finally:
+            plt.close(fig)
+        os.replace(tmp, out)
+        done = True
+    except OSError as e:
+        where = str(e.filename or parent)
+        if os.path.basename(where).startswith(f'.{os.path.basename(out)}.'):
+            where = parent  # the temporary file's name would only confuse
+        where = f' ({where})'
+        raise PlotError(f'cannot write --out={out}: {e.strerror or e}{where}; pick a writable '
+                        'path') from None
+    finally:
+        if not done:  # leave nothing behind: the temporary file, then the folders made here
+            if tmp is not None and os.path.exists(tmp):
+                os.remove(tmp)
+            for d in reversed(created):
+                try:
+                    os.rmdir(d)
+                except OSError:
+                    break
     return keys
 
 
 def main(argv):
+    from neurokit.cli import fail
     if len(argv) > 1:
-        raise app.UsageError(f'unexpected arguments {argv[1:]}')
-    if not _WORKDIRS.value:
-        raise app.UsageError('pass --workdirs=DIR[,DIR...]')
-    keys = plot(_WORKDIRS.value, _OUT.value)
+        fail(f'unexpected arguments {" ".join(argv[1:])}; usage: python -m experiments.plot '
+             '--workdirs=DIR[,DIR...] --out=curves.png')
+    workdirs = [w for w in (_WORKDIRS.value or []) if w]
+    if not workdirs:
+        fail('--workdirs is required; pass the run folders to plot, e.g. '
+             '--workdirs=runs/bp,runs/ff')
+    try:
+        keys = plot(workdirs, _OUT.value)
+    except PlotError as e:
+        fail(e)
     print(f'wrote {_OUT.value} ({len(keys)} panels: {", ".join(keys)})')
 
 

@@ -39,11 +39,28 @@ def _parse_flags(argv):
             lines = [lines[0], lines[-1]]
         msg = ' '.join(' '.join(lines).split())
         if isinstance(e, (AttributeError, KeyError)) and overrides:
-            fail(f'unknown config key {msg.strip(chr(34) + chr(39))} in the command-line overrides '
-                 f'({", ".join(overrides)}); see neurokit/config.py base_config() for valid keys')
+            fail(_unknown_key_message(e, overrides))
         fail(f'bad flags: {msg}')
     except Exception as e:  # an exception raised by the config file itself
         fail(f'cannot load the config: {type(e).__name__}: {e}')
+
+
+def _unknown_key_message(e, overrides):
+    """One line for an override naming a key the config does not have."""
+    raw = str(e.args[0] if isinstance(e, KeyError) and e.args else e)
+    raw = raw.replace('\\n', '\n').replace("\\'", "'")  # a KeyError's repr inside the message
+    first, *rest = [l.strip() for l in str(raw).splitlines() if l.strip()] or ['?']
+    name = first.strip(chr(34) + chr(39))
+    flag = next((o for o in overrides if o.split('.')[-1] == name), None)
+    key = flag[len('--config.'):] if flag else name
+    hint = ' '.join(rest).strip(chr(34) + chr(39))  # ml_collections' "Did you mean ...?", if any
+    if key.startswith('rule_kwargs.'):
+        fix = ("rule_kwargs holds only the hyperparameters the config file sets; start from the "
+               "rule's own config (experiments/configs/<rule>.py) or add the key to your config "
+               'file (valid names: neurokit.rules.registry.hyperparameters(rule))')
+    else:
+        fix = 'see neurokit/config.py base_config() for valid keys'
+    return f'unknown config key {key}{" (" + hint + ")" if hint else ""}; {fix}'
 
 
 def main(argv):

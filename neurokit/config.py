@@ -7,6 +7,7 @@ anything is loaded or compiled.
 """
 from __future__ import annotations
 
+import math
 import numbers
 
 import ml_collections
@@ -157,6 +158,12 @@ def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     _one_of(config.model.activation, models.ACTIVATIONS, 'activation')
     _one_of(config.model.init, models.INITS, 'init')
     _one_of(config.model.dtype, ('float32', 'bfloat16', 'float16', 'float64'), 'dtype')
+    if config.model.dtype == 'float64':
+        import jax
+        if not jax.config.jax_enable_x64:
+            raise ConfigError("config.model.dtype='float64' needs JAX's 64-bit mode (JAX would "
+                              'silently compute in float32): set JAX_ENABLE_X64=1 in the '
+                              'environment, or use float32')
     _one_of(config.optimizer.name, optim.OPTIMIZERS, 'optimizer')
     _one_of(config.optimizer.schedule, optim.SCHEDULES, 'schedule')
     _validate_devices(config)
@@ -167,8 +174,8 @@ def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     for key in ('learning_rate', 'momentum', 'weight_decay', 'warmup_epochs', 'grad_clip',
                 'initial_weight_decay', 'initial_weight_decay_epochs'):
         v = config.optimizer[key]
-        if isinstance(v, bool) or not isinstance(v, numbers.Real) or v < 0 or v != v:
-            raise ConfigError(f'config.optimizer.{key} must be a number >= 0, got {v!r}')
+        if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v) or v < 0:
+            raise ConfigError(f'config.optimizer.{key} must be a finite number >= 0, got {v!r}')
     if not isinstance(config.model.kernel_size, numbers.Integral) or isinstance(
             config.model.kernel_size, bool) or config.model.kernel_size < 1:
         raise ConfigError(f'config.model.kernel_size must be an integer >= 1, '
@@ -186,7 +193,30 @@ def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
         raise ConfigError(f'rule {config.rule!r} has no hyperparameter rule_kwargs.{unknown[0]}; '
                           f'valid: {", ".join(accepted) or "(none)"}')
     parse_sweep(config.sweep, config)
+    if config.sweep and config.nan_policy != 'stop':
+        raise ConfigError(f"config.nan_policy={config.nan_policy!r} is not available in a sweep "
+                          "(its members run as one program and stop together); use "
+                          "nan_policy='stop' or run the members as separate runs")
     return config
+
+
+def sweep_member(config, values: dict):
+    """`config` with one sweep member's values set (and no sweep), to be validated like a run.
+
+    Raises:
+      ConfigError: a value the key cannot take (e.g. a float for an integer key).
+    """
+    member = ml_collections.ConfigDict(config.to_dict())
+    member.sweep = ''
+    for key, v in values.items():
+        group, _, name = key.partition('.')
+        old = member[group][name]
+        if isinstance(old, numbers.Integral) and not isinstance(old, bool):
+            if not float(v).is_integer():
+                raise ConfigError(f'config.sweep: {key}={v} is not an integer, as {key} must be')
+            v = int(v)
+        member[group][name] = v
+    return member
 
 
 def parse_sweep(spec: str, config=None) -> dict:

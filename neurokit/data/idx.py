@@ -7,6 +7,7 @@ load in milliseconds.
 """
 
 import gzip
+import math
 import os
 import struct
 import zlib
@@ -94,7 +95,7 @@ def read_idx(path: str, ndim: int, name: str = "idx") -> np.ndarray:
     if len(raw) < head:
         raise DataError(f"{bad}: truncated header; {_REINSTALL}")
     shape = struct.unpack(f">{ndim}I", raw[4:head])
-    size = int(np.prod(shape, dtype=np.int64))
+    size = math.prod(shape)  # Python ints: a forged header cannot overflow the check
     if len(raw) - head < size:
         raise DataError(
             f"{bad}: truncated, header declares {size} bytes of data but file holds {len(raw) - head}; {_REINSTALL}"

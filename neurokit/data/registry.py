@@ -40,4 +40,10 @@ def load(name: str, data_dir: str = "", dtype=np.float32) -> Dataset:
     dtype = np.dtype(dtype)
     if not np.issubdtype(dtype, np.floating):
         raise DataError(f"{name}: dtype {dtype} is not a float type; pass e.g. numpy.float32")
-    return DATASETS[name](data_dir, dtype)
+    ds = DATASETS[name](data_dir, dtype)
+    for split, x in (('training', ds.x_train), ('test', ds.x_test)):
+        if x.shape[0] == 0:
+            where = f' in {data_dir}' if data_dir else ''
+            raise DataError(f'{name}: the {split} split{where} holds no examples; point '
+                            '--config.data_dir at complete data files')
+    return ds

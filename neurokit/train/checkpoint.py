@@ -15,10 +15,13 @@ Example:
 from __future__ import annotations
 
 import os
+import sys
 
 import jax
 import numpy as np
 import orbax.checkpoint as ocp
+
+from neurokit.errors import WorkdirError
 
 CHECKPOINTS = 'checkpoints'
 
@@ -70,15 +73,35 @@ class Checkpointer:
 
         Returns:
           `(state, meta)`.
+
+        Raises:
+          WorkdirError: the checkpoint is damaged or does not fit `like` (names
+            the folder and what to do).
         """
         if like is None:
             state_args = ocp.args.StandardRestore()
         else:
             state_args = ocp.args.StandardRestore(jax.tree.map(_abstract, like))
-        out = self._manager.restore(epoch, args=ocp.args.Composite(
-            state=state_args, meta=ocp.args.JsonRestore()))
+        previous_hook = _quiet_closed_loop_callbacks()
+        try:
+            out = self._manager.restore(epoch, args=ocp.args.Composite(
+                state=state_args, meta=ocp.args.JsonRestore()))
+            meta = dict(out['meta'])
+        except Exception as e:  # noqa: BLE001 - orbax/tensorstore raise many unrelated types
+            # the hook stays: the failed restore's stray callbacks may still come
+            raise WorkdirError(self._restore_failed(epoch, e)) from None
+        sys.unraisablehook = previous_hook
         # With `like`, orbax rebuilds its containers (TrainState, optax's NamedTuples).
-        return out['state'], dict(out['meta'])
+        return out['state'], meta
+
+    def _restore_failed(self, epoch: int, e: Exception) -> str:
+        folder = os.path.join(self.directory, str(epoch))
+        older = [s for s in self.epochs() if s < epoch]
+        then = f'resume from epoch {older[-1]}' if older else 'start over'
+        detail = ' '.join(str(e).split())[:200]
+        return (f'checkpoint {folder} cannot be restored ({type(e).__name__}: {detail}); if '
+                'config.json was edited, put it back; if the checkpoint is damaged, delete that '
+                f'folder to {then}, or pass a new --workdir')
 
     def restore_latest(self, like=None):
         """`(epoch, state, meta)` of the newest checkpoint, or None if there is none."""
@@ -90,6 +113,27 @@ class Checkpointer:
 
     def close(self) -> None:
         self._manager.close()
+
+
+def _quiet_closed_loop_callbacks():
+    """Drops the "Event loop is closed" reports of a failed restore's stray reads.
+
+    When one array of a checkpoint cannot be read, orbax's restore fails and closes
+    its event loop while tensorstore is still finishing the other reads; their
+    completion callbacks then hit the closed loop and Python prints each as an
+    unraisable exception, burying the one-line error under tracebacks. Only that
+    exception is dropped; anything else goes to the previous hook, which is
+    returned (to put back after a restore that succeeded).
+    """
+    previous = sys.unraisablehook
+
+    def hook(unraisable):
+        e = unraisable.exc_value
+        if not (isinstance(e, RuntimeError) and str(e) == 'Event loop is closed'):
+            previous(unraisable)
+
+    sys.unraisablehook = hook
+    return previous
 
 
 def _abstract(x):

@@ -92,7 +92,7 @@ def make_evaluate(rule: Rule, batch_size: int):
             xb = jax.lax.dynamic_slice_in_dim(xp, i * bs, bs)
             yb = jax.lax.dynamic_slice_in_dim(yp, i * bs, bs)
             pred = jnp.argmax(rule.predict(params, rule_state, xb), -1)
-            return correct + jnp.sum(pred == yb), None
+            return correct + jnp.sum(pred == yb, dtype=jnp.int32), None
 
         correct, _ = jax.lax.scan(body, jnp.zeros((), jnp.int32), jnp.arange(nb))
         return correct / n

@@ -296,7 +296,7 @@ def run(config, workdir: str) -> dict:
     config_lib.validate(config)
     status = wd.check(workdir, config)
     if status == wd.FINISHED:
-        return {**wd.read_json(os.path.join(workdir, wd.SUMMARY)), 'already_finished': True}
+        return {**wd.read_summary(os.path.join(workdir, wd.SUMMARY)), 'already_finished': True}
     if config.sweep:  # a hyperparameter grid as one vmapped program (one device, no checkpoints)
         from neurokit.train.sweep_run import run_sweep
         return run_sweep(config, workdir, status)
@@ -333,14 +333,18 @@ def run(config, workdir: str) -> dict:
     metrics_path = os.path.join(workdir, wd.METRICS)
     ckpt = Checkpointer(workdir, keep=config.keep_checkpoints)
     start_epoch, train_seconds, checkpoint_seconds = 0, 0.0, 0.0
-    restored = ckpt.restore_latest(like=state)
-    if restored is not None:
-        start_epoch, state, meta = restored
-        train_seconds = float(meta.get('train_seconds', 0.0))
-    if primary:
-        records = wd.truncate_metrics(metrics_path, start_epoch)
-    else:
-        records = [r for r in wd.read_jsonl(metrics_path) if r.get('epoch', 0) <= start_epoch]
+    try:
+        restored = ckpt.restore_latest(like=state)
+        if restored is not None:
+            start_epoch, state, meta = restored
+            train_seconds = float(meta.get('train_seconds', 0.0))
+        if primary:  # refuses (changing nothing) if lines up to start_epoch are missing
+            records = wd.truncate_metrics(metrics_path, start_epoch)
+        else:
+            records = [r for r in wd.read_jsonl(metrics_path) if r['epoch'] <= start_epoch]
+    except BaseException:
+        ckpt.close()
+        raise
     dstate = place.to_devices(state)  # what the compiled epoch takes (pmap: replicas)
     last_saved = start_epoch
     test_acc = np.asarray(records[-1]['test_accuracy']) if records and start_epoch else None

@@ -86,6 +86,14 @@ def run_sweep(config, workdir: str, status: str) -> dict:
     n = num_train(config, dataset)
     steps = n // config.batch_size
     values, seeds = members(config)
+    for combo in {tuple(sorted(v.items())) for v in values}:  # each member checked like a run
+        try:
+            member = config_lib.sweep_member(config, dict(combo))
+            config_lib.validate(member)
+            config_lib.validate_with_data(member, dataset)
+        except ConfigError as e:
+            shown = ', '.join(f'{k}={v:g}' for k, v in combo)
+            raise ConfigError(f'config.sweep member {shown}: {e}') from None
     names = sorted(values[0])
     arrays = {k: jnp.asarray([v[k] for v in values], jnp.float32) for k in names}
     keys = jnp.stack([jax.random.PRNGKey(s) for s in seeds])
@@ -120,7 +128,7 @@ def run_sweep(config, workdir: str, status: str) -> dict:
         metrics = {k: np.asarray(v) for k, v in jax.device_get(metrics).items()}
         loss = metrics['loss']
         if config.nan_policy == 'stop' and not np.all(np.isfinite(loss)):
-            bad = [i for i in np.flatnonzero(~np.isfinite(loss))]
+            bad = [int(i) for i in np.flatnonzero(~np.isfinite(loss))]
             raise TrainingError(f'non-finite loss in epoch {epoch + 1} for sweep member(s) '
                                 f'{bad} ({[values[i] for i in bad][:3]}); lower the swept values '
                                 f'or drop those members; metrics so far are in {metrics_path}')

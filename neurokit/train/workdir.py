@@ -25,6 +25,9 @@ from neurokit.train.checkpoint import CHECKPOINTS
 
 METRICS, SUMMARY, CONFIG, TENSORBOARD = 'metrics.jsonl', 'summary.json', 'config.json', 'tb'
 NEW, RESUME, FINISHED = 'new', 'resume', 'finished'
+# what a finished run's summary.json must hold (the CLI prints these)
+SUMMARY_KEYS = ('rule', 'dataset', 'epochs', 'test_accuracy', 'train_seconds',
+                'samples_per_second', 'devices')
 
 
 def config_json(config) -> dict:
@@ -44,16 +47,28 @@ def check(workdir: str, config=None) -> str:
       finished) or FINISHED (that run's summary.json exists).
 
     Raises:
-      WorkdirError: not writable, not a directory, holds files of a run without
-        config.json, or holds a run whose config differs (the message names
-        the differing keys).
+      WorkdirError: empty, not writable, not a directory, holds files of a run
+        without config.json, holds a run whose config differs (the message names
+        the differing keys), or holds files that cannot be read back
+        (config.json, metrics.jsonl, a finished run's summary.json).
     """
+    if not workdir or not workdir.strip():
+        raise WorkdirError('the workdir is empty; pass --workdir=DIR')
     path = os.path.abspath(workdir)
+    if os.path.islink(path) and not os.path.exists(path):
+        raise WorkdirError(f'workdir {path} is a link to {os.readlink(path)}, which does not '
+                           'exist; pass another --workdir or create the link\'s target')
     if os.path.exists(path) and not os.path.isdir(path):
         raise WorkdirError(f'workdir {path} is a file, not a directory; pass another --workdir')
     _check_writable(path)
     if not os.path.isdir(path):
         return NEW
+    for name, is_dir in ((CHECKPOINTS, True), (TENSORBOARD, True), (METRICS, False),
+                         (SUMMARY, False), (CONFIG, False)):
+        item = os.path.join(path, name)
+        if os.path.exists(item) and os.path.isdir(item) != is_dir:
+            raise WorkdirError(f'{item} should be a {"folder" if is_dir else "file"} but is not; '
+                               'move it away or pass a new --workdir')
     stored_path = os.path.join(path, CONFIG)
     if not os.path.exists(stored_path):
         for name in (METRICS, SUMMARY, CHECKPOINTS):
@@ -66,6 +81,9 @@ def check(workdir: str, config=None) -> str:
             stored = json.load(f)
     except (OSError, ValueError) as e:
         raise WorkdirError(f'cannot read {stored_path} ({e}); pass a new --workdir') from None
+    if not isinstance(stored, dict):
+        raise WorkdirError(f'{stored_path} does not hold a config (a JSON object); put the run\'s '
+                           'config.json back or pass a new --workdir')
     if config is not None:
         diff = config_diff(stored, config_json(config))
         if diff:
@@ -75,7 +93,26 @@ def check(workdir: str, config=None) -> str:
                 f'workdir {path} holds a run with a different config on '
                 f'{", ".join(k for k, _, _ in diff)} ({shown}{more}); resume it with the same '
                 'config or pass a new --workdir')
-    return FINISHED if os.path.exists(os.path.join(path, SUMMARY)) else RESUME
+    summary_path = os.path.join(path, SUMMARY)
+    if os.path.exists(summary_path):
+        read_summary(summary_path)
+        return FINISHED
+    read_jsonl(os.path.join(path, METRICS))  # a damaged metrics file stops the run here
+    return RESUME
+
+
+def read_summary(path: str) -> dict:
+    """A finished run's summary.json; WorkdirError if it is damaged."""
+    fix = (f'delete {path} to finish the run again from its last checkpoint, or pass a new '
+           '--workdir')
+    try:
+        summary = read_json(path)
+    except (OSError, ValueError) as e:
+        raise WorkdirError(f'cannot read {path} ({" ".join(str(e).split())}); {fix}') from None
+    missing = [k for k in SUMMARY_KEYS if not isinstance(summary, dict) or k not in summary]
+    if missing:
+        raise WorkdirError(f'{path} lacks {", ".join(missing)}; {fix}')
+    return summary
 
 
 def _check_writable(path: str) -> None:
@@ -131,18 +168,34 @@ def config_diff(stored: dict, current: dict) -> list:
 
 
 def read_jsonl(path: str) -> list:
-    """The complete JSON lines of `path` ([] if absent); a torn last line is skipped."""
+    """The epoch records of a metrics file ([] if absent); a torn last line is skipped.
+
+    A kill during `append_jsonl` can leave the last line without its newline;
+    any other line must be a JSON object with an integer `epoch`.
+
+    Raises:
+      WorkdirError: a complete line is not such a record (names the line).
+    """
     if not os.path.exists(path):
         return []
     records = []
-    with open(path) as f:
-        for line in f:
-            if not line.endswith('\n'):
-                break  # torn by a kill mid-write
-            try:
-                records.append(json.loads(line))
-            except ValueError:
-                break
+    try:
+        with open(path) as f:
+            lines = f.readlines()
+    except (OSError, UnicodeDecodeError) as e:
+        raise WorkdirError(f'cannot read {path} ({e}); put it back or pass a new --workdir') from None
+    for i, line in enumerate(lines, 1):
+        if not line.endswith('\n'):
+            break  # torn by a kill mid-write (only ever the last line)
+        try:
+            record = json.loads(line)
+        except ValueError:
+            record = None
+        if not (isinstance(record, dict) and type(record.get('epoch')) is int):
+            raise WorkdirError(f'{path} line {i} is not an epoch record (a JSON object with an '
+                               'integer "epoch"); repair or remove that line, or pass a new '
+                               '--workdir')
+        records.append(record)
     return records
 
 
@@ -154,17 +207,45 @@ def truncate_metrics(path: str, epoch: int) -> list:
 
     Returns:
       The records kept.
+
+    Raises:
+      WorkdirError: the file does not hold exactly one line for each epoch up to
+        `epoch` (cut short or edited): resuming would lose them for good, so
+        nothing is changed.
     """
     if not os.path.exists(path):
+        if epoch:
+            raise WorkdirError(f'{path} is missing but the checkpoint to resume from is epoch '
+                               f'{epoch}; put the file back, or pass a new --workdir')
         return []
     records = read_jsonl(path)
-    kept = [r for r in records if isinstance(r, dict) and r.get('epoch', 0) <= epoch]
+    kept = [r for r in records if r['epoch'] <= epoch]
+    found = [r['epoch'] for r in kept]
+    if found != list(range(1, epoch + 1)):
+        missing = sorted(set(range(1, epoch + 1)) - set(found))
+        what = (f'lacks epoch(s) {_spans(missing)}' if missing
+                else f'holds epochs {_spans(found)} out of order or twice')
+        raise WorkdirError(f'{path} {what} up to the checkpoint of epoch {epoch} (cut short or '
+                           'edited?); resuming would lose them, so nothing was changed: put the '
+                           'file back, or pass a new --workdir')
     with open(path, 'rb') as f:
         raw = f.read()
     text = ''.join(json.dumps(r) + '\n' for r in kept)
     if text.encode() != raw:
         _atomic_write(path, text)
     return kept
+
+
+def _spans(epochs) -> str:
+    """[1, 2, 3, 5] -> '1-3, 5'."""
+    out, start = [], None
+    for i, e in enumerate(epochs):
+        if start is None:
+            start = e
+        if i + 1 == len(epochs) or epochs[i + 1] != e + 1:
+            out.append(f'{start}' if start == e else f'{start}-{e}')
+            start = None
+    return ', '.join(out)
 
 
 def append_jsonl(path: str, record: dict) -> None:

@@ -8,9 +8,11 @@ All cases run once, in a thread pool (a subprocess costs ~3 s of startup),
 from a module fixture; each case is then checked by its own parametrized test.
 """
 import concurrent.futures
+import glob
 import hashlib
 import os
 import shutil
+import struct
 import subprocess
 import sys
 
@@ -33,9 +35,49 @@ def write_config(path, body):
     return path
 
 
+def _rewrite(path, edit):
+    with open(path) as f:
+        text = f.read()
+    with open(path, 'w') as f:
+        f.write(edit(text))
+
+
+# What a resumable (or finished) run's workdir can suffer; each must be refused, not "resumed"
+# into lost epochs or a traceback. UNFINISHED: 3 epochs, killed after checkpoint 2.
+DAMAGE = {
+    'bad middle line': lambda w: _rewrite(f'{w}/metrics.jsonl',
+                                          lambda t: '{garbage\n' + t.split('\n', 1)[1]),
+    'epoch not an integer': lambda w: _rewrite(f'{w}/metrics.jsonl',
+                                               lambda t: t.replace('"epoch": 1,', '"epoch": "1",', 1)),
+    'lines cut short': lambda w: _rewrite(f'{w}/metrics.jsonl',
+                                          lambda t: t.split('\n', 1)[0] + '\n'),
+    'lines emptied': lambda w: _rewrite(f'{w}/metrics.jsonl', lambda t: ''),
+    'checkpoints is a file': lambda w: (shutil.rmtree(f'{w}/checkpoints'),
+                                        open(f'{w}/checkpoints', 'w').close()),
+    'stray checkpoint folder': lambda w: os.makedirs(f'{w}/checkpoints/7'),
+    'checkpoint meta damaged': lambda w: [_rewrite(p, lambda t: 'garbage') for p in
+                                          glob.glob(f'{w}/checkpoints/2/meta/*metadata*')],
+    'checkpoint arrays missing': lambda w: [os.remove(p) for p in
+                                            glob.glob(f'{w}/checkpoints/2/state/manifest.ocdbt')],
+    'config.json not an object': lambda w: _rewrite(f'{w}/config.json', lambda t: '[1]'),
+    'summary.json damaged': lambda w: _rewrite(f'{w}/summary.json', lambda t: '{bad'),
+    'summary.json empty object': lambda w: _rewrite(f'{w}/summary.json', lambda t: '{}'),
+}
+
+
+def write_huge_header(folder):
+    """Valid IDX files whose train-images header declares 2^32-1 x 2^16 x 2^16 bytes."""
+    write_idx(folder)
+    path = os.path.join(folder, 'train-images-idx3-ubyte')
+    raw = open(path, 'rb').read()
+    with open(path, 'wb') as f:
+        f.write(raw[:4] + struct.pack('>3I', 2**32 - 1, 2**16, 2**16) + raw[16:])
+
+
 # name -> (config file, extra flags, words the error line must contain, workdir kind)
 # workdir kinds: 'new' (does not exist), 'run' (holds a finished run with TINY flags),
-# 'file' (a regular file), 'foreign' (metrics.jsonl but no config.json), or a literal path.
+# 'file' (a regular file), 'foreign' (metrics.jsonl but no config.json), 'link' (a link to
+# nothing), 'unfinished:<DAMAGE>' / 'run:<DAMAGE>' (a run damaged so), or a literal path.
 def cases(tmp):
     good = os.path.join(tmp, 'idx_good')
     write_idx(good)
@@ -51,6 +93,10 @@ def cases(tmp):
         f.write(raw[:len(raw) // 2])
     labels = os.path.join(tmp, 'idx_labels')
     write_idx(labels, label_max=12)
+    no_test = os.path.join(tmp, 'idx_no_test')
+    write_mnist(no_test, n_train=256, n_test=0, learnable=False)
+    huge = os.path.join(tmp, 'idx_huge')
+    write_huge_header(huge)
     tiny = ['--config.dataset=fashion_mnist', f'--config.data_dir={good}',
             '--config.model.hidden=8,', '--config.epochs=1', '--config.batch_size=64']
     unknown_key = write_config(os.path.join(tmp, 'unknown_key.py'), ['c.foo = 1'])
@@ -58,7 +104,7 @@ def cases(tmp):
     raising = os.path.join(tmp, 'raising.py')
     with open(raising, 'w') as f:
         f.write('def get_config():\n    raise RuntimeError("boom in get_config")\n')
-    return {
+    table = {
         'unknown key in file': (unknown_key, tiny, ['unknown config key', 'foo'], 'new'),
         'unknown key on command line': (BP, tiny + ['--config.foo=1'], ['unknown config key', 'foo'], 'new'),
         'unknown rule hyperparameter': (BP, tiny + ['--config.rule_kwargs.zz=1'], ['zz'], 'new'),
@@ -98,7 +144,39 @@ def cases(tmp):
         'config file raises': (raising, tiny, ['boom in get_config'], 'new'),
         'missing workdir flag': (BP, tiny, ['workdir'], None),
         'stray argument': (BP, tiny + ['stray'], ['unexpected', 'stray'], 'new'),
+        'empty workdir': (BP, tiny, ['workdir is empty'], ''),
+        'workdir links to nothing': (BP, tiny, ['link', 'does not exist'], 'link'),
+        'empty test split': (BP, tiny + [f'--config.data_dir={no_test}'], ['test split', 'no examples'], 'new'),
+        'idx header beyond the file': (BP, tiny + [f'--config.data_dir={huge}'], ['truncated'], 'new'),
+        'infinite learning rate': (BP, tiny + ['--config.optimizer.learning_rate=inf'],
+                                   ['learning_rate', 'finite'], 'new'),
+        'infinite warm-up': (BP, tiny + ['--config.optimizer.warmup_epochs=inf'],
+                             ['warmup_epochs', 'finite'], 'new'),
+        'float64 without x64': (BP, tiny + ['--config.model.dtype=float64'], ['JAX_ENABLE_X64'], 'new'),
+        'negative swept learning rate': (BP, tiny + ['--config.sweep=optimizer.learning_rate=-1,0.001'],
+                                         ['sweep member', 'learning_rate=-1', '>= 0'], 'new'),
+        'nan skip in a sweep': (BP, tiny + ['--config.sweep=optimizer.learning_rate=0.001,0.01',
+                                            '--config.nan_policy=skip'], ['nan_policy', 'sweep'], 'new'),
+        'rule hyperparameter the config lacks': (BP, tiny + ['--config.rule_kwargs.threshold=2'],
+                                                 ['rule_kwargs.threshold', 'experiments/configs'], 'new'),
     }
+    resume = [f for f in tiny if not f.startswith('--config.epochs')] + ['--config.epochs=3']
+    words = {'bad middle line': ['line 1', 'not an epoch record'],
+             'epoch not an integer': ['line 1', 'integer'],
+             'lines cut short': ['lacks epoch(s) 2', 'nothing was changed'],
+             'lines emptied': ['lacks epoch(s) 1-2'],
+             'checkpoints is a file': ['checkpoints should be a folder'],
+             'stray checkpoint folder': ['checkpoints/7 cannot be restored', 'resume from epoch 2'],
+             'checkpoint meta damaged': ['checkpoints/2 cannot be restored', 'resume from epoch 1'],
+             'checkpoint arrays missing': ['checkpoints/2 cannot be restored'],
+             'config.json not an object': ['config.json', 'json object'],
+             'summary.json damaged': ['summary.json', 'delete'],
+             'summary.json empty object': ['summary.json', 'lacks', 'epochs']}
+    for damage in DAMAGE:
+        kind = 'run' if damage.startswith('summary') else 'unfinished'
+        table[f'{kind} run, {damage}'] = (BP, resume if kind == 'unfinished' else tiny,
+                                          words[damage], f'{kind}:{damage}')
+    return table
 
 
 def snapshot(path):
@@ -131,13 +209,31 @@ def results(tmp_path_factory):
                         f'--workdir={finished}', '--config.tensorboard=False', *tiny],
                        cwd=REPO, env=env(), capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
+    unfinished = os.path.join(tmp, 'unfinished_run')
+    resume = [f for f in tiny if not f.startswith('--config.epochs')] + ['--config.epochs=3']
+    r = subprocess.run([sys.executable, '-m', 'experiments.train', f'--config={BP}',
+                        f'--workdir={unfinished}', '--config.tensorboard=False', *resume],
+                       cwd=REPO, env={**env(), 'NEUROKIT_TEST_HOOK': '2:after_checkpoint:kill'},
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == -9, r.stderr[-2000:]
+    assert sorted(os.listdir(os.path.join(unfinished, 'checkpoints'))) == ['1', '2']
 
     def one(item):
         i, (name, (config, flags, words, kind)) = item
         if kind is None:
             workdir = None
+        elif kind == '':
+            workdir = ''
         elif kind.startswith('/'):
             workdir = kind
+        elif kind == 'link':
+            workdir = os.path.join(tmp, f'w{i}')
+            os.symlink(os.path.join(tmp, 'nothing_here'), workdir)
+        elif ':' in kind:
+            source, damage = kind.split(':', 1)
+            workdir = os.path.join(tmp, f'w{i}')
+            shutil.copytree(finished if source == 'run' else unfinished, workdir)
+            DAMAGE[damage](workdir)
         else:
             workdir = os.path.join(tmp, f'w{i}')
             if kind == 'run':
@@ -152,13 +248,15 @@ def results(tmp_path_factory):
                 with open(os.path.join(workdir, 'metrics.jsonl'), 'w') as f:
                     f.write('{"epoch": 1}\n')
         probe = os.path.dirname(workdir) if kind == 'file/sub' else workdir
-        before = snapshot(probe) if probe else None
+        link_state = lambda: (os.readlink(workdir), os.path.lexists(os.readlink(workdir)))
+        before = link_state() if kind == 'link' else snapshot(probe) if probe else None
         cmd = [sys.executable, '-m', 'experiments.train', f'--config={config}', *flags]
         if workdir is not None:
             cmd.append(f'--workdir={workdir}')
+
         p = subprocess.run(cmd, cwd=REPO, env=env(), capture_output=True, text=True,
                            timeout=600)
-        after = snapshot(probe) if probe else None
+        after = link_state() if kind == 'link' else snapshot(probe) if probe else None
         return name, (p.returncode, p.stderr, before, after, words)
 
     with concurrent.futures.ThreadPoolExecutor(3) as pool:

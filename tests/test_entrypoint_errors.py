@@ -1,0 +1,155 @@
+"""Bad input to `python -m experiments.plot` and `experiments.compare` (the contract of
+`neurokit/cli.py`): exit 2, stderr ending in ONE line `error: ...` that names the
+problem, no traceback, and nothing written.
+
+Every case runs once, two at a time (a subprocess costs a few seconds of startup),
+from a module fixture; each case is then checked by its own parametrized test.
+"""
+import concurrent.futures
+import json
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TORN = '{"epoch": 9, "tor'  # a last line cut by a kill: no newline
+
+
+def _write(path, text):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, 'w') as f:
+        f.write(text)
+
+
+def _run_folder(path):
+    """A run folder with two complete epochs and a torn last line."""
+    records = [{'epoch': e, 'train_loss': 1.0 / e, 'test_accuracy': 0.5 + 0.1 * e} for e in (1, 2)]
+    _write(os.path.join(path, 'metrics.jsonl'), ''.join(json.dumps(r) + '\n' for r in records)
+           + TORN)
+    return path
+
+
+ERROR_CASES = [
+    'missing_workdir', 'no_metrics_jsonl', 'empty_metrics_jsonl', 'only_torn_line',
+    'bad_json_line', 'out_unwritable', 'out_not_an_image', 'out_is_a_folder',
+    'missing_workdirs_flag', 'stray_argument', 'compare_unknown_rule',
+    'compare_hidden_not_a_number', 'compare_hidden_zero', 'compare_hidden_negative',
+    'compare_unknown_dataset', 'compare_stray_argument', 'compare_epochs_zero',
+    'compare_epochs_negative', 'compare_num_seeds_zero', 'compare_epochs_not_a_number']
+
+
+# name -> (module, flags, words the error line must contain, paths that must not exist)
+def error_cases(tmp):
+    good = _run_folder(os.path.join(tmp, 'good'))
+    os.makedirs(os.path.join(tmp, 'no_metrics'))
+    _write(os.path.join(tmp, 'empty', 'metrics.jsonl'), '')
+    _write(os.path.join(tmp, 'only_torn', 'metrics.jsonl'), TORN)
+    _write(os.path.join(tmp, 'bad_line', 'metrics.jsonl'),
+           '{"epoch": 1, "train_loss": 1.0}\n{"epoch": 2, oops}\n{"epoch": 3, "train_loss": 0.5}\n')
+    out_dir = os.path.join(tmp, 'out_dir')
+    os.makedirs(out_dir)
+
+    def out(name, file='c.png'):  # in a folder that does not exist yet: it must stay absent
+        return os.path.join(tmp, 'out_' + name, file)
+
+    def plot(name, workdirs, words, out_path=None, extra=(), absent=None):
+        o = out_path or out(name)
+        flags = ([f'--workdirs={workdirs}'] if workdirs else []) + [f'--out={o}'] + list(extra)
+        return name, ('experiments.plot', flags, words, absent or [os.path.dirname(o)])
+
+    def compare(name, flags, words):
+        wd = os.path.join(tmp, 'compare_' + name)
+        return 'compare_' + name, ('experiments.compare', flags + [f'--workdir={wd}'], words, [wd])
+
+    return dict([
+        plot('missing_workdir', os.path.join(tmp, 'nope'), ['nope', 'does not exist']),
+        plot('no_metrics_jsonl', os.path.join(tmp, 'no_metrics'), ['metrics.jsonl', 'no_metrics']),
+        plot('empty_metrics_jsonl', os.path.join(tmp, 'empty'), ['metrics.jsonl', 'no complete']),
+        plot('only_torn_line', os.path.join(tmp, 'only_torn'), ['metrics.jsonl', 'no complete']),
+        plot('bad_json_line', f'{good},{os.path.join(tmp, "bad_line")}',
+             [os.path.join('bad_line', 'metrics.jsonl'), 'line 2']),
+        plot('out_unwritable', good, ['/proc/x/p.png'], out_path='/proc/x/p.png'),
+        plot('out_not_an_image', good, ['.txt', '.png'], out_path=out('txt', 'p.txt')),
+        plot('out_is_a_folder', good, ['out_dir', 'folder'], out_path=out_dir,
+             absent=[out_dir + '.png']),
+        plot('missing_workdirs_flag', None, ['--workdirs', 'required']),
+        plot('stray_argument', good, ['stray'], extra=['stray']),
+        compare('unknown_rule', ['--rules=nope'], ['nope', 'bp']),
+        compare('hidden_not_a_number', ['--rules=bp', '--hidden=abc'], ['--hidden', 'abc']),
+        compare('hidden_zero', ['--rules=bp', '--hidden=8,0'], ['--hidden', 'positive']),
+        compare('hidden_negative', ['--rules=bp', '--hidden=-4'], ['--hidden', 'positive']),
+        compare('unknown_dataset', ['--rules=bp', '--dataset=nope'], ['nope', 'digits', 'mnist1d']),
+        compare('stray_argument', ['--rules=bp', 'stray'], ['stray']),
+        compare('epochs_zero', ['--rules=bp', '--epochs=0', '--hidden=8'], ['--epochs', '1']),
+        compare('epochs_negative', ['--rules=bp', '--epochs=-3', '--hidden=8'], ['--epochs']),
+        compare('num_seeds_zero', ['--rules=bp', '--num_seeds=0', '--hidden=8'], ['--num_seeds']),
+        compare('epochs_not_a_number', ['--rules=bp', '--epochs=ten'], ['--epochs', 'ten']),
+    ])
+
+
+def _run(module, flags):
+    return subprocess.run([sys.executable, '-m', module] + flags, cwd=ROOT, capture_output=True,
+                          text=True, timeout=300)
+
+
+@pytest.fixture(scope='module')
+def results(tmp_path_factory):
+    tmp = str(tmp_path_factory.mktemp('entrypoints'))
+    cases = error_cases(tmp)
+    assert sorted(cases) == sorted(ERROR_CASES)
+    jobs = {name: (module, flags) for name, (module, flags, _, _) in cases.items()}
+    # The happy paths ride along in the same pool.
+    jobs['plot_svg'] = ('experiments.plot', [f'--workdirs={os.path.join(tmp, "good")}',
+                                             f'--out={os.path.join(tmp, "svg", "c.svg")}'])
+    jobs['compare_ok'] = ('experiments.compare', ['--rules=bp', '--epochs=1', '--hidden=8',
+                                                  f'--workdir={os.path.join(tmp, "compare_ok")}'])
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        futures = {name: pool.submit(_run, *job) for name, job in jobs.items()}
+        return tmp, cases, {name: f.result() for name, f in futures.items()}
+
+
+@pytest.mark.parametrize('name', ERROR_CASES)
+def test_bad_input_is_one_error_line(results, name):
+    tmp, cases, runs = results
+    _, _, words, absent = cases[name]
+    r = runs[name]
+    assert r.returncode == 2, (r.returncode, r.stderr[-2000:])
+    assert 'Traceback' not in r.stderr and 'FATAL' not in r.stderr, r.stderr[-2000:]
+    lines = r.stderr.strip().splitlines()
+    assert lines and lines[-1].startswith('error: '), r.stderr[-2000:]
+    assert sum(l.startswith('error:') for l in lines) == 1, r.stderr[-2000:]
+    for word in words:
+        assert word in lines[-1], (word, lines[-1])
+    for path in absent:
+        assert not os.path.exists(path), f'{path} was written'
+    assert not r.stdout.strip(), r.stdout
+
+
+def test_plot_out_folder_is_left_alone(results):
+    tmp, _, runs = results
+    assert runs['out_is_a_folder'].returncode == 2
+    out_dir = os.path.join(tmp, 'out_dir')
+    assert os.listdir(out_dir) == [] and not os.path.exists(out_dir + '.png')
+
+
+def test_plot_writes_svg_in_a_new_folder(results):
+    tmp, _, runs = results
+    r = runs['plot_svg']
+    assert r.returncode == 0, r.stderr[-2000:]
+    path = os.path.join(tmp, 'svg', 'c.svg')
+    with open(path) as f:
+        assert '<svg' in f.read(2000)
+    assert os.listdir(os.path.dirname(path)) == ['c.svg']  # no temporary file left over
+    assert path in r.stdout
+
+
+def test_compare_runs_without_info_logs(results):
+    _, _, runs = results
+    r = runs['compare_ok']
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert '\nbp ' in r.stdout
+    info = [l for l in r.stderr.splitlines() if re.match(r'I\d{4} ', l)]
+    assert not info, info[:3]
