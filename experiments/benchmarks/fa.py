@@ -493,8 +493,15 @@ def main(argv):
         elif part == 'speed':
             results['speed'] = dict(speed(quick), date=today, command=command, load_average=load)
         elif part == 'biotorch':
-            results['biotorch'] = dict(biotorch(quick), date=today, command=command,
-                                       load_average=load)
+            measured = biotorch(quick)
+            if not measured.get('installed', True) and results.get('biotorch', {}).get(
+                    'biotorch_samples_per_second'):
+                # a missing venv must not replace figures measured with it
+                print(f'biotorch unavailable ({measured.get("error")}): keeping the figures of '
+                      f'{results["biotorch"].get("date")} (see BUILD_NOTES to install it)')
+            else:
+                results['biotorch'] = dict(measured, date=today, command=command,
+                                           load_average=load)
         elif part == 'accuracy':
             accuracy(quick, results)
         elif part == 'select':

@@ -181,6 +181,12 @@ def main(argv):
         raise app.UsageError(f'unexpected arguments {argv[1:]}')
     quick = _QUICK.value
     res = common.run_facts('ff_fflib', quick)
+    stored = common.load(NAME)
+    if not os.path.exists(_PY.value) and not quick and stored.get('available'):
+        # a missing venv must not replace figures measured with it
+        print(f'no fflib virtualenv at {_PY.value}: keeping the figures of {stored.get("date")} '
+              f'in results/{NAME}.json (see BUILD_NOTES to install it)')
+        return
     if not os.path.exists(_PY.value):
         res.update(available=False, skipped=f'no fflib virtualenv at {_PY.value} (see BUILD_NOTES: '
                    'python -m venv .venvs/fflib; pip install torch==2.13.0 tqdm; '

@@ -7,7 +7,7 @@ NHWC (N, 8, 8, 1).
 
 import numpy as np
 
-from .base import Dataset
+from .base import DataError, Dataset
 
 _SEED = 0
 _N_TRAIN = 1437
@@ -17,13 +17,15 @@ def load_digits(data_dir: str = "", dtype=np.float32) -> Dataset:
     """Load the scikit-learn digits with a fixed 1437/360 split.
 
     Args:
-        data_dir: ignored (the data ship with scikit-learn).
+        data_dir: must be '' (the data ship with scikit-learn).
         dtype: float dtype of the inputs.
 
     Returns:
         Dataset with x of shape (N, 8, 8, 1) in [0, 1] and 10 classes.
     """
-    del data_dir
+    if data_dir:
+        raise DataError(f'digits: --config.data_dir={data_dir!r} is not used (it ships inside scikit-learn); '
+                        'drop the flag')
     from sklearn.datasets import load_digits as _sk_load  # heavy import: defer
 
     d = _sk_load()

@@ -75,6 +75,9 @@ def _forward_forward(model, *, collaborative, earlier_only, mode, goodness, thre
     n_layers, n_classes = len(hidden), model.num_classes
     if n_layers == 0:
         raise ValueError('forward-forward needs a model with at least one hidden layer')
+    for name, v in (('greedy_steps_per_layer', greedy_steps_per_layer), ('blur_steps', blur_steps)):
+        if v < 0:
+            raise ValueError(f'{name} must be >= 0, got {v}')
     if mode == 'auto':
         mode = 'class_groups' if any(l.kind == 'conv' for l in hidden) else 'supervised'
     if mode == 'supervised' and math.prod(model.input_shape) <= n_classes:

@@ -157,6 +157,10 @@ def cases(tmp):
                                          ['sweep member', 'learning_rate=-1', '>= 0'], 'new'),
         'nan skip in a sweep': (BP, tiny + ['--config.sweep=optimizer.learning_rate=0.001,0.01',
                                             '--config.nan_policy=skip'], ['nan_policy', 'sweep'], 'new'),
+        'data_dir for generated data': (BP, tiny + ['--config.dataset=digits', f'--config.data_dir={good}'],
+                                        ['digits', 'data_dir', 'not used'], 'new'),
+        'negative ff blur steps': ('experiments/configs/ff.py', tiny + ['--config.rule_kwargs.blur_steps=-1'],
+                                   ['blur_steps', '>= 0'], 'new'),
         'rule hyperparameter the config lacks': (BP, tiny + ['--config.rule_kwargs.threshold=2'],
                                                  ['rule_kwargs.threshold', 'experiments/configs'], 'new'),
     }
