@@ -15,6 +15,10 @@ Exit codes: 0 done (or already done), 2 bad input (stderr's last line is
 `error: ...`), 3 stopped by SIGTERM after a checkpoint (re-run to resume).
 """
 
+import os
+import runpy
+
+import ml_collections
 from absl import app, flags, logging
 from ml_collections import config_flags
 
@@ -27,9 +31,54 @@ _WORKDIR = flags.DEFINE_string('workdir', None, 'Output folder (metrics.jsonl, c
 flags.mark_flags_as_required(['config', 'workdir'])
 
 
+def _check_config_file(argv):
+    """One `error:` line when --config names a file without a usable `get_config()`;
+    else its config (None when absl will report a missing file or flag)."""
+    spec = next((a.split('=', 1)[1] for a in argv[1:] if a.startswith('--config=')), None)
+    path, colon, arg = (spec or '').partition(':')
+    if not os.path.isfile(path):
+        return None  # absl reports a missing file or flag itself
+    try:
+        get_config = runpy.run_path(path).get('get_config')
+        if not callable(get_config):
+            fail(f'config file {path} defines no get_config(); write one that returns '
+                 'neurokit.config.base_config() with your changes')
+        config = get_config(arg) if colon else get_config()
+    except Exception as e:  # noqa: BLE001 - any error of the file itself
+        lines = [l.strip() for l in str(e).splitlines() if l.strip()]
+        fail(f'cannot load the config {path}: {type(e).__name__}: {lines[-1] if lines else e}')
+    if not isinstance(config, ml_collections.ConfigDict):
+        fail(f'get_config() of {path} returned {type(config).__name__}, not a ConfigDict; '
+             'return neurokit.config.base_config() with your changes')
+    return config
+
+
+def _check_repeated(argv, config):
+    """A repeated tuple override is appended to, not replaced (ml_collections): refuse it.
+    (A repeated scalar override replaces the earlier one, as absl flags do.)"""
+    seen = set()
+    for a in argv[1:]:
+        if not a.startswith('--config.'):
+            continue
+        flag = a.split('=', 1)[0]
+        try:
+            value = config
+            for part in flag[len('--config.'):].split('.'):
+                value = value[part]
+        except (KeyError, TypeError, AttributeError):
+            continue  # an unknown key: the parser names it
+        if isinstance(value, (tuple, list)) and flag in seen:
+            fail(f'{flag} is given twice, and ml_collections would join the two tuples; give it '
+                 f'once (e.g. {flag}=8,8)')
+        seen.add(flag)
+
+
 def _parse_flags(argv):
     """absl's flag parsing, with every failure (a missing config file, an unknown
     `--config.key`, a value of the wrong type) turned into one `error:` line."""
+    config = _check_config_file(argv)
+    if config is not None:
+        _check_repeated(argv, config)
     try:
         return flags.FLAGS(argv)
     except (flags.Error, AttributeError, KeyError, TypeError, ValueError) as e:
@@ -74,6 +123,7 @@ def main(argv):
     except Exception as e:  # a missing file, or an exception raised by get_config()
         lines = [l.strip() for l in str(e).splitlines() if l.strip()]
         fail(f'cannot load --config: {type(e).__name__}: {lines[-1] if lines else e}')
+
     run_main(config, _WORKDIR.value)
 
 

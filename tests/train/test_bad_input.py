@@ -101,6 +101,12 @@ def cases(tmp):
             '--config.model.hidden=8,', '--config.epochs=1', '--config.batch_size=64']
     unknown_key = write_config(os.path.join(tmp, 'unknown_key.py'), ['c.foo = 1'])
     wrong_type = write_config(os.path.join(tmp, 'wrong_type.py'), ["c.epochs = 'ten'"])
+    no_get_config = os.path.join(tmp, 'no_get_config.py')
+    with open(no_get_config, 'w') as f:
+        f.write('EPOCHS = 1\n')
+    returns_none = os.path.join(tmp, 'returns_none.py')
+    with open(returns_none, 'w') as f:
+        f.write('def get_config():\n    return None\n')
     raising = os.path.join(tmp, 'raising.py')
     with open(raising, 'w') as f:
         f.write('def get_config():\n    raise RuntimeError("boom in get_config")\n')
@@ -142,6 +148,9 @@ def cases(tmp):
                                                ['different config', 'optimizer.learning_rate'], 'run'),
         'missing config file': (os.path.join(tmp, 'nope.py'), tiny, ['cannot load', 'nope.py'], 'new'),
         'config file raises': (raising, tiny, ['boom in get_config'], 'new'),
+        'config file without get_config': (no_get_config, tiny, ['defines no get_config'], 'new'),
+        'get_config returns None': (returns_none, tiny, ['NoneType', 'not a ConfigDict'], 'new'),
+        'key given twice': (BP, tiny + ['--config.model.hidden=4,'], ['model.hidden', 'twice'], 'new'),
         'missing workdir flag': (BP, tiny, ['workdir'], None),
         'stray argument': (BP, tiny + ['stray'], ['unexpected', 'stray'], 'new'),
         'empty workdir': (BP, tiny, ['workdir is empty'], ''),
