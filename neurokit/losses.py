@@ -20,6 +20,13 @@ def mse(logits, labels):
 LOSSES = {'cross_entropy': cross_entropy, 'mse': mse}
 
 
+def get(name: str):
+    """The loss called `name`; ValueError naming the valid ones otherwise."""
+    if name not in LOSSES:
+        raise ValueError(f'unknown loss {name!r}; valid: {", ".join(LOSSES)}')
+    return LOSSES[name]
+
+
 def accuracy(logits, labels):
     """Fraction of rows whose argmax equals the label."""
     return jnp.mean(jnp.argmax(logits, -1) == labels)

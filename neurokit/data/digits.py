@@ -24,8 +24,8 @@ def load_digits(data_dir: str = "", dtype=np.float32) -> Dataset:
         Dataset with x of shape (N, 8, 8, 1) in [0, 1] and 10 classes.
     """
     if data_dir:
-        raise DataError(f'digits: --config.data_dir={data_dir!r} is not used (it ships inside scikit-learn); '
-                        'drop the flag')
+        raise DataError(f'digits: --config.data_dir={data_dir!r} is not used (it ships inside '
+                        'scikit-learn); drop the flag')
     from sklearn.datasets import load_digits as _sk_load  # heavy import: defer
 
     d = _sk_load()

@@ -2,6 +2,7 @@
 
 from typing import Callable, Dict
 
+import jax.numpy as jnp
 import numpy as np
 
 from .base import DataError, Dataset
@@ -38,7 +39,7 @@ def load(name: str, data_dir: str = "", dtype=np.float32) -> Dataset:
     if name not in DATASETS:
         raise DataError(f"unknown dataset {name!r}; valid names: {', '.join(sorted(DATASETS))}")
     dtype = np.dtype(dtype)
-    if not np.issubdtype(dtype, np.floating):
+    if not jnp.issubdtype(dtype, jnp.floating):  # numpy does not count bfloat16 as floating
         raise DataError(f"{name}: dtype {dtype} is not a float type; pass e.g. numpy.float32")
     ds = DATASETS[name](data_dir, dtype)
     for split, x in (('training', ds.x_train), ('test', ds.x_test)):

@@ -29,6 +29,13 @@ ACTIVATIONS: dict[str, Callable] = {
     'identity': lambda z: z,
 }
 
+
+def activation_fn(name: str) -> Callable:
+    """The activation called `name`; ValueError naming the valid ones otherwise."""
+    if name not in ACTIVATIONS:
+        raise ValueError(f'unknown activation {name!r}; valid: {", ".join(ACTIVATIONS)}')
+    return ACTIVATIONS[name]
+
 INITS = ('lecun_normal', 'he_normal', 'xavier_uniform', 'torch')
 
 
@@ -85,7 +92,7 @@ def dense(name, in_shape, n_out, activation='relu', init='lecun_normal',
     """A dense layer `act(flatten(x) @ w + b)`."""
     n_in = int(np.prod(in_shape))
     w_init, b_init = _weight_init(init, n_in, n_out), _bias_init(init, n_in)
-    act = ACTIVATIONS[activation]
+    act = activation_fn(activation)
 
     def init_fn(key):
         kw, kb = jax.random.split(key)
@@ -152,7 +159,7 @@ def conv(name, in_shape, features, kernel_size=3, activation='relu', pool=1,
     window = (kernel_size,) * spatial
     fan_in = kernel_size ** spatial * c_in
     w_init, b_init = _weight_init(init, fan_in, kernel_size ** spatial * features), _bias_init(init, fan_in)
-    act = ACTIVATIONS[activation]
+    act = activation_fn(activation)
     spec = {1: ('NWC', 'WIO', 'NWC'), 2: ('NHWC', 'HWIO', 'NHWC')}[spatial]
     dn = jax.lax.conv_dimension_numbers((1,) + tuple(in_shape), window + (c_in, features), spec)
 

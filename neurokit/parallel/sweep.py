@@ -2,7 +2,7 @@
 
 Each member has its own seed and its own hyperparameter values. The rule and
 the optimizer are built INSIDE the vmapped function from the member's traced
-values, so N learning rates (or FF thresholds, PC step sizes...) train
+values, so N learning rates (or FF's loss sharpness alpha, PC step sizes...) train
 together in one `jit`-compiled scanned epoch. A hyperparameter can be traced
 when the rule or optimizer only uses it in array arithmetic (optax accepts a
 traced learning rate; `optax.inject_hyperparams` also works); one that picks
@@ -143,7 +143,7 @@ def train(model, build_fn: Callable, values: Mapping[str, Sequence], x, y, epoch
       model: the `Model` all members share.
       build_fn: `hp -> (rule, optimizer)`; `hp` is a dict of one member's scalar
         values (tracers). Build the rule and optimizer from them, e.g.
-        `lambda hp: (ff(model, threshold=hp['threshold']), optax.adam(hp['lr']))`.
+        `lambda hp: (ff(model, alpha=hp['alpha']), optax.adam(hp['lr']))`.
       values: name -> list of values, one per member (see `grid`); may hold
         'seed'. Empty: members differ by seed only.
       x, y: training data (on device; shared by all members).

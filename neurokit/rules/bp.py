@@ -22,7 +22,7 @@ def bp(model: Model, loss: str = 'cross_entropy') -> Rule:
       >>> rule = bp(mlp((784,), 10))
       >>> updates, _, metrics = rule.step(params, rule.init(key, params), batch, key)
     """
-    loss_fn = losses.LOSSES[loss]
+    loss_fn = losses.get(loss)
 
     def objective(params, x, y):
         logits, _ = model.apply(params, x)

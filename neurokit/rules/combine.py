@@ -112,6 +112,8 @@ def combine(rules: Mapping[str, Rule], labels: Sequence[str] | Callable,
       ...                layer_labels(3, hidden=(0, 2), head=(2, 3)))
     """
     rules = dict(rules)
+    if predict_with is not None and predict_with not in rules:
+        raise ValueError(f'predict_with={predict_with!r} is not a label; labels: {sorted(rules)}')
     applies = _applies_updates(rules.values())
 
     def resolve(layers):

@@ -164,7 +164,7 @@ def _predict(model):
 
 def _feedback_rule(model, make_feedback, init, loss, alignment_metrics):
     """An FA-like rule: `make_feedback(params, state, key)` gives `B_l` for l >= 1."""
-    loss_fn = losses.LOSSES[loss]
+    loss_fn = losses.get(loss)
     layers = model.layers
     linears = [layers[0].linear] + [_feedback_linear(layer) for layer in layers[1:]]
 
@@ -331,7 +331,7 @@ def dfa(model: Model, loss: str = 'cross_entropy', feedback_scale: float = 1.0,
     """
     if conv_feedback not in ('full', 'channel'):
         raise ValueError(f"conv_feedback must be 'full' or 'channel', got {conv_feedback!r}")
-    loss_fn = losses.LOSSES[loss]
+    loss_fn = losses.get(loss)
     layers = model.layers
     n_out = model.num_classes
 
@@ -407,7 +407,7 @@ def pfa(model: Model, loss: str = 'cross_entropy', ratio: int = 10,
       >>> rule = pfa(mlp((784,), 10), ratio=10)
       >>> params = rule.init_params(key, model.init(key)); state = rule.init(key, params)
     """
-    loss_fn = losses.LOSSES[loss]
+    loss_fn = losses.get(loss)
     layers = model.layers
     linears = [layers[0].linear] + [_pfa_linear(layer) for layer in layers[1:]]
 

@@ -78,6 +78,8 @@ def _forward_forward(model, *, collaborative, earlier_only, mode, goodness, thre
     for name, v in (('greedy_steps_per_layer', greedy_steps_per_layer), ('blur_steps', blur_steps)):
         if v < 0:
             raise ValueError(f'{name} must be >= 0, got {v}')
+    if not isinstance(alpha, jax.core.Tracer) and not alpha > 0:  # a sweep traces it
+        raise ValueError(f'alpha (the loss sharpness) must be > 0, got {alpha}')
     if mode == 'auto':
         mode = 'class_groups' if any(l.kind == 'conv' for l in hidden) else 'supervised'
     if mode == 'supervised' and math.prod(model.input_shape) <= n_classes:
@@ -257,7 +259,8 @@ def ff(model: Model, mode: str = 'auto', goodness: str = 'mean', threshold: floa
       mode: 'supervised', 'unsupervised', 'class_groups' or 'auto'
         (class_groups if the model has conv layers, else supervised).
       goodness: 'mean' or 'sum' of squared activities.
-      threshold: theta in `p = sigmoid(alpha (G - theta))` (logistic loss only).
+      threshold: theta in `p = sigmoid(alpha (G - theta))`; only the logistic loss uses it
+        (the default SymBa loss compares G+ with G- and ignores it).
       loss: 'logistic' (Hinton: `softplus(-a(G+ - theta)) + softplus(a(G- - theta))`)
         or 'symba' (`softplus(-a (G+ - G-))`, SymBa). The default is SymBa:
         on a validation split of digits it learned faster than the logistic

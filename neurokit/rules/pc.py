@@ -168,10 +168,24 @@ class _Net:
 
 
 def _check_inference(inference_steps, inference_lr, inference_momentum):
+    """Checks the inference settings; returns `(steps, lr, momentum)`.
+
+    The step size and momentum may be traced (a sweep, `neurokit.parallel.sweep`, varies
+    them inside one program): they are then used as they are, unchecked. The step
+    count sets the program's length, so it must be a concrete integer.
+    """
+    if isinstance(inference_steps, jax.core.Tracer):
+        raise ValueError('inference_steps sets the length of the inference loop, so it cannot '
+                         'be swept in one program; run one program per value')
     if int(inference_steps) != inference_steps or inference_steps < 0:
         raise ValueError(f'inference_steps must be an integer >= 0, got {inference_steps!r}')
-    if inference_lr < 0 or not 0 <= inference_momentum < 1:
-        raise ValueError('inference_lr must be >= 0 and inference_momentum in [0, 1)')
+    traced = lambda v: isinstance(v, jax.core.Tracer)
+    if not traced(inference_lr) and inference_lr < 0:
+        raise ValueError(f'inference_lr must be >= 0, got {inference_lr!r}')
+    if not traced(inference_momentum) and not 0 <= inference_momentum < 1:
+        raise ValueError(f'inference_momentum must be in [0, 1), got {inference_momentum!r}')
+    scalar = lambda v: v if traced(v) else float(v)
+    return int(inference_steps), scalar(inference_lr), scalar(inference_momentum)
 
 
 def _activity_step(xs, vs, gs, lr, momentum):
@@ -223,9 +237,8 @@ def pc(model: Model, inference_steps: int = 8, inference_lr: float = 0.1,
       >>> rule = pc(mlp((784,), 10, (128, 128)), inference_steps=5, inference_lr=0.1)
       >>> updates, _, metrics = rule.step(params, rule.init(key, params), batch, key)
     """
-    _check_inference(inference_steps, inference_lr, inference_momentum)
+    steps, lr, mom = _check_inference(inference_steps, inference_lr, inference_momentum)
     net = _Net(model, output_energy, beta, nudge)
-    steps, lr, mom = int(inference_steps), float(inference_lr), float(inference_momentum)
     grad_x = jax.value_and_grad(net.energy, argnums=1, has_aux=True)
     grad_w = jax.value_and_grad(net.energy, argnums=0, has_aux=True)
 
@@ -344,11 +357,10 @@ def ipc(model: Model, inference_steps: int = 8, inference_lr: float = 0.1,
       >>> state = rule.init(key, params)        # holds the weight optimizer's state
       >>> increments, state, metrics = rule.step(params, state, batch, key)
     """
-    _check_inference(inference_steps, inference_lr, inference_momentum)
-    if inference_steps < 1:
+    steps, lr, mom = _check_inference(inference_steps, inference_lr, inference_momentum)
+    if steps < 1:
         raise ValueError('ipc needs inference_steps >= 1 (weights move only during inference)')
     net = _Net(model, output_energy, beta, nudge)
-    steps, lr, mom = int(inference_steps), float(inference_lr), float(inference_momentum)
     opt = _weight_optimizer(weight_optimizer, weight_lr, weight_decay, weight_momentum)
     grad_both = jax.value_and_grad(net.energy, argnums=(0, 1), has_aux=True)
 

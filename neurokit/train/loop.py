@@ -3,10 +3,12 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from neurokit.rules.base import Rule
-from neurokit.train.state import LayerwiseOptState, TrainState, shuffle_key, step_key
+from neurokit.train.state import (LayerwiseOptState, TrainState, check_layerwise, shuffle_key,
+                                  step_key)
 
 
 def make_train_step(rule: Rule, optimizer: optax.GradientTransformation, reduce=None):
@@ -24,6 +26,7 @@ def make_train_step(rule: Rule, optimizer: optax.GradientTransformation, reduce=
 
     def train_step(state: TrainState, batch):
         if isinstance(state.opt_state, LayerwiseOptState):
+            check_layerwise(rule, True)
             if reduce is not None:
                 raise ValueError('layerwise updates apply each block inside the step, so there is '
                                  'no point to average updates across devices (pmap); use '
@@ -47,12 +50,40 @@ def make_train_step(rule: Rule, optimizer: optax.GradientTransformation, reduce=
     return train_step
 
 
+def check_examples(x, y, batch_size=None):
+    """ValueError unless `x` and `y` hold the same number of examples, `y` is a vector of
+    labels, and (if given) `batch_size` is an integer in [1, number of examples].
+
+    Checked at trace time: a mismatch would otherwise be silent (a gather clamps
+    indices past the end; a batch larger than the data runs no step at all).
+    """
+    if x.shape[0] != y.shape[0]:
+        raise ValueError(f'x has {x.shape[0]} examples but y has {y.shape[0]}; pass matching '
+                         'arrays')
+    if y.ndim != 1:
+        raise ValueError(f'y must be integer class labels of shape (N,), got shape {y.shape} '
+                         '(one-hot labels: pass argmax(y, -1))')
+    if batch_size is not None:
+        check_batch_size(batch_size)
+        if batch_size > x.shape[0]:
+            raise ValueError(f'batch_size={batch_size} exceeds the {x.shape[0]} examples, so an '
+                             'epoch would run no step; lower it')
+
+
+def check_batch_size(batch_size):
+    """ValueError unless `batch_size` is an integer >= 1."""
+    if (isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer))
+            or batch_size < 1):
+        raise ValueError(f'batch_size must be an integer >= 1, got {batch_size!r}')
+
+
 def epoch_order(key, epoch, num_examples, batch_size):
     """Batch indices of one epoch: a permutation cut into full batches.
 
     Returns:
       int32 array (steps, batch_size); the last partial batch is dropped.
     """
+    check_batch_size(batch_size)
     steps = num_examples // batch_size
     perm = jax.random.permutation(shuffle_key(key, epoch), num_examples)
     return perm[:steps * batch_size].reshape(steps, batch_size)
@@ -63,9 +94,11 @@ def make_epoch(rule: Rule, optimizer, batch_size: int):
 
     The data set stays on the device; each step gathers its batch by index.
     """
+    check_batch_size(batch_size)
     train_step = make_train_step(rule, optimizer)
 
     def epoch_fn(state: TrainState, x, y, epoch):
+        check_examples(x, y, batch_size)
         order = epoch_order(state.key, epoch, x.shape[0], batch_size)
 
         def body(s, idx):
@@ -79,9 +112,13 @@ def make_epoch(rule: Rule, optimizer, batch_size: int):
 
 def make_evaluate(rule: Rule, batch_size: int):
     """`(params, rule_state, x, y) -> accuracy`, compiled as one scan over batches."""
+    check_batch_size(batch_size)
 
     def evaluate(params, rule_state, x, y):
+        check_examples(x, y)
         n = x.shape[0]
+        if n == 0:
+            raise ValueError('no examples to evaluate')
         bs = min(batch_size, n)
         nb = -(-n // bs)
         pad = nb * bs - n

@@ -59,7 +59,8 @@ def init_state(key, model, rule: Rule, optimizer: optax.GradientTransformation,
         opt_state = LayerwiseOptState(tuple(optimizer.init(b) for b in rule.blocks(params)))
     else:
         opt_state = optimizer.init(params)
-    return TrainState(params, opt_state, rule_state, key, jnp.zeros((), jnp.int32))
+    # a copy: a donated state (the training loops donate it) must not delete the caller's key
+    return TrainState(params, opt_state, rule_state, jnp.copy(key), jnp.zeros((), jnp.int32))
 
 
 def check_layerwise(rule: Rule, layerwise: bool):

@@ -108,10 +108,13 @@ def run_sweep(config, workdir: str, status: str) -> dict:
         state = jax.jit(init)(keys, arrays)
         epoch_c = jax.jit(epoch_fn, donate_argnums=0).lower(state, arrays, x, y, 0).compile()
         eval_c = jax.jit(eval_fn).lower(state, arrays, x_test, y_test).compile()
-    except jax.errors.ConcretizationTypeError:
+    except (jax.errors.ConcretizationTypeError, jax.errors.TracerBoolConversionError,
+            jax.errors.TracerIntegerConversionError, ValueError) as e:
+        why = (f' ({" ".join(str(e).split())[:200]})' if isinstance(e, ValueError) else '')
         raise ConfigError(f'config.sweep={config.sweep!r}: one of {", ".join(names)} is used in '
                           'Python control flow (a count, a shape or an on/off test), so it cannot '
-                          'be swept in one program; run one workdir per value instead') from None
+                          f'be swept in one program{why}; run one workdir per value instead'
+                          ) from None
     compile_seconds = time.perf_counter() - t0
 
     os.makedirs(workdir, exist_ok=True)

@@ -51,17 +51,33 @@ def test_learning_rate_sweep_equals_separate_runs_and_compiles_once(digits):
     assert res.test_accuracy[-1, 1] > res.test_accuracy[-1, 0]
 
 
-@pytest.mark.skipif('dfa' not in registry.RULES, reason='dfa not landed')
-def test_rule_hyperparameter_is_traced(digits):
+def _traced_member_equals_concrete_run(digits, name, kwarg, values):
+    """The last member of a sweep over rule hyperparameter `kwarg` equals a separate run of
+    the rule built with that value (params and rule state)."""
     x, y, _, _ = digits
     x, y = x[:128], y[:128]
     model = models.mlp((8, 8, 1), 10, (32,))
-    build = lambda hp: (registry.build('dfa', model, feedback_scale=hp['scale']), optax.adam(1e-3))
-    res = sweep.train(model, build, {'scale': [0.5, 2.0]}, x, y, epochs=1, batch_size=BATCH)
-    single = _separate(model, registry.build('dfa', model, feedback_scale=2.0), optax.adam(1e-3),
-                       0, x, y, 1)
-    _close(jax.tree.map(lambda a: a[1], res.state.rule_state), single.rule_state)
-    _close(jax.tree.map(lambda a: a[1], res.state.params), single.params)
+    build = lambda hp: (registry.build(name, model, **{kwarg: hp['v']}), optax.adam(1e-3))
+    res = sweep.train(model, build, {'v': values}, x, y, epochs=1, batch_size=BATCH)
+    single = _separate(model, registry.build(name, model, **{kwarg: values[-1]}),
+                       optax.adam(1e-3), 0, x, y, 1)
+    last = lambda tree: jax.tree.map(lambda a: a[-1], tree)
+    _close(last(res.state.rule_state), single.rule_state)
+    _close(last(res.state.params), single.params)
+    return model, x, y
+
+
+@pytest.mark.skipif('dfa' not in registry.RULES, reason='dfa not landed')
+def test_rule_hyperparameter_is_traced(digits):
+    _traced_member_equals_concrete_run(digits, 'dfa', 'feedback_scale', [0.5, 2.0])
+
+
+def test_pc_step_size_is_traced_and_its_step_count_is_refused(digits):
+    # the sweep docstring's example: PC step sizes
+    model, x, y = _traced_member_equals_concrete_run(digits, 'pc', 'inference_lr', [0.05, 0.2])
+    steps = lambda hp: (registry.build('pc', model, inference_steps=hp['t']), optax.adam(1e-3))
+    with pytest.raises(ValueError, match='inference_steps .* cannot be swept'):
+        sweep.train(model, steps, {'t': [2.0, 4.0]}, x, y, epochs=1, batch_size=BATCH)
 
 
 def test_mismatched_lengths_are_refused():
