@@ -46,6 +46,12 @@ class Checkpointer:
             cleanup_tmp_directories=True, read_only=not create)
         self._manager = ocp.CheckpointManager(self.directory, options=options,
                                               item_names=('state', 'meta'))
+        # orbax removes half-written folders of earlier runs in a background task that only a
+        # save waits for; a run that stops before saving (a bad checkpoint, an error) would
+        # exit under it and print its "cannot schedule new futures after shutdown". Wait now.
+        wait_cleanup = getattr(self._manager, '_maybe_await_cleanup_tmp_directory', None)
+        if callable(wait_cleanup):
+            wait_cleanup()
 
     def epochs(self) -> list:
         """The saved epochs, oldest first."""

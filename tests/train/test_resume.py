@@ -43,21 +43,22 @@ def env(tmp_path_factory):
     return {'data': data, 'env': e, 'tmp': tmp_path_factory}
 
 
-def command(env, workdir, *extra, config='experiments/configs/bp.py'):
+def command(env, workdir, *extra, config='experiments/configs/bp.py', hidden='16,'):
     return [sys.executable, '-m', 'experiments.train',
             f'--config={config}', f'--workdir={workdir}',
             '--config.dataset=fashion_mnist', f'--config.data_dir={env["data"]}',
-            '--config.model.hidden=16,', f'--config.epochs={EPOCHS}',
+            f'--config.model.hidden={hidden}', f'--config.epochs={EPOCHS}',
             '--config.batch_size=64', '--config.eval_batch_size=128',
             '--config.num_seeds=2', '--config.keep_checkpoints=2', *extra]
 
 
-def train(env, workdir, hook=None, kill_after=None, extra=(), config='experiments/configs/bp.py'):
+def train(env, workdir, hook=None, kill_after=None, extra=(), config='experiments/configs/bp.py',
+          hidden='16,'):
     """Runs the CLI; `hook` sets NEUROKIT_TEST_HOOK, `kill_after` SIGKILLs from outside."""
     e = dict(env['env'])
     if hook:
         e['NEUROKIT_TEST_HOOK'] = hook
-    p = subprocess.Popen(command(env, workdir, *extra, config=config), cwd=REPO, env=e,
+    p = subprocess.Popen(command(env, workdir, *extra, config=config, hidden=hidden), cwd=REPO, env=e,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     if kill_after is not None:
         try:
@@ -181,7 +182,7 @@ def test_finished_run_is_left_untouched(env, reference):
 def test_layerwise_mf_run_resumes_bit_exactly(env):
     # The mf config trains with layerwise updates: one optimizer state per block, checkpointed
     # and restored like any other state.
-    mf = dict(config='experiments/configs/mf.py', extra=('--config.model.hidden=16,16',))
+    mf = dict(config='experiments/configs/mf.py', hidden='16,16')
     ref = str(env['tmp'].mktemp('mf_ref'))
     rc, _, err = train(env, ref, **mf)
     assert rc == 0, err[-2000:]
