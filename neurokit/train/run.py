@@ -191,7 +191,8 @@ def _bcast(ok, m):
     return ok.reshape(ok.shape + (1,) * (m.ndim - 1))
 
 
-def _nonfinite_message(guard, groups, steps, workdir, last_saved, layerwise=False):
+def _nonfinite_message(guard, groups, steps, workdir, last_saved, layerwise=False,
+                       dtype='float32'):
     first_bad = np.atleast_1d(np.asarray(guard['first_bad']))
     member = int(np.argmax(first_bad >= 0))
     step = int(first_bad[member])
@@ -203,8 +204,10 @@ def _nonfinite_message(guard, groups, steps, workdir, last_saved, layerwise=Fals
     who = f' in member {member} (seed offset {member})' if len(first_bad) > 1 else ''
     kept = (f'the last good checkpoint (epoch {last_saved}) is intact in '
             f'{os.path.join(workdir, "checkpoints")}' if last_saved else 'no checkpoint was saved')
+    fp16 = ("float16's range ends at 65504, so first try --config.model.dtype=bfloat16; "
+            if dtype == 'float16' else '')
     return (f'non-finite {" and ".join(what)} at step {step + 1} (epoch {step // steps + 1}, '
-            f'batch {step % steps + 1} of {steps}){who}; {kept}; lower '
+            f'batch {step % steps + 1} of {steps}){who}; {kept}; {fp16}lower '
             '--config.optimizer.learning_rate, clip with --config.optimizer.grad_clip'
             + (' (with --config.layerwise_updates=False)' if layerwise else '')
             + ', or pass --config.nan_policy=skip')
@@ -377,7 +380,8 @@ def run(config, workdir: str) -> dict:
                 metrics, guard = fetch(metrics), fetch(guard)
                 if config.nan_policy == 'stop' and np.any(guard['first_bad'] >= 0):
                     raise TrainingError(_nonfinite_message(guard, groups, steps, workdir,
-                                                           last_saved, config.layerwise_updates))
+                                                           last_saved, config.layerwise_updates,
+                                                           config.model.dtype))
                 train_seconds += dt
                 metrics = _scalars(metrics)
                 test_acc = fetch(eval_c(state.params, state.rule_state, x_test, y_test))
