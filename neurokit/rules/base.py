@@ -65,7 +65,8 @@ class Rule(NamedTuple):
       init: `(key, params) -> rule_state`; fixed, non-trained state.
       step: `(params, rule_state, batch, key) -> (updates, rule_state, metrics)`.
         `metrics` is a dict of scalars and must hold 'loss'.
-      predict: `(params, rule_state, x) -> logits`.
+      predict: `(params, rule_state, x) -> logits`; `x` is a batch `(B, *input_shape)`
+        (one example: `x[None]`).
       init_params: `(key, model_params) -> params`; adds the rule's own
         trainable parameters beside `'layers'`.
       applies_updates: True when `step` already ran its own optimizer and its
