@@ -169,7 +169,7 @@ def sharded_epoch(rule: Rule, optimizer, batch_size: int, mesh: Mesh, state=None
     train_step = loop.make_train_step(rule, optimizer)
 
     def epoch_fn(state, x, y, epoch):
-        loop.check_examples(x, y, batch_size)
+        loop.check_examples(x, y)
         order = loop.epoch_order(state.key, epoch, x.shape[0], batch_size)
 
         def body(s, idx):

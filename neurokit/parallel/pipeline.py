@@ -166,7 +166,7 @@ class LayerPipeline:
         Returns:
           `(pstate, metrics)`: metrics are means over the epoch's steps.
         """
-        loop.check_examples(x, y, self.batch_size)
+        loop.check_examples(x, y)
         order = np.asarray(loop.epoch_order(pstate.key, epoch, x.shape[0], self.batch_size))
         x0 = jax.device_put(x, self.devices[0])
         sums = None

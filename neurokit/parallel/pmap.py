@@ -87,7 +87,7 @@ def pmap_epoch(rule: Rule, optimizer, batch_size: int, devices=None):
     train_step = loop.make_train_step(rule, optimizer, reduce=_mean_floats)
 
     def epoch_fn(state, x, y, epoch):
-        loop.check_examples(x, y, batch_size)
+        loop.check_examples(x, y)
         order = loop.epoch_order(state.key, epoch, x.shape[0], batch_size)
         order = device_slice(order, batch_size, n_dev)  # this device's slice of every batch
 

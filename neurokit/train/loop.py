@@ -50,12 +50,12 @@ def make_train_step(rule: Rule, optimizer: optax.GradientTransformation, reduce=
     return train_step
 
 
-def check_examples(x, y, batch_size=None):
-    """ValueError unless `x` and `y` hold the same number of examples, `y` is a vector of
-    labels, and (if given) `batch_size` is an integer in [1, number of examples].
+def check_examples(x, y):
+    """ValueError unless `x` and `y` hold the same number of examples and `y` is a vector
+    of labels.
 
     Checked at trace time: a mismatch would otherwise be silent (a gather clamps
-    indices past the end; a batch larger than the data runs no step at all).
+    indices past the end of a shorter `y`).
     """
     if x.shape[0] != y.shape[0]:
         raise ValueError(f'x has {x.shape[0]} examples but y has {y.shape[0]}; pass matching '
@@ -63,11 +63,6 @@ def check_examples(x, y, batch_size=None):
     if y.ndim != 1:
         raise ValueError(f'y must be integer class labels of shape (N,), got shape {y.shape} '
                          '(one-hot labels: pass argmax(y, -1))')
-    if batch_size is not None:
-        check_batch_size(batch_size)
-        if batch_size > x.shape[0]:
-            raise ValueError(f'batch_size={batch_size} exceeds the {x.shape[0]} examples, so an '
-                             'epoch would run no step; lower it')
 
 
 def check_batch_size(batch_size):
@@ -82,8 +77,15 @@ def epoch_order(key, epoch, num_examples, batch_size):
 
     Returns:
       int32 array (steps, batch_size); the last partial batch is dropped.
+
+    Raises:
+      ValueError: `batch_size` is not an integer in [1, num_examples] (a larger batch
+        would silently run no step at all).
     """
     check_batch_size(batch_size)
+    if batch_size > num_examples:
+        raise ValueError(f'batch_size={batch_size} exceeds the {num_examples} examples, so an '
+                         'epoch would run no step; lower it')
     steps = num_examples // batch_size
     perm = jax.random.permutation(shuffle_key(key, epoch), num_examples)
     return perm[:steps * batch_size].reshape(steps, batch_size)
@@ -98,7 +100,7 @@ def make_epoch(rule: Rule, optimizer, batch_size: int):
     train_step = make_train_step(rule, optimizer)
 
     def epoch_fn(state: TrainState, x, y, epoch):
-        check_examples(x, y, batch_size)
+        check_examples(x, y)
         order = epoch_order(state.key, epoch, x.shape[0], batch_size)
 
         def body(s, idx):

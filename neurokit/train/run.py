@@ -146,7 +146,7 @@ def make_guarded_epoch(rule, optimizer, batch_size: int, model, nan_policy: str 
     train_step = loop.make_train_step(rule, optimizer, reduce=reduce)
 
     def epoch_fn(state, x, y, epoch):
-        loop.check_examples(x, y, batch_size)
+        loop.check_examples(x, y)
         order = loop.epoch_order(state.key, epoch, x.shape[0], batch_size)
         if local_order is not None:
             order = local_order(order, batch_size)
