@@ -31,6 +31,12 @@ _WORKDIR = flags.DEFINE_string('workdir', None, 'Output folder (metrics.jsonl, c
 flags.mark_flags_as_required(['config', 'workdir'])
 
 
+def _last_line(e):
+    """The last non-blank line of an exception's message (a config file's own error)."""
+    lines = [l.strip() for l in str(e).splitlines() if l.strip()]
+    return lines[-1] if lines else str(e)
+
+
 def _check_config_file(argv):
     """One `error:` line when --config names a file without a usable `get_config()`;
     else its config (None when absl will report a missing file or flag)."""
@@ -45,8 +51,7 @@ def _check_config_file(argv):
                  'neurokit.config.base_config() with your changes')
         config = get_config(arg) if colon else get_config()
     except Exception as e:  # noqa: BLE001 - any error of the file itself
-        lines = [l.strip() for l in str(e).splitlines() if l.strip()]
-        fail(f'cannot load the config {path}: {type(e).__name__}: {lines[-1] if lines else e}')
+        fail(f'cannot load the config {path}: {type(e).__name__}: {_last_line(e)}')
     if not isinstance(config, ml_collections.ConfigDict):
         fail(f'get_config() of {path} returned {type(config).__name__}, not a ConfigDict; '
              'return neurokit.config.base_config() with your changes')
@@ -120,10 +125,8 @@ def main(argv):
     try:
         config = _CONFIG.value
         config.keys()  # the file is loaded lazily: its errors surface on first use
-    except Exception as e:  # a missing file, or an exception raised by get_config()
-        lines = [l.strip() for l in str(e).splitlines() if l.strip()]
-        fail(f'cannot load --config: {type(e).__name__}: {lines[-1] if lines else e}')
-
+    except Exception as e:  # a missing file (the file's own errors stop _check_config_file)
+        fail(f'cannot load --config: {type(e).__name__}: {_last_line(e)}')
     run_main(config, _WORKDIR.value)
 
 
