@@ -214,9 +214,21 @@ def synthetic_epoch(spec: str, hidden: tuple, dtype: str, batch: int, steps: int
     return (lambda: jax.block_until_ready(epoch(state, x, y, 0))), rule, opt, state, x, y, compile_s
 
 
-def step_flops(rule_name: str, hidden: tuple, dtype: str, batch: int) -> float | None:
-    """FLOPs of one train step (rule + Adam) of `rule_name` on an MLP for 28x28x1 inputs and
-    10 classes (lowering only, nothing runs)."""
+def lowered_train_step(rule_name: str, hidden: tuple, dtype: str, batch: int,
+                       layerwise: bool = False, donate: bool = False, sharding=None):
+    """One train step (rule + Adam) of `rule_name` on an MLP for 28x28x1 inputs and 10
+    classes, lowered on abstract inputs (nothing is allocated or run).
+
+    Args:
+      layerwise: the rule's layerwise step (`init_state(..., layerwise=True)`).
+      donate: donate the state, as the training loop does (for memory analysis:
+        otherwise XLA parks temporaries in the fresh output buffers).
+      sharding: placement of every input (e.g. on a compile-only GPU client); None:
+        the default device.
+
+    Returns:
+      The `jax.stages.Lowered` step; `.compile()` it for memory analysis.
+    """
     import jax.numpy as jnp
     import optax
     from neurokit import models, train
@@ -224,10 +236,20 @@ def step_flops(rule_name: str, hidden: tuple, dtype: str, batch: int) -> float |
     model = models.build('mlp', (28, 28, 1), 10, hidden=hidden, dtype=dtype)
     rule = registry.build(rule_name, model)
     opt = optax.adam(1e-3)
-    state = jax.eval_shape(lambda k: train.init_state(k, model, rule, opt), jax.random.PRNGKey(0))
-    data = {'x': jax.ShapeDtypeStruct((batch, 28, 28, 1), jnp.float32),
-            'y': jax.ShapeDtypeStruct((batch,), jnp.int32)}
-    return lowered_flops(jax.jit(train.make_train_step(rule, opt)).lower(state, data))
+    abstract = lambda tree: jax.tree.map(
+        lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=sharding), tree)
+    state = abstract(jax.eval_shape(lambda k: train.init_state(k, model, rule, opt, layerwise),
+                                    jax.random.PRNGKey(0)))
+    data = abstract({'x': jax.ShapeDtypeStruct((batch, 28, 28, 1), jnp.float32),
+                     'y': jax.ShapeDtypeStruct((batch,), jnp.int32)})
+    step = jax.jit(train.make_train_step(rule, opt), donate_argnums=0 if donate else ())
+    return step.lower(state, data)
+
+
+def step_flops(rule_name: str, hidden: tuple, dtype: str, batch: int) -> float | None:
+    """FLOPs of one train step (rule + Adam) of `rule_name` on an MLP for 28x28x1 inputs and
+    10 classes (lowering only, nothing runs)."""
+    return lowered_flops(lowered_train_step(rule_name, hidden, dtype, batch))
 
 
 # ---- compiled XLA:GPU programs (gpu_aot.py)

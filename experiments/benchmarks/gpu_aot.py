@@ -39,13 +39,9 @@ import sys
 os.environ.setdefault('JAX_PLATFORMS', 'cpu')  # compile-only GPU client; no device needed
 
 import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import optax  # noqa: E402
 from absl import app, flags  # noqa: E402
 
 from experiments.benchmarks import common  # noqa: E402
-from neurokit import models, train  # noqa: E402
-from neurokit.rules import registry  # noqa: E402
 
 _QUICK = flags.DEFINE_bool('quick', False, 'Tiny sizes: checks the script, not the numbers.')
 _WIDTH = flags.DEFINE_integer('width', 1024, 'Width of the 16 hidden layers.')
@@ -76,17 +72,8 @@ def gpu_sharding(target_config: str):
 SPEED_NET = ((4096,) * 8, 'bfloat16', 1024)  # gpu.py's 'large' network: hidden, dtype, batch
 def compiled_step(sharding, rule_name, layerwise, hidden, dtype, batch):
     """The donated train step (Adam) compiled for the target GPU."""
-    model = models.build('mlp', (28, 28, 1), 10, hidden=hidden, dtype=dtype)
-    rule = registry.build(rule_name, model)
-    opt = optax.adam(1e-3)
-    abstract = lambda tree: jax.tree.map(
-        lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=sharding), tree)
-    state = abstract(jax.eval_shape(lambda k: train.init_state(k, model, rule, opt, layerwise),
-                                    jax.random.PRNGKey(0)))
-    batch_ = abstract({'x': jax.ShapeDtypeStruct((batch, 28, 28, 1), jnp.float32),
-                       'y': jax.ShapeDtypeStruct((batch,), jnp.int32)})
-    step = jax.jit(train.make_train_step(rule, opt), donate_argnums=0)
-    return step.lower(state, batch_).compile()
+    return common.lowered_train_step(rule_name, hidden, dtype, batch, layerwise, donate=True,
+                                     sharding=sharding).compile()
 
 
 def temp_bytes(sharding, rule_name, layerwise, width, batch):

@@ -326,25 +326,20 @@ def part_speed():
 
 
 def _temp_bytes(rule_name, depth, width, batch_size, with_optimizer, layerwise=False):
-    import optax
     from neurokit import models
     from neurokit.rules import registry
+    if with_optimizer:  # state donated, as the training loop does
+        return common.lowered_train_step(rule_name, (width,) * depth, 'float32', batch_size,
+                                         layerwise, donate=True
+                                         ).compile().memory_analysis().temp_size_in_bytes
     model = models.build('mlp', (28, 28, 1), 10, hidden=(width,) * depth)
     rule = registry.build(rule_name, model)
     batch = {'x': jnp.zeros((batch_size, 28, 28, 1)), 'y': jnp.zeros((batch_size,), jnp.int32)}
     key = jax.random.PRNGKey(0)
-    if with_optimizer:
-        opt = optax.adam(1e-3)
-        state = jax.eval_shape(lambda k: init_state(k, model, rule, opt, layerwise), key)
-        fn, args = loop.make_train_step(rule, opt), (state, batch)
-        # Donated state, as the training loop does: otherwise XLA parks temporaries in the
-        # (fresh) output buffers and temp_size says little.
-        return jax.jit(fn, donate_argnums=0).lower(*args).compile().memory_analysis().temp_size_in_bytes
-    else:
-        params = jax.eval_shape(lambda k: rule.init_params(k, model.init(k)), key)
-        state = jax.eval_shape(lambda k: rule.init(k, params), key)
-        fn, args = rule.step, (params, state, batch, key)
-    return jax.jit(fn).lower(*args).compile().memory_analysis().temp_size_in_bytes
+    params = jax.eval_shape(lambda k: rule.init_params(k, model.init(k)), key)
+    state = jax.eval_shape(lambda k: rule.init(k, params), key)
+    return jax.jit(rule.step).lower(params, state, batch, key).compile().memory_analysis(
+        ).temp_size_in_bytes
 
 
 def _gpu_lines(g, aot=None):
