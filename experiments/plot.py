@@ -17,7 +17,6 @@ nothing is written.
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 import tempfile
@@ -42,7 +41,7 @@ def read_metrics(workdir: str) -> list:
 
     Raises:
       PlotError: no such folder, no metrics.jsonl, no complete line, or a
-        complete line that is not a JSON object with an `epoch`.
+        complete line that is not an epoch record (`workdir.read_jsonl`).
     """
     if not os.path.exists(workdir):
         raise PlotError(f'run folder {workdir} does not exist; pass the --workdir of a run of '
@@ -54,29 +53,12 @@ def read_metrics(workdir: str) -> list:
     if not os.path.isfile(path):
         raise PlotError(f'{path} not found; is {workdir} a run folder (the --workdir of '
                         'experiments.train)?')
-    out = []
+    from neurokit.errors import WorkdirError
+    from neurokit.train import workdir as wd
     try:
-        with open(path, encoding='utf-8') as f:
-            for n, line in enumerate(f, 1):
-                if not line.endswith('\n'):
-                    break  # torn by a kill: only ever the last line
-                if not line.strip():
-                    continue
-                try:
-                    record = json.loads(line)
-                except ValueError as e:
-                    raise PlotError(f'{path} line {n} is not valid JSON ({getattr(e, "msg", e)}); '
-                                    'fix or delete that line') from None
-                if not isinstance(record, dict) or isinstance(record.get('epoch'), bool) or \
-                        not isinstance(record.get('epoch'), (int, float)):
-                    raise PlotError(f'{path} line {n} is not a metrics record (a JSON object '
-                                    'with a numeric "epoch"); fix or delete that line')
-                out.append(record)
-    except UnicodeDecodeError as e:
-        raise PlotError(f'{path} is not UTF-8 text ({e}); is it a metrics.jsonl written by '
-                        'experiments.train?') from None
-    except OSError as e:
-        raise PlotError(f'cannot read {path}: {e.strerror or e}') from None
+        out = wd.read_jsonl(path)  # the run's own reader: a torn last line is skipped
+    except WorkdirError as e:
+        raise PlotError(str(e)) from None
     if not out:
         raise PlotError(f'{path} has no complete line yet; plot once the run has finished its '
                         'first epoch')

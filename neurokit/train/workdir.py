@@ -183,7 +183,7 @@ def read_jsonl(path: str) -> list:
         with open(path) as f:
             lines = f.readlines()
     except (OSError, UnicodeDecodeError) as e:
-        raise WorkdirError(f'cannot read {path} ({e}); put it back or pass a new --workdir') from None
+        raise WorkdirError(f'cannot read {path} ({e}); repair or replace the file') from None
     for i, line in enumerate(lines, 1):
         if not line.endswith('\n'):
             break  # torn by a kill mid-write (only ever the last line)
@@ -193,8 +193,7 @@ def read_jsonl(path: str) -> list:
             record = None
         if not (isinstance(record, dict) and type(record.get('epoch')) is int):
             raise WorkdirError(f'{path} line {i} is not an epoch record (a JSON object with an '
-                               'integer "epoch"); repair or remove that line, or pass a new '
-                               '--workdir')
+                               'integer "epoch"); repair or remove that line')
         records.append(record)
     return records
 
