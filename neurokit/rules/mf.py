@@ -168,6 +168,11 @@ def mf(model: Model, prediction: str = 'last', conv_scores: str = 'mean',
                        for l in range(num_proj))
         return hidden + ({'layers': tuple(params['layers'][num_proj:])},)
 
+    def join_blocks(trees):
+        """The inverse of `blocks`: per-block trees (params, gradients) -> the entries mf owns."""
+        return {'layers': tuple(b['layer'] for b in trees[:-1]) + tuple(trees[-1]['layers']),
+                'mf_proj': tuple(b['proj'] for b in trees[:-1])}
+
     def forward_pass(params, batch, finish):
         """One pass over the layers. `finish(i, block_grads, a_out)` is called as soon
         as block i's gradient exists and returns the activation the next layer reads
@@ -202,8 +207,7 @@ def mf(model: Model, prediction: str = 'last', conv_scores: str = 'mean',
 
         metrics = forward_pass(params, batch, finish)
         updates = {k: zeros_like_tree(v) for k, v in params.items()}  # entries mf does not own
-        updates.update(layers=tuple(g['layer'] for g in grads[:-1]) + tuple(grads[-1]['layers']),
-                       mf_proj=tuple(g['proj'] for g in grads[:-1]))
+        updates.update(join_blocks(grads))
         return updates, state, metrics
 
     def layerwise_step(params, state, opt_states, batch, key, optimizer):
@@ -221,9 +225,7 @@ def mf(model: Model, prediction: str = 'last', conv_scores: str = 'mean',
             return a_out
 
         metrics = forward_pass(params, batch, finish)
-        params = {**params,  # entries mf does not own stay as they are
-                  'layers': tuple(b['layer'] for b in new[:-1]) + tuple(new[-1]['layers']),
-                  'mf_proj': tuple(b['proj'] for b in new[:-1])}
+        params = {**params, **join_blocks(new)}  # entries mf does not own stay as they are
         return params, state, tuple(new_states), metrics
 
     def predict(params, state, x):
