@@ -3,12 +3,20 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-import optax
 
 
 def cross_entropy(logits, labels):
-    """Mean softmax cross-entropy; `labels` are integer classes."""
-    return optax.softmax_cross_entropy_with_integer_labels(logits.astype(jnp.float32), labels).mean()
+    """Mean softmax cross-entropy; `labels` are integer classes.
+
+    Written with a one-hot mask rather than a gather of the label's log-probability:
+    the gradient is then `softmax - one_hot`, which XLA fuses into the softmax's own
+    kernel, where the gather's gradient is a scatter plus a convert, two more GPU
+    kernels per loss (mf has one loss per layer; experiments/benchmarks/gpu_aot.py
+    counts them). Labels are checked to lie in range by the training loops.
+    """
+    logits = logits.astype(jnp.float32)
+    one_hot = jax.nn.one_hot(labels, logits.shape[-1], dtype=jnp.float32)
+    return -jnp.sum(one_hot * jax.nn.log_softmax(logits), axis=-1).mean()
 
 
 def mse(logits, labels):

@@ -22,6 +22,7 @@ import json
 import math
 import os
 import statistics
+import sys
 import time
 
 from absl import app, flags
@@ -56,6 +57,8 @@ _VAL = flags.DEFINE_string('val_configs', '', 'lr:schedule,... for --part=val (d
 _SELECT_LRS = flags.DEFINE_list('select_lrs', ['5e-4', '1e-3', '2e-3'],
                                 'Learning rates each rule chooses from in --part=select.')
 _SELECT_SEEDS = flags.DEFINE_integer('select_seeds', 2, 'Vmapped seeds per setting in --part=select.')
+_RETEST = flags.DEFINE_bool('retest', False, '--part=select: no validation runs; test again at the '
+                            'stored picks (after a code change; the previous test moves to the history).')
 
 # Hyperparameters chosen on the validation split (see `part_val`); BP twins use the same.
 # Run in this session (time allowed no more): `--part=val --epochs=15 --val_configs=0.001:constant`
@@ -201,6 +204,11 @@ def part_select():
         fresh = {_select_key(r) for r in new_runs}
         return [r for r in old_runs if _select_key(r) not in fresh] + new_runs
 
+    if _RETEST.value:
+        if 'chosen' not in prev:
+            sys.exit('mf.py: --retest needs stored picks; run --part=select without it first')
+        _retire_selected(stored)
+        return _selected_pair(prev['chosen'], sched)
     for rule in _RULES.value:
         for lr in lrs:
             config = _configs(rule)
@@ -234,10 +242,20 @@ def part_select():
     if prev.get('chosen') == chosen and 'accuracy_mlp_selected' in stored:
         print('select: the picks did not change; the stored test at these picks stands', flush=True)
         return stored['accuracy_mlp_selected']
-    if 'accuracy_mlp_selected' in stored:  # the test at the previous picks stays on record
+    _retire_selected(stored)
+    return _selected_pair(chosen, sched)
+
+
+def _retire_selected(stored):
+    """The stored test at the picks stays on record, in `accuracy_mlp_selected_history`."""
+    if 'accuracy_mlp_selected' in stored:
         history = stored.get('accuracy_mlp_selected_history', {}).get('runs', [])
         _merge('accuracy_mlp_selected_history', {'runs': history + [stored['accuracy_mlp_selected']]})
         _drop('accuracy_mlp_selected')
+
+
+def _selected_pair(chosen, sched):
+    """MF and BP trained on the whole training set at their picks and tested, `--seeds` each."""
     rule_over = {}
     for rule, c in chosen.items():
         rule_over[rule] = {'optimizer.learning_rate': c['learning_rate'], 'epochs': c['epochs']}

@@ -70,7 +70,7 @@ def _features(layer, a, conv_scores):
     return a.reshape(a.shape[0], -1)
 
 
-def _after(a, grads):
+def _after(a, grads, cpu_only=False):
     """`a`, made to depend on `grads`: the next layer's forward waits for this update.
 
     Without it XLA's CPU scheduler runs the forward passes of many layers ahead of
@@ -78,23 +78,39 @@ def _after(a, grads):
     is expanded before scheduling on CPU, so it does not help). Adding zero times
     one element of the gradient is a real data dependence XLA keeps (it does not
     fold `x * 0` for floats, since that is wrong for NaN/inf) at the cost of one
-    fused elementwise add.
+    fused elementwise add. XLA:GPU needs it too in `step` (with jax 0.10.2 its
+    forwards otherwise run ahead there as well: 4x BP's temp memory at batch 128);
+    `cpu_only=True` is for `_wait`, where on the GPU the barrier orders and the add
+    would only cost a kernel.
     """
     leaf = jax.tree.leaves(grads)[0]
-    return a + (leaf.reshape(-1)[0] * 0).astype(a.dtype)
+    add = lambda a, leaf: a + (leaf.reshape(-1)[0] * 0).astype(a.dtype)
+    if not cpu_only:
+        return add(a, leaf)
+    return jax.lax.platform_dependent(a, leaf, cpu=add, default=lambda a, leaf: a)
 
 
-def _wait(a, tree):
-    """`(a, tree)` released together: the next layer's forward (which reads `a`) waits
-    until `tree` (this layer's updated parameters) exists.
+def _wait(a, nxt, tree):
+    """`(a, nxt, tree)`, where the next layer's forward (which reads the activation `a`
+    and the next layer's parameters `nxt`) waits until `tree` (this layer's updated
+    parameters) exists.
 
     XLA:GPU schedules by `optimization_barrier`; XLA:CPU expands the barrier before
     scheduling, so `_after` adds a data dependence on one element for it. Neither
     alone works on both: on the GPU, `_after` alone lets the compiler compute that
     one element early and still defer the rest of the update (measured with XLA's
-    memory analysis of the GPU program, experiments/benchmarks/gpu_aot.py).
+    memory analysis of the GPU program, experiments/benchmarks/gpu_aot.py). The
+    barrier holds the next layer's parameters rather than the activation: an
+    activation passed through a barrier must be written out whole (one more kernel
+    per layer on the GPU), while left free XLA computes it inside the next matmul.
     """
-    return jax.lax.optimization_barrier((_after(a, tree), tree))
+    # Only the weights: a bias that comes out of a barrier is no longer fused into the
+    # matmul's epilogue (one more kernel per layer on the GPU).
+    gated = {k: v for k, v in nxt.items() if k != 'b'} if isinstance(nxt, dict) else {}
+    gated = gated or {'all': nxt}
+    gated, tree = jax.lax.optimization_barrier((gated, tree))
+    nxt = gated['all'] if 'all' in gated else {**nxt, **gated}
+    return _after(a, tree, cpu_only=True), nxt, tree
 
 
 def mf(model: Model, prediction: str = 'last', conv_scores: str = 'mean',
@@ -148,14 +164,19 @@ def mf(model: Model, prediction: str = 'last', conv_scores: str = 'mean',
         del key, params
         return EmptyState()
 
+    def example_losses(scores, y):
+        """`loss_fn` of each example alone: (batch,) float32."""
+        return jax.vmap(loss_fn)(scores[:, None].astype(jnp.float32), y[:, None])
+
     def hidden_loss(l, p, m, a_in, y):
-        """Layer l's own loss; `a_in` arrives as a constant."""
+        """Layer l's own loss; `a_in` arrives as a constant. Aux: (output, scores)."""
         out = layers[l](p, a_in)
         scores = _features(layers[l], out, conv_scores).astype(m['m'].dtype) @ m['m']
-        return loss_fn(scores, y), out
+        return loss_fn(scores, y), (out, scores)
 
     def last_block_loss(ps, a_in, y):
-        """Last hidden layer + output layer (its projection), or the output layer alone."""
+        """Last hidden layer + output layer (its projection), or the output layer alone.
+        Aux: the logits."""
         a = a_in
         for layer, p in zip(layers[num_layers - len(ps):], ps):
             a = layer(p, a)
@@ -174,26 +195,33 @@ def mf(model: Model, prediction: str = 'last', conv_scores: str = 'mean',
                 'mf_proj': tuple(b['proj'] for b in trees[:-1])}
 
     def forward_pass(params, batch, finish):
-        """One pass over the layers. `finish(i, block_grads, a_out)` is called as soon
-        as block i's gradient exists and returns the activation the next layer reads
-        (made to wait for whatever must be done first); `a_out` is None for the last block."""
+        """One pass over the layers. `finish(i, block_grads, a_out, nxt)` is called as
+        soon as block i's gradient exists, with the activation `a_out` and the parameters
+        `nxt` that the next layer's forward reads, and returns them (made to wait for
+        whatever must be done first); both are None for the last block."""
         y = batch['y']
         a = batch['x']
-        metrics = {}
+        layer_params = list(params['layers'])
+        per_example = []  # each layer's loss per example, for the metrics
         # Each layer's gradient is taken as soon as its forward is done, on a
         # stop_gradient'ed input, so nothing of layer l is needed after step l.
         for l in range(num_proj):
-            (value, a_out), (g_p, g_m) = jax.value_and_grad(
+            (g_p, g_m), (a_out, s) = jax.grad(
                 lambda p, m, x: hidden_loss(l, p, m, x, y), argnums=(0, 1), has_aux=True)(
-                    params['layers'][l], params['mf_proj'][l], jax.lax.stop_gradient(a))
-            a = finish(l, {'layer': g_p, 'proj': g_m}, a_out)
-            metrics[f'loss_{l}'] = value
-        last = tuple(params['layers'][num_proj:])
-        (value, logits), g_last = jax.value_and_grad(last_block_loss, has_aux=True)(
-            last, jax.lax.stop_gradient(a), y)
-        finish(num_proj, {'layers': g_last}, None)
-        metrics[f'loss_{num_proj}'] = value
-        metrics['loss'] = value  # the model's own loss, comparable with backprop's
+                    layer_params[l], params['mf_proj'][l], jax.lax.stop_gradient(a))
+            a, layer_params[l + 1] = finish(l, {'layer': g_p, 'proj': g_m}, a_out,
+                                            layer_params[l + 1])
+            per_example.append(example_losses(s, y))
+        last = tuple(layer_params[num_proj:])
+        g_last, logits = jax.grad(last_block_loss, has_aux=True)(last, jax.lax.stop_gradient(a), y)
+        finish(num_proj, {'layers': g_last}, None, None)
+        per_example.append(example_losses(logits, y))
+        # Every layer's mean loss in one stacked reduction, instead of one reduction
+        # to a scalar per layer (on a GPU, three small kernels per layer). The per-example
+        # values are computed as each layer goes, so no layer's scores outlive it.
+        values = jnp.mean(jnp.stack(per_example), axis=1)
+        metrics = {f'loss_{l}': values[l] for l in range(num_proj + 1)}
+        metrics['loss'] = values[num_proj]  # the model's own loss, comparable with backprop's
         metrics['accuracy'] = losses.accuracy(logits, y)
         return metrics
 
@@ -201,9 +229,9 @@ def mf(model: Model, prediction: str = 'last', conv_scores: str = 'mean',
         del key
         grads = []
 
-        def finish(i, g, a_out):
+        def finish(i, g, a_out, nxt):
             grads.append(g)
-            return None if a_out is None else _after(a_out, g['layer'])
+            return (None if a_out is None else _after(a_out, g['layer'])), nxt
 
         metrics = forward_pass(params, batch, finish)
         updates = {k: zeros_like_tree(v) for k, v in params.items()}  # entries mf does not own
@@ -215,14 +243,21 @@ def mf(model: Model, prediction: str = 'last', conv_scores: str = 'mean',
         old = blocks(params)
         new, new_states = [], []
 
-        def finish(i, g, a_out):
-            updates, opt_state = optimizer.update(g, opt_states[i], old[i])
-            block = optax.apply_updates(old[i], updates)
+        def finish(i, g, a_out, nxt):
+            # The old parameters are released to the update only once the gradient of
+            # the block's first layer exists, the last one its backward pass computes:
+            # every read of them (the projection's, by the gradient to the layer) is
+            # then done and the update can overwrite them in place. Otherwise XLA:GPU
+            # updates the projection early and copies the result into place later.
+            first = g['layer'] if 'layer' in g else g['layers'][0]
+            params_i, _ = jax.lax.optimization_barrier((old[i], first))
+            updates, opt_state = optimizer.update(g, opt_states[i], params_i)
+            block = optax.apply_updates(params_i, updates)
             new_states.append(opt_state)
             if a_out is not None:
-                a_out, block = _wait(a_out, block)
+                a_out, nxt, block = _wait(a_out, nxt, block)
             new.append(block)
-            return a_out
+            return a_out, nxt
 
         metrics = forward_pass(params, batch, finish)
         params = {**params, **join_blocks(new)}  # entries mf does not own stay as they are

@@ -70,6 +70,23 @@ def test_each_update_is_the_gradient_of_its_own_layer_loss():
     assert set(metrics) >= {'loss', 'accuracy', 'loss_0', 'loss_1', 'loss_2'}
 
 
+def test_metrics_are_each_layers_own_loss():
+    _, rule, params, batch = _setup()
+    _, _, metrics = jax.jit(rule.step)(params, rule.init(None, params), batch, None)
+    x, y = batch['x'], batch['y']
+    ws = [p['w'] for p in params['layers']]
+    bs = [p['b'] for p in params['layers']]
+    a, expected = x, []
+    for l, p in enumerate(params['mf_proj']):
+        a = jax.nn.relu(a @ ws[l] + bs[l])
+        expected.append(_ce(a @ p['m'], y))
+    a = jax.nn.relu(a @ ws[-2] + bs[-2])
+    expected.append(_ce(a @ ws[-1] + bs[-1], y))
+    got = [metrics[f'loss_{l}'] for l in range(len(expected))]
+    np.testing.assert_allclose(got, expected, rtol=1e-5)
+    np.testing.assert_allclose(metrics['loss'], expected[-1], rtol=1e-5)
+
+
 def test_later_layers_do_not_change_earlier_updates():
     _, rule, params, batch = _setup()
     state = rule.init(None, params)
