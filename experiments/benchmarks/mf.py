@@ -557,15 +557,21 @@ def part_report():
         if 'mf' in cur and 'bp' in cur:
             m, b = cur['mf'], cur['bp']
             se = 100 * math.sqrt(m['std'] ** 2 / m['num_seeds'] + b['std'] ** 2 / b['num_seeds'])
-            out.append(f'How firm: MF − BP = {100 * (m["mean"] - b["mean"]):+.2f} points, against a '
+            out.append(f'How firm: MF − BP = {100 * (m["mean"] - b["mean"]):+.3f} points, against a '
                        f'standard error of the difference of the two means of {se:.2f} points; '
                        + (f'this is test number {1 + len(res["accuracy_mlp_selected_history"]["runs"])} '
-                          'under this protocol, and the settings that won were added to the grid '
-                          'after the earlier test below.\n'
+                          'under this protocol (the earlier ones are below).\n'
                           if res.get('accuracy_mlp_selected_history', {}).get('runs') else '\n'))
+
+        def picks(run):
+            return [(run[r]['optimizer']['learning_rate'], run[r]['epochs'], run[r].get('command'))
+                    for r in ('mf', 'bp')]
         for old in res.get('accuracy_mlp_selected_history', {}).get('runs', []):
             m, b = old['mf'], old['bp']
-            out.append(f'Earlier test at earlier picks (MF lr {m["optimizer"]["learning_rate"]}, '
+            same = 'mf' in cur and 'bp' in cur and picks(old) == picks(cur)
+            what = ('at the same picks, before a code change (re-tested with `--retest`)' if same
+                    else 'at earlier picks')
+            out.append(f'Earlier test {what} (MF lr {m["optimizer"]["learning_rate"]}, '
                        f'{m["epochs"]} epochs; BP lr {b["optimizer"]["learning_rate"]}, {b["epochs"]} '
                        f'epochs; {old.get("date")}): MF {_pct(m["mean"])} ± {_pct(m["std"])} %, BP '
                        f'{_pct(b["mean"])} ± {_pct(b["std"])} % ({m["num_seeds"]} seeds).\n')

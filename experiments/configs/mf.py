@@ -29,11 +29,13 @@ validation split; `python -m experiments.benchmarks.mf --part=select ...`, see m
 the 'combine' prediction:
   python -m experiments.train --config=experiments/configs/mf.py --workdir=runs/mf40 \
       --config.num_seeds=5 --config.epochs=40 --config.rule_kwargs.prediction=combine
-gave MF 90.66 ± 0.09 % against BP's 90.61 ± 0.07 % (5 seeds each; 13 min for MF on 2 cores).
+gave MF 90.66 ± 0.09 % against BP's 90.61 ± 0.07 % (5 seeds each; 13 min for MF on 2 cores);
+re-tested at the same settings after the 2026-11-30 kernel changes (same gradients, other
+float rounding): MF 90.59 ± 0.13 %, BP 90.60 ± 0.09 %, a tie within noise.
 
 Memory: `config.layerwise_updates=True` (this config) applies each block's Adam step inside
 the forward pass, so one layer's activations and gradient are alive at a time (GPU program
-for a 16x1024 MLP, batch 1024: 17.2 MiB of temporaries against backprop's 72.0 MiB,
+for a 16x1024 MLP, batch 1024: 16.4 MiB of temporaries against backprop's 72.0 MiB,
 `python -m experiments.benchmarks.gpu_aot`); the accuracy figures above were measured
 before this was the default and are the same numbers (tests/rules/test_mf_layerwise.py).
 
