@@ -17,10 +17,10 @@ with `--config.num_seeds=5`, 8 epochs: 89.56 ± 0.09 % (BP twin 89.88); with
 `--config.epochs=15`: 90.18 ± 0.11 % against the BP twin's 90.45 ± 0.13 % (5 seeds
 each, same init and data order); about 30 s per epoch for 5 vmapped seeds.
 
-CNN (measured 2026-11-23, 3 seeds, 2-core CPU): `--config.model.name=cnn
+CNN (measured 2026-11-30, 3 seeds, 2-core CPU): `--config.model.name=cnn
 --config.rule_kwargs.conv_scores=flatten --config.epochs=8 --config.num_seeds=3` (conv 32-64 3x3
-with pooling, dense 128; projections on the flattened pooled maps): 91.59 ± 0.09 % against the BP
-twin's 92.02 ± 0.12 % (paper: MF 90.52 %, BP 90.27 %).
+with pooling, dense 128; projections on the flattened pooled maps): 91.69 ± 0.07 % against the BP
+twin's 92.11 ± 0.03 % (paper: MF 90.52 %, BP 90.27 %).
 
 Each rule at its own validated settings (lr, epochs, MF's prediction mode picked on a 50k/10k
 validation split; `python -m experiments.benchmarks.mf --part=select ...`, see mf.md): with a
