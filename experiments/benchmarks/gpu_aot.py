@@ -70,6 +70,8 @@ def gpu_sharding(target_config: str):
 
 
 SPEED_NET = ((4096,) * 8, 'bfloat16', 1024)  # gpu.py's 'large' network: hidden, dtype, batch
+
+
 def compiled_step(sharding, rule_name, layerwise, hidden, dtype, batch):
     """The donated train step (Adam) compiled for the target GPU."""
     return common.lowered_train_step(rule_name, hidden, dtype, batch, layerwise, donate=True,

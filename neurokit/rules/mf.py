@@ -104,13 +104,11 @@ def _wait(a, nxt, tree):
     activation passed through a barrier must be written out whole (one more kernel
     per layer on the GPU), while left free XLA computes it inside the next matmul.
     """
-    # Only the weights: a bias that comes out of a barrier is no longer fused into the
-    # matmul's epilogue (one more kernel per layer on the GPU).
-    gated = {k: v for k, v in nxt.items() if k != 'b'} if isinstance(nxt, dict) else {}
-    gated = gated or {'all': nxt}
-    gated, tree = jax.lax.optimization_barrier((gated, tree))
-    nxt = gated['all'] if 'all' in gated else {**nxt, **gated}
-    return _after(a, tree, cpu_only=True), nxt, tree
+    # Only the weights (a layer's parameters are {'w', 'b'}): a bias that comes out of a
+    # barrier is no longer fused into the matmul's epilogue (one more kernel per layer).
+    held = {k: v for k, v in nxt.items() if k != 'b'}
+    held, tree = jax.lax.optimization_barrier((held, tree))
+    return _after(a, tree, cpu_only=True), {**nxt, **held}, tree
 
 
 def mf(model: Model, prediction: str = 'last', conv_scores: str = 'mean',
@@ -142,9 +140,7 @@ def mf(model: Model, prediction: str = 'last', conv_scores: str = 'mean',
         raise ValueError(f'unknown prediction {prediction!r}; valid: {", ".join(PREDICTIONS)}')
     if conv_scores not in CONV_SCORES:
         raise ValueError(f'unknown conv_scores {conv_scores!r}; valid: {", ".join(CONV_SCORES)}')
-    if loss not in losses.LOSSES:
-        raise ValueError(f'unknown loss {loss!r}; valid: {", ".join(losses.LOSSES)}')
-    loss_fn = losses.LOSSES[loss]
+    loss_fn = losses.get(loss)
     layers = tuple(model.layers)
     num_layers = len(layers)
     num_proj = max(num_layers - 2, 0)  # hidden layers that own a projection

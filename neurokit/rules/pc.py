@@ -174,12 +174,12 @@ def _check_inference(inference_steps, inference_lr, inference_momentum):
     them inside one program): they are then used as they are, unchecked. The step
     count sets the program's length, so it must be a concrete integer.
     """
-    if isinstance(inference_steps, jax.core.Tracer):
+    traced = lambda v: isinstance(v, jax.core.Tracer)
+    if traced(inference_steps):
         raise ValueError('inference_steps sets the length of the inference loop, so it cannot '
                          'be swept in one program; run one program per value')
     if int(inference_steps) != inference_steps or inference_steps < 0:
         raise ValueError(f'inference_steps must be an integer >= 0, got {inference_steps!r}')
-    traced = lambda v: isinstance(v, jax.core.Tracer)
     if not traced(inference_lr) and inference_lr < 0:
         raise ValueError(f'inference_lr must be >= 0, got {inference_lr!r}')
     if not traced(inference_momentum) and not 0 <= inference_momentum < 1:
