@@ -18,6 +18,7 @@ in one program), so each figure has a one-line CLI equivalent.
 from __future__ import annotations
 
 import datetime
+import itertools
 import json
 import math
 import os
@@ -56,6 +57,9 @@ _CONV_SCORES = flags.DEFINE_string('conv_scores', 'mean', "MF's conv projections
 _VAL = flags.DEFINE_string('val_configs', '', 'lr:schedule,... for --part=val (default VAL_GRID).')
 _SELECT_LRS = flags.DEFINE_list('select_lrs', ['5e-4', '1e-3', '2e-3'],
                                 'Learning rates each rule chooses from in --part=select.')
+_SELECT_WDS = flags.DEFINE_list('select_wds', ['0'],
+                               "Weight decays each rule chooses from in --part=select: decoupled "
+                               "(optax.adamw) for a value > 0; '0' is plain Adam.")
 _SELECT_SEEDS = flags.DEFINE_integer('select_seeds', 2, 'Vmapped seeds per setting in --part=select.')
 _RETEST = flags.DEFINE_bool('retest', False, '--part=select: no validation runs; test again at the '
                             'stored picks (after a code change; the previous test moves to the history).')
@@ -168,8 +172,21 @@ def _accuracy_pair(tag, overrides, rules=('mf', 'bp'), rule_overrides=None):
     return out
 
 
+def _optim(opt, name=True):
+    """'adam lr 0.001' (or 'lr 0.001' without the name); AdamW adds its weight decay."""
+    text = (f'{opt["name"]} ' if name else '') + f'lr {opt["learning_rate"]}'
+    return text + (f', weight decay {opt["weight_decay"]:g}' if opt.get('weight_decay') else '')
+
+
 def _select_key(run):
-    return (run['rule'], run['learning_rate'], run['prediction'], run['epochs'], run['schedule'])
+    return (run['rule'], run['learning_rate'], run.get('weight_decay', 0.0), run['prediction'],
+            run['epochs'], run['schedule'])
+
+
+def _picks(chosen):
+    """Stored picks with the weight decay made explicit (picks stored before the weight-decay
+    axis existed were plain Adam)."""
+    return {rule: {'weight_decay': 0.0, **c} for rule, c in (chosen or {}).items()}
 
 
 def part_select():
@@ -183,6 +200,9 @@ def part_select():
     its best final validation accuracy over all of them. The test pair runs only when a
     pick changed; the test at the previous picks moves to `accuracy_mlp_selected_history`."""
     lrs = [float(v) for v in _SELECT_LRS.value]
+    wds = [float(v) for v in _SELECT_WDS.value]
+    if any(not math.isfinite(v) or v < 0 for v in wds):
+        sys.exit(f'mf.py: --select_wds must be numbers >= 0, got {",".join(_SELECT_WDS.value)}')
     epochs, sched = _EPOCHS.value or 20, _SCHED.value
     if _QUICK.value:
         ds, lrs, epochs, n_val = data_lib.load('digits'), lrs[:2], 2, 300
@@ -194,6 +214,7 @@ def part_select():
     old_runs = prev.get('runs', [])
     command = ('python -m experiments.benchmarks.mf --part=select '
                f'--select_lrs={",".join(_SELECT_LRS.value)} --epochs={epochs} '
+               + (f'--select_wds={",".join(_SELECT_WDS.value)} ' if any(wds) else '') +
                f'--select_seeds={_SELECT_SEEDS.value} --seeds={_SEEDS.value}')
     commands = prev.get('commands', [])
     sel = {'split': f'train[:-{n_val}] / train[-{n_val}:] (validation)',
@@ -208,38 +229,41 @@ def part_select():
         if 'chosen' not in prev:
             sys.exit('mf.py: --retest needs stored picks; run --part=select without it first')
         _retire_selected(stored)
-        return _selected_pair(prev['chosen'], sched)
-    for rule in _RULES.value:
-        for lr in lrs:
-            config = _configs(rule)
-            config.optimizer.learning_rate, config.optimizer.schedule = lr, sched
-            config.epochs, config.num_seeds = epochs, _SELECT_SEEDS.value
-            if _QUICK.value:
-                config.model.hidden, config.batch_size = (64, 64), 64
-            variants = {}
-            if rule == 'mf':
-                combine = config.copy_and_resolve_references()
-                combine.rule_kwargs.prediction = 'combine'
-                variants['combine'] = combine
-            t0 = time.perf_counter()
-            curves = common.train_curves(config, x[:-n_val], y[:-n_val], x[-n_val:], y[-n_val:],
-                                         variants)
-            seconds = time.perf_counter() - t0
-            for name, curve in curves.items():
-                new_runs.append({
-                    'rule': rule, 'learning_rate': lr, 'epochs': epochs, 'schedule': sched,
-                    'prediction': name or (config.rule_kwargs.prediction if rule == 'mf' else None),
-                    'val_accuracy_per_epoch': [statistics.fmean(c) for c in curve],
-                    'final_member_val_accuracy': curve[-1],
-                    'final_val_accuracy': statistics.fmean(curve[-1]), 'seconds': seconds})
-            _merge('select', {**sel, 'runs': all_runs()})
+        return _selected_pair(_picks(prev['chosen']), sched)
+    for rule, lr, wdecay in itertools.product(_RULES.value, lrs, wds):
+        config = _configs(rule)
+        config.optimizer.learning_rate, config.optimizer.schedule = lr, sched
+        if wdecay:
+            config.optimizer.name, config.optimizer.weight_decay = 'adamw', wdecay
+        config.epochs, config.num_seeds = epochs, _SELECT_SEEDS.value
+        if _QUICK.value:
+            config.model.hidden, config.batch_size = (64, 64), 64
+        variants = {}
+        if rule == 'mf':
+            combine = config.copy_and_resolve_references()
+            combine.rule_kwargs.prediction = 'combine'
+            variants['combine'] = combine
+        t0 = time.perf_counter()
+        curves = common.train_curves(config, x[:-n_val], y[:-n_val], x[-n_val:], y[-n_val:],
+                                     variants)
+        seconds = time.perf_counter() - t0
+        for name, curve in curves.items():
+            new_runs.append({
+                'rule': rule, 'learning_rate': lr, 'weight_decay': wdecay, 'epochs': epochs,
+                'schedule': sched,
+                'prediction': name or (config.rule_kwargs.prediction if rule == 'mf' else None),
+                'val_accuracy_per_epoch': [statistics.fmean(c) for c in curve],
+                'final_member_val_accuracy': curve[-1],
+                'final_val_accuracy': statistics.fmean(curve[-1]), 'seconds': seconds})
+        _merge('select', {**sel, 'runs': all_runs()})
     chosen = {}
     for rule in _RULES.value:
         best = common.pick_best(all_runs(), rule)
         chosen[rule] = {k: best[k] for k in ('learning_rate', 'prediction', 'epochs', 'schedule',
                                              'final_val_accuracy')}
+        chosen[rule]['weight_decay'] = best.get('weight_decay', 0.0)
     _merge('select', {**sel, 'runs': all_runs(), 'chosen': chosen})
-    if prev.get('chosen') == chosen and 'accuracy_mlp_selected' in stored:
+    if _picks(prev.get('chosen')) == chosen and 'accuracy_mlp_selected' in stored:
         print('select: the picks did not change; the stored test at these picks stands', flush=True)
         return stored['accuracy_mlp_selected']
     _retire_selected(stored)
@@ -259,6 +283,9 @@ def _selected_pair(chosen, sched):
     rule_over = {}
     for rule, c in chosen.items():
         rule_over[rule] = {'optimizer.learning_rate': c['learning_rate'], 'epochs': c['epochs']}
+        if c.get('weight_decay'):
+            rule_over[rule].update({'optimizer.name': 'adamw',
+                                    'optimizer.weight_decay': c['weight_decay']})
         if c['prediction']:
             rule_over[rule]['rule_kwargs.prediction'] = c['prediction']
     over = {'num_seeds': _SEEDS.value, 'optimizer.schedule': sched}
@@ -447,11 +474,11 @@ def _acc_block(res, key, title, threshold, published, beat_twin=True):
     if 'mf' in r:
         x = r['mf']
         lines.append(f'- Budget: {x["epochs"]} epochs, batch {x["batch_size"]}, '
-                     f'{x["optimizer"]["name"]} lr {x["optimizer"]["learning_rate"]} '
+                     f'{_optim(x["optimizer"])} '
                      f'schedule {x["optimizer"]["schedule"]}, {x["num_seeds"]} seeds (vmapped), '
                      f'model {x["model"]}, prediction {x.get("rule_kwargs", {}).get("prediction", "last")}'
-                     + (f'; BP twin lr {r["bp"]["optimizer"]["learning_rate"]}' if 'bp' in r and
-                        r['bp']['optimizer']['learning_rate'] != x['optimizer']['learning_rate'] else '')
+                     + (f'; BP twin {_optim(r["bp"]["optimizer"])}' if 'bp' in r and
+                        _optim(r['bp']['optimizer']) != _optim(x['optimizer']) else '')
                      + (f', {r["bp"]["epochs"]} epochs' if 'bp' in r and
                         r['bp']['epochs'] != x['epochs'] else ''))
     for rule in ('mf', 'bp'):
@@ -530,22 +557,28 @@ def part_report():
         v = res['select']
         out += ['### Each rule at its own validated learning rate and budget (MLP 2x1000)', '',
                 'The comparison above gives BP the settings MF was tuned with. Here each rule picks '
-                'its own learning rate and number of epochs (MF also its prediction mode: the last '
+                'its own learning rate, weight decay (0: Adam; > 0: decoupled, AdamW) and number of '
+                'epochs (MF also its prediction mode: the last '
                 'layer\'s scores, or the sum of every layer\'s log-softmax scores) by the mean final '
                 f'accuracy on a validation split ({v["split"]}; {v["seeds"]} vmapped seeds per '
                 'setting, cosine decay over the run); then both train on all 60,000 images at their '
                 'picks and are tested once. The test set plays no part in the choice.', '',
                 '- Commands (settings accumulate; a pick is the best over all of them): '
                 + '; '.join(f'`{c}`' for c in v['commands']) + f' (last: {v["date"]})', '',
-                '| rule | lr | epochs | prediction | val acc per epoch (mean of seeds) | final val acc |',
-                '|---|---|---|---|---|---|']
-        for run in sorted(v['runs'], key=lambda r: (r['rule'] != 'mf', r['epochs'], r['learning_rate'],
+                '| rule | lr | wd | epochs | prediction | val acc per epoch (mean of seeds) | '
+                'final val acc |',
+                '|---|---|---|---|---|---|---|']
+        for run in sorted(v['runs'], key=lambda r: (r['rule'] != 'mf', r['epochs'],
+                                                   r.get('weight_decay', 0.0), r['learning_rate'],
                                                    r['prediction'] or '')):
-            out.append(f'| {run["rule"]} | {run["learning_rate"]} | {run["epochs"]} | '
+            out.append(f'| {run["rule"]} | {run["learning_rate"]} | {run.get("weight_decay", 0.0):g} | '
+                       f'{run["epochs"]} | '
                        f'{run["prediction"] or "—"} | '
                        f'{" ".join(_pct(a) for a in run["val_accuracy_per_epoch"][-5:])} (last 5) | '
                        f'{_pct(run["final_val_accuracy"])} |')
         picks = '; '.join(f'{k}: lr {c["learning_rate"]}, {c["epochs"]} epochs'
+                          + (f', AdamW weight decay {c["weight_decay"]:g}' if c.get('weight_decay')
+                             else '')
                           + (f', prediction {c["prediction"]}' if c['prediction'] else '')
                           for k, c in v['chosen'].items())
         out += ['', f'Picked: {picks}.', '']
@@ -566,13 +599,19 @@ def part_report():
         def picks(run):
             return [(run[r]['optimizer']['learning_rate'], run[r]['epochs'], run[r].get('command'))
                     for r in ('mf', 'bp')]
-        for old in res.get('accuracy_mlp_selected_history', {}).get('runs', []):
+        history = res.get('accuracy_mlp_selected_history', {}).get('runs', [])
+        for i, old in enumerate(history):
             m, b = old['mf'], old['bp']
-            same = 'mf' in cur and 'bp' in cur and picks(old) == picks(cur)
-            what = ('at the same picks, before a code change (re-tested with `--retest`)' if same
-                    else 'at earlier picks')
-            out.append(f'Earlier test {what} (MF lr {m["optimizer"]["learning_rate"]}, '
-                       f'{m["epochs"]} epochs; BP lr {b["optimizer"]["learning_rate"]}, {b["epochs"]} '
+            nxt = history[i + 1] if i + 1 < len(history) else cur
+            if 'mf' not in nxt or 'bp' not in nxt or picks(old) != picks(nxt):
+                what = 'at earlier picks'
+            elif nxt is cur:
+                what = 'at the same picks, before a code change (re-tested with `--retest`)'
+            else:
+                what = ('at earlier picks, before a code change (the next test re-ran them with '
+                        '`--retest`)')
+            out.append(f'Earlier test {what} (MF {_optim(m["optimizer"], name=False)}, '
+                       f'{m["epochs"]} epochs; BP {_optim(b["optimizer"], name=False)}, {b["epochs"]} '
                        f'epochs; {old.get("date")}): MF {_pct(m["mean"])} ± {_pct(m["std"])} %, BP '
                        f'{_pct(b["mean"])} ± {_pct(b["std"])} % ({m["num_seeds"]} seeds).\n')
     out.append(_acc_block(res, 'accuracy_cnn', 'F-MNIST, CNN', 0.905, 'paper MF 90.52 %, BP 90.27 %',

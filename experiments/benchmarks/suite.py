@@ -164,12 +164,18 @@ def _est_mf_cnn():
     return s / 60, 'mf.json accuracy_cnn train_seconds of both rules'
 
 
-def _est_mf_select():
+def _est_mf_grid(epochs, lrs, wds=(0.0,), tested=False):
+    """A `--part=select` call that adds the settings `lrs` x `wds` at `epochs` (both rules):
+    its stored run seconds, plus the test pair's when that call changed the picks."""
     mf = _json('mf')
-    runs = _get(mf, 'select', 'runs', default=[])
-    s = sum({(r['rule'], r['learning_rate']): r['seconds'] for r in runs}.values()) or 2 * 3 * 400
-    s += sum(_get(mf, 'accuracy_mlp_selected', r, 'train_seconds', default=650) for r in ('mf', 'bp'))
-    return s / 60, 'mf.json select run seconds + accuracy_mlp_selected train_seconds'
+    runs = {(r['rule'], r['learning_rate'], r.get('weight_decay', 0.0)): r['seconds']
+            for r in _get(mf, 'select', 'runs', default=[]) if r['epochs'] == epochs}
+    s = sum(runs.get((rule, lr, wd), 400 * epochs / 40) for rule in ('mf', 'bp') for lr in lrs
+            for wd in wds)
+    if tested:
+        s += sum(_get(mf, 'accuracy_mlp_selected', r, 'train_seconds', default=700)
+                 for r in ('mf', 'bp'))
+    return s / 60, 'mf.json select run seconds' + (' + the test pair\'s' if tested else '')
 
 
 def _est_mf_val(i):
@@ -324,11 +330,25 @@ PLAN = [
          lambda: _est_mf_val(1), 'long'),
     Step(B + 'mf', ('--part=accuracy', '--epochs=15', '--seeds=5'), _est_mf_long, 'long',
          'MF and its BP twin at the same settings, 5 seeds each'),
-    Step(B + 'mf', ('--part=select', '--epochs=20', '--select_seeds=2', '--seeds=5'), _est_mf_select,
+    Step(B + 'mf', ('--part=select', '--epochs=20', '--select_seeds=2', '--seeds=5'),
+         lambda: _est_mf_grid(20, (5e-4, 1e-3, 2e-3), tested=True),
          'long', 'each rule picks its own lr (MF also its prediction) on validation, then 5 seeds'),
     Step(B + 'mf', ('--part=select', '--select_lrs=1e-3,2e-3', '--epochs=40', '--select_seeds=2',
-                    '--seeds=5'), lambda: (2 * _est_mf_select()[0], 'twice the 20-epoch estimate'),
+                    '--seeds=5'), lambda: _est_mf_grid(40, (1e-3, 2e-3), tested=True),
          'long', 'adds 40-epoch settings to the stored 20-epoch ones; picks over both, then 5 seeds'),
+    Step(B + 'mf', ('--part=select', '--select_lrs=5e-4,1e-3', '--epochs=60', '--select_seeds=2',
+                    '--seeds=5'), lambda: _est_mf_grid(60, (5e-4, 1e-3)), 'long',
+         '60-epoch settings (40 was the edge of the grid for both picks); no pick changed'),
+    Step(B + 'mf', ('--part=select', '--select_lrs=5e-4', '--epochs=40', '--select_seeds=2',
+                    '--seeds=5'), lambda: _est_mf_grid(40, (5e-4,), tested=True), 'long',
+         'lr 5e-4 at 40 epochs (1e-3 was the edge at 40); both picks moved there: tested'),
+    Step(B + 'mf', ('--part=select', '--select_lrs=2.5e-4', '--epochs=40', '--select_seeds=2',
+                    '--seeds=5'), lambda: _est_mf_grid(40, (2.5e-4,)), 'long',
+         'lr 2.5e-4 at 40 epochs (5e-4 was now the edge); no pick changed'),
+    Step(B + 'mf', ('--part=select', '--select_lrs=5e-4', '--epochs=40', '--select_wds=0.05,0.2',
+                    '--select_seeds=2', '--seeds=5'),
+         lambda: _est_mf_grid(40, (5e-4,), (0.05, 0.2)), 'long',
+         'AdamW weight decay at the picks, the same for both rules; no pick changed'),
     Step(B + 'mf', ('--part=cnn', '--cnn_model=cnn', '--conv_scores=flatten', '--epochs=8',
                     '--seeds=3'), _est_mf_cnn, 'long', 'CNN conv 32-64 dense 128, MF and BP twin'),
     Step(B + 'mf', ('--part=memory,report',), _const(2.0, 'compiles only'), 'long',
