@@ -190,10 +190,10 @@ def _picks(chosen):
 
 
 def part_select():
-    """Each rule picks its own learning rate (MF also its prediction mode) and budget on a
-    validation split of the training set (never the test set); then MF and BP train on the
-    whole training set at their picks (same model, init, data order and schedule) and are
-    tested, `--seeds` each.
+    """Each rule picks its own learning rate, weight decay (`--select_wds`; AdamW when > 0),
+    budget and (MF) prediction mode on a validation split of the training set (never the test
+    set); then MF and BP train on the whole training set at their picks (same model, init,
+    data order and schedule) and are tested, `--seeds` each.
 
     Runs accumulate over invocations (an `--epochs=40` call adds 40-epoch settings to the
     stored 20-epoch ones; a setting run again replaces its row), and each rule's pick is
