@@ -12,7 +12,8 @@ def cross_entropy(logits, labels):
     the gradient is then `softmax - one_hot`, which XLA fuses into the softmax's own
     kernel, where the gather's gradient is a scatter plus a convert, two more GPU
     kernels per loss (mf has one loss per layer; experiments/benchmarks/gpu_aot.py
-    counts them). Labels are checked to lie in range by the training loops.
+    counts them). A label outside [0, C) gives an all-zero one-hot row (a loss of 0);
+    the data loaders refuse such labels (`data.base.check_labels`).
     """
     logits = logits.astype(jnp.float32)
     one_hot = jax.nn.one_hot(labels, logits.shape[-1], dtype=jnp.float32)

@@ -178,6 +178,19 @@ def _optim(opt, name=True):
     return text + (f', weight decay {opt["weight_decay"]:g}' if opt.get('weight_decay') else '')
 
 
+def _numbers(flag, positive):
+    """The list flag's values as floats; exits with one line unless each is finite and > 0
+    (`positive`) or >= 0."""
+    try:
+        values = [float(v) for v in flag.value]
+    except ValueError:
+        values = []
+    if not values or any(not math.isfinite(v) or v < 0 or (positive and v == 0) for v in values):
+        sys.exit(f'mf.py: --{flag.name} must be a comma-separated list of numbers '
+                 f'{"> 0" if positive else ">= 0"}, got {",".join(flag.value)!r}')
+    return values
+
+
 def _select_key(run):
     return (run['rule'], run['learning_rate'], run.get('weight_decay', 0.0), run['prediction'],
             run['epochs'], run['schedule'])
@@ -199,10 +212,8 @@ def part_select():
     stored 20-epoch ones; a setting run again replaces its row), and each rule's pick is
     its best final validation accuracy over all of them. The test pair runs only when a
     pick changed; the test at the previous picks moves to `accuracy_mlp_selected_history`."""
-    lrs = [float(v) for v in _SELECT_LRS.value]
-    wds = [float(v) for v in _SELECT_WDS.value]
-    if any(not math.isfinite(v) or v < 0 for v in wds):
-        sys.exit(f'mf.py: --select_wds must be numbers >= 0, got {",".join(_SELECT_WDS.value)}')
+    lrs = _numbers(_SELECT_LRS, positive=True)
+    wds = _numbers(_SELECT_WDS, positive=False)
     epochs, sched = _EPOCHS.value or 20, _SCHED.value
     if _QUICK.value:
         ds, lrs, epochs, n_val = data_lib.load('digits'), lrs[:2], 2, 300
