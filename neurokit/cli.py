@@ -3,7 +3,9 @@
 Exit codes of `python -m experiments.train`:
   0  the run finished (or had already finished in that workdir: nothing is touched)
   2  bad input or a run that cannot go on: stderr's last line is `error: ...`
-  3  stopped by SIGTERM (preemption) after saving a checkpoint: re-run to resume
+  3  stopped by SIGTERM (preemption) or Ctrl-C after saving a checkpoint: re-run to resume
+  130  a second Ctrl-C (or one before training started): stopped without saving; the
+       last checkpoint stays, and re-running resumes from it
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from neurokit.errors import ConfigError, TrainingError, WorkdirError
 USER_ERRORS = (ConfigError, DataError, WorkdirError, TrainingError)
 EXIT_USER_ERROR = 2
 EXIT_PREEMPTED = 3
+EXIT_INTERRUPTED = 130  # the shell's code for a process stopped by SIGINT
 
 
 def fail(message) -> None:
@@ -61,6 +64,10 @@ def run_main(config, workdir):
     except Preempted as e:
         print(f'preempted: {" ".join(str(e).split())}', file=sys.stderr, flush=True)
         sys.exit(EXIT_PREEMPTED)
+    except KeyboardInterrupt:
+        print(f'interrupted: stopped without saving; checkpoints already in {workdir} are '
+              'intact: run the same command again to resume', file=sys.stderr, flush=True)
+        sys.exit(EXIT_INTERRUPTED)
     if summary.get('already_finished'):
         print(f'note: the run in {workdir} had already finished ({summary["epochs"]} epochs); '
               'nothing was changed. Pass a new --workdir to train again.', file=sys.stderr)

@@ -88,11 +88,15 @@ def base_config() -> ml_collections.ConfigDict:
 # run on 1 device, or a pod run on a workstation, is a legitimate wish. A resume
 # with the same device keys stays bit-identical. (pmap differs beyond rounding only
 # for rules whose update is not a batch mean: ff/cff negatives, iPC; see parallel/pmap.py.)
+# nan_policy is resumable: it changes only what happens at a step whose loss or
+# parameters are not finite, which under 'stop' ends the run -- so resuming a run
+# that stopped there with 'skip' (what the stop message suggests) gives the numbers
+# a 'skip' run would have had, and every other run is unchanged.
 DEVICE_KEYS = ('parallel', 'mesh', 'fsdp', 'distributed.enabled',
                'distributed.coordinator_address', 'distributed.num_processes',
                'distributed.process_id')
 RESUMABLE_KEYS = ('eval_batch_size', 'checkpoint_every', 'keep_checkpoints', 'progress',
-                  'tensorboard') + DEVICE_KEYS
+                  'tensorboard', 'nan_policy') + DEVICE_KEYS
 PROGRESS = ('auto', 'on', 'off')
 NAN_POLICIES = ('stop', 'skip')
 PARALLEL = ('sharded', 'pmap', 'none')
@@ -192,6 +196,7 @@ def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     if unknown:
         raise ConfigError(f'rule {config.rule!r} has no hyperparameter rule_kwargs.{unknown[0]}; '
                           f'valid: {", ".join(accepted) or "(none)"}')
+    _check_rule_kwargs(config)
     parse_sweep(config.sweep, config)
     if config.sweep and config.nan_policy != 'stop':
         raise ConfigError(f"config.nan_policy={config.nan_policy!r} is not available in a sweep "
@@ -200,23 +205,69 @@ def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     return config
 
 
+def _kind_wanted(default, value):
+    """What `value` must be, given the constructor's `default`; None when it is that.
+
+    A real-number default takes a finite number (an integer for an integer
+    default); a bool, str or tuple default takes the same kind. Other defaults
+    (None, none at all) are left to the rule's constructor, as are the allowed
+    names of a string.
+    """
+    is_number = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if isinstance(default, bool):
+        return None if isinstance(value, bool) else 'True or False'
+    if isinstance(default, numbers.Integral):
+        return None if is_number and isinstance(value, numbers.Integral) else 'an integer'
+    if isinstance(default, numbers.Real):
+        if not is_number:
+            return 'a number'
+        finite = isinstance(value, numbers.Integral) or math.isfinite(value)
+        return None if finite else 'a finite number'
+    if isinstance(default, str):
+        return None if isinstance(value, str) else 'a string'
+    if isinstance(default, (tuple, list)):
+        return None if isinstance(value, (tuple, list)) else 'a tuple'
+    return None
+
+
+def _check_rule_kwargs(config) -> None:
+    """Each rule_kwargs value has the kind of its default in the rule's constructor.
+
+    Raises:
+      ConfigError: e.g. a string, a bool or a NaN where the rule takes a number.
+    """
+    defaults = rule_registry.defaults(config.rule)
+    for name, value in config.rule_kwargs.items():
+        if name not in defaults:
+            continue
+        what = _kind_wanted(defaults[name], value)
+        if what:
+            raise ConfigError(f'config.rule_kwargs.{name} must be {what} (rule {config.rule}\'s '
+                              f'default is {defaults[name]!r}), got {value!r}')
+
+
 def sweep_member(config, values: dict):
     """`config` with one sweep member's values set (and no sweep), to be validated like a run.
 
     Raises:
       ConfigError: a value the key cannot take (e.g. a float for an integer key).
     """
-    member = ml_collections.ConfigDict(config.to_dict())
-    member.sweep = ''
+    member = config.to_dict()
+    member['sweep'] = ''
+    # a rule hyperparameter is an integer if the rule's default is (an int in the config
+    # for a float default, e.g. threshold=2, still sweeps over floats)
+    defaults = (rule_registry.defaults(config.rule) if config.rule in rule_registry.RULES
+                else {})
     for key, v in values.items():
         group, _, name = key.partition('.')
         old = member[group][name]
-        if isinstance(old, numbers.Integral) and not isinstance(old, bool):
+        kind = defaults.get(name, old) if group == 'rule_kwargs' else old
+        if isinstance(kind, numbers.Integral) and not isinstance(kind, bool):
             if not float(v).is_integer():
                 raise ConfigError(f'config.sweep: {key}={v} is not an integer, as {key} must be')
             v = int(v)
         member[group][name] = v
-    return member
+    return ml_collections.ConfigDict(member)
 
 
 def parse_sweep(spec: str, config=None) -> dict:

@@ -37,7 +37,14 @@ See `experiments/benchmarks/mf.py` (CPU) and `experiments/benchmarks/gpu_aot.py`
 Conv layers: the scores of a conv layer come from its (post-pool) feature map
 reduced to one vector per example: global average over the spatial axes
 (`conv_scores='mean'`, M_l is channels x C) or the flattened map
-(`conv_scores='flatten'`, M_l is H*W*channels x C).
+(`conv_scores='flatten'`, M_l is H*W*channels x C). The last hidden layer's
+projection is the model's output layer, which takes that layer's output as the
+model gives it (flattened, for a CNN without dense hidden layers), so
+`conv_scores` applies to the conv layers before it.
+
+Metrics: `loss_l` is layer l's own loss (the last one is the model's, also as
+`loss`); `accuracy` is that of the model's logits, whatever `prediction` is
+(evaluation uses `predict`).
 """
 from __future__ import annotations
 
@@ -81,10 +88,17 @@ def _after(a, grads, cpu_only=False):
     fused elementwise add. XLA:GPU needs it too in `step` (with jax 0.10.2 its
     forwards otherwise run ahead there as well: 4x BP's temp memory at batch 128);
     `cpu_only=True` is for `_wait`, where on the GPU the barrier orders and the add
-    would only cost a kernel.
+    would only cost a kernel. The element is zeroed where it is not finite before the
+    product, so a NaN or inf in this layer's update does not reach the next layer's
+    input: no error crosses a layer boundary, and the NaN guard names the layer that
+    failed rather than every layer after it.
     """
     leaf = jax.tree.leaves(grads)[0]
-    add = lambda a, leaf: a + (leaf.reshape(-1)[0] * 0).astype(a.dtype)
+
+    def add(a, leaf):
+        e = leaf.reshape(-1)[0]
+        return a + (jnp.where(jnp.isfinite(e), e, 0) * 0).astype(a.dtype)
+
     if not cpu_only:
         return add(a, leaf)
     return jax.lax.platform_dependent(a, leaf, cpu=add, default=lambda a, leaf: a)

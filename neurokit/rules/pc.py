@@ -60,6 +60,7 @@ step's updates, which saves a forward pass), 'energy_decrease', and
 """
 from __future__ import annotations
 
+import math
 from typing import Any, NamedTuple
 
 import jax
@@ -95,6 +96,8 @@ class _Net:
             raise ValueError(f'unknown nudge {nudge!r}; valid: {", ".join(NUDGES)}')
         if beta == 0:
             raise ValueError('beta must be non-zero (1: clamp the output to the target)')
+        if not _traced(beta) and not _finite(beta):
+            raise ValueError(f'beta must be a finite number, got {beta!r}')
         self.layers = model.layers
         self.num_classes = model.num_classes
         self.output_energy = output_energy
@@ -167,6 +170,26 @@ class _Net:
         return tuple(xs), mu_out, t, e_out, tuple(g0)
 
 
+def _traced(v):
+    """Whether `v` is a traced value (a sweep varies it inside one program)."""
+    return isinstance(v, jax.core.Tracer)
+
+
+def _finite(v):
+    """Whether `v` converts to a finite float (False for a string, None, NaN or inf)."""
+    try:
+        return math.isfinite(float(v))
+    except (TypeError, ValueError, OverflowError):
+        return False
+
+
+def _check_range(name, value, ok, what):
+    """Raises ValueError unless `value` is a finite number with `ok(value)`; a traced
+    value (a sweep member) is used as it is, unchecked."""
+    if not _traced(value) and not (_finite(value) and ok(float(value))):
+        raise ValueError(f'{name} must be {what}, got {value!r}')
+
+
 def _check_inference(inference_steps, inference_lr, inference_momentum):
     """Checks the inference settings; returns `(steps, lr, momentum)`.
 
@@ -174,17 +197,15 @@ def _check_inference(inference_steps, inference_lr, inference_momentum):
     them inside one program): they are then used as they are, unchecked. The step
     count sets the program's length, so it must be a concrete integer.
     """
-    traced = lambda v: isinstance(v, jax.core.Tracer)
-    if traced(inference_steps):
+    if _traced(inference_steps):
         raise ValueError('inference_steps sets the length of the inference loop, so it cannot '
                          'be swept in one program; run one program per value')
-    if int(inference_steps) != inference_steps or inference_steps < 0:
+    if (isinstance(inference_steps, bool) or not _finite(inference_steps)
+            or int(inference_steps) != inference_steps or inference_steps < 0):
         raise ValueError(f'inference_steps must be an integer >= 0, got {inference_steps!r}')
-    if not traced(inference_lr) and inference_lr < 0:
-        raise ValueError(f'inference_lr must be >= 0, got {inference_lr!r}')
-    if not traced(inference_momentum) and not 0 <= inference_momentum < 1:
-        raise ValueError(f'inference_momentum must be in [0, 1), got {inference_momentum!r}')
-    scalar = lambda v: v if traced(v) else float(v)
+    _check_range('inference_lr', inference_lr, lambda v: v >= 0, 'a finite number >= 0')
+    _check_range('inference_momentum', inference_momentum, lambda v: 0 <= v < 1, 'in [0, 1)')
+    scalar = lambda v: v if _traced(v) else float(v)
     return int(inference_steps), scalar(inference_lr), scalar(inference_momentum)
 
 
@@ -361,6 +382,9 @@ def ipc(model: Model, inference_steps: int = 8, inference_lr: float = 0.1,
     if steps < 1:
         raise ValueError('ipc needs inference_steps >= 1 (weights move only during inference)')
     net = _Net(model, output_energy, beta, nudge)
+    _check_range('weight_lr', weight_lr, lambda v: v > 0, 'a finite number > 0')
+    _check_range('weight_decay', weight_decay, lambda v: v >= 0, 'a finite number >= 0')
+    _check_range('weight_momentum', weight_momentum, lambda v: 0 <= v < 1, 'in [0, 1)')
     opt = _weight_optimizer(weight_optimizer, weight_lr, weight_decay, weight_momentum)
     grad_both = jax.value_and_grad(net.energy, argnums=(0, 1), has_aux=True)
 

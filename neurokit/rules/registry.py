@@ -52,7 +52,17 @@ def build(name, model, **hparams):
     return RULES[name](model, **hparams)
 
 
+def _parameters(name):
+    """The keyword parameters of rule `name`'s constructor (besides the model)."""
+    params = list(inspect.signature(RULES[name]).parameters.values())[1:]
+    return [p for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+
+
 def hyperparameters(name):
     """The keyword arguments rule `name`'s constructor accepts (besides the model)."""
-    params = list(inspect.signature(RULES[name]).parameters.values())[1:]
-    return [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    return [p.name for p in _parameters(name)]
+
+
+def defaults(name):
+    """`{hyperparameter: default}` of rule `name`'s constructor, for those that have one."""
+    return {p.name: p.default for p in _parameters(name) if p.default is not p.empty}

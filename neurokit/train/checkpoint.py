@@ -18,6 +18,7 @@ import os
 import sys
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import orbax.checkpoint as ocp
 
@@ -62,10 +63,16 @@ class Checkpointer:
         return self._manager.latest_step()
 
     def save(self, epoch: int, state, meta: dict) -> None:
-        """Writes `state` as the checkpoint of `epoch` (complete when this returns)."""
+        """Writes `state` as the checkpoint of `epoch` (complete when this returns).
+
+        The meta item also holds a checksum of every array (`checksums`), which
+        `restore` verifies: orbax reads back a flipped bit in a data file without
+        complaint.
+        """
         self._manager.save(epoch, args=ocp.args.Composite(
             state=ocp.args.StandardSave(state),
-            meta=ocp.args.JsonSave({'epoch': int(epoch), **meta})), force=True)
+            meta=ocp.args.JsonSave({'epoch': int(epoch), 'checksums': checksums(state), **meta})),
+            force=True)
         self._manager.wait_until_finished()
 
     def restore(self, epoch: int, like=None):
@@ -97,17 +104,38 @@ class Checkpointer:
             # the hook stays: the failed restore's stray callbacks may still come
             raise WorkdirError(self._restore_failed(epoch, e)) from None
         sys.unraisablehook = previous_hook
+        folder = os.path.join(self.directory, str(epoch))
+        if meta.get('epoch', epoch) != epoch:
+            raise WorkdirError(
+                f'checkpoint {folder} holds the state of epoch {meta.get("epoch")!r}, not '
+                f'{epoch} (moved or copied?); {self.fallback(epoch)}')
+        stored = meta.get('checksums')  # absent in checkpoints of older versions
+        if stored is not None and not isinstance(stored, dict):
+            raise WorkdirError(f'checkpoint {folder} is damaged: its meta item holds no usable '
+                               f'checksums; {self.fallback(epoch)}')
+        # Verified against the structure of `like`; a raw restore (like=None) is for
+        # inspection and comes back as plain dicts with other leaf paths.
+        bad = checksums_differ(stored, out['state']) if like is not None and stored else []
+        if bad:
+            raise WorkdirError(
+                f'checkpoint {folder} is damaged: {len(bad)} array(s) ({bad[0]}, ...) do not '
+                f'match the checksums saved with them; {self.fallback(epoch)}')
         # With `like`, orbax rebuilds its containers (TrainState, optax's NamedTuples).
         return out['state'], meta
 
-    def _restore_failed(self, epoch: int, e: Exception) -> str:
+    def fallback(self, epoch: int) -> str:
+        """What to do when the checkpoint of `epoch` cannot be used (for error messages)."""
         folder = os.path.join(self.directory, str(epoch))
         older = [s for s in self.epochs() if s < epoch]
         then = f'resume from epoch {older[-1]}' if older else 'start over'
+        return f'delete {folder} to {then}, or pass a new --workdir'
+
+    def _restore_failed(self, epoch: int, e: Exception) -> str:
+        folder = os.path.join(self.directory, str(epoch))
         detail = ' '.join(str(e).split())[:200]
         return (f'checkpoint {folder} cannot be restored ({type(e).__name__}: {detail}); if '
-                'config.json was edited, put it back; if the checkpoint is damaged, delete that '
-                f'folder to {then}, or pass a new --workdir')
+                'config.json was edited, put it back; if the checkpoint is damaged, '
+                f'{self.fallback(epoch)}')
 
     def restore_latest(self, like=None):
         """`(epoch, state, meta)` of the newest checkpoint, or None if there is none."""
@@ -140,6 +168,50 @@ def _quiet_closed_loop_callbacks():
 
     sys.unraisablehook = hook
     return previous
+
+
+@jax.jit
+def _leaf_sums(leaves):
+    out = []
+    for x in leaves:
+        if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
+            x = jax.random.key_data(x)
+        if x.dtype == jnp.bool_:
+            x = x.astype(jnp.uint8)
+        bits = jnp.dtype(f'uint{8 * x.dtype.itemsize}')
+        words = jax.lax.bitcast_convert_type(x, bits).reshape(-1)
+        if words.dtype.itemsize == 8:  # uint64 (x64 mode): both halves
+            words = jnp.concatenate([(words >> 32), words & 0xFFFFFFFF])
+        words = words.astype(jnp.uint32)
+        odd = jnp.arange(words.size, dtype=jnp.uint32) * 2 + 1
+        # Sums wrap around 2**32. One flipped bit changes both; the position-weighted
+        # one (odd weights) also changes when two words trade places.
+        out.append(jnp.stack([jnp.sum(words), jnp.sum(words * odd)]))
+    return out
+
+
+def checksums(tree) -> dict:
+    """`{leaf path: [sum, weighted sum]}` of each array leaf's bits (uint32, wrapping):
+    equal for equal arrays whatever their sharding; a flipped bit changes them."""
+    flat = [(jax.tree_util.keystr(path), x)
+            for path, x in jax.tree_util.tree_flatten_with_path(tree)[0]
+            if isinstance(x, (jax.Array, np.ndarray))]
+    sums = _leaf_sums([x for _, x in flat])
+    return {name: [int(v) for v in np.asarray(_local(s))] for (name, _), s in zip(flat, sums)}
+
+
+def checksums_differ(stored: dict, tree) -> list:
+    """The leaf paths whose arrays in `tree` do not match `stored` (paths on one side only
+    are skipped: orbax itself refuses a structure that does not fit)."""
+    now = checksums(tree)
+    return [k for k in stored if k in now and now[k] != stored[k]]
+
+
+def _local(x):
+    """A replicated result as numpy, also when it spans processes."""
+    if isinstance(x, jax.Array) and not x.is_fully_addressable:
+        return x.addressable_data(0)
+    return x
 
 
 def _abstract(x):

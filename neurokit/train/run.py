@@ -17,10 +17,14 @@ Order of events, chosen so that a run killed at any moment resumes exactly:
      resumed run writes again.
   5. summary.json, last.
 
-SIGTERM (preemption) sets a flag; at the next epoch boundary the run saves a
-checkpoint and raises `Preempted` (the CLI exits with code 3). The handler is
-installed when the epoch loop starts: a SIGTERM during startup or compilation
-ends the process at once (there is nothing to save yet; re-running starts over).
+SIGTERM (preemption) and Ctrl-C (SIGINT) set a flag; at the next epoch boundary
+the run saves a checkpoint and raises `Preempted` (the CLI exits with code 3). A
+second Ctrl-C stops at once without saving (the last checkpoint stays). The
+handlers are installed when the epoch loop starts: a SIGTERM during startup or
+compilation ends the process at once, and a Ctrl-C there is a KeyboardInterrupt
+(the CLI says so in one line and exits 130); there is nothing to save yet.
+A write that fails (disk full, permissions changed mid-run) is a `WorkdirError`
+naming the file; the last checkpoint stays intact.
 """
 from __future__ import annotations
 
@@ -29,6 +33,7 @@ import functools
 import math
 import os
 import signal
+import sys
 import threading
 import time
 
@@ -39,7 +44,7 @@ import numpy as np
 from neurokit import config as config_lib
 from neurokit import data as data_lib
 from neurokit import models
-from neurokit.errors import TrainingError
+from neurokit.errors import TrainingError, WorkdirError
 from neurokit.parallel.placement import Placement, fetch
 from neurokit.rules import registry as rule_registry
 from neurokit.train import loop, optim, workdir as wd
@@ -192,7 +197,7 @@ def _bcast(ok, m):
 
 
 def _nonfinite_message(guard, groups, steps, workdir, last_saved, layerwise=False,
-                       dtype='float32'):
+                       dtype='float32', own_optimizer=False):
     first_bad = np.atleast_1d(np.asarray(guard['first_bad']))
     member = int(np.argmax(first_bad >= 0))
     step = int(first_bad[member])
@@ -206,43 +211,68 @@ def _nonfinite_message(guard, groups, steps, workdir, last_saved, layerwise=Fals
             f'{os.path.join(workdir, "checkpoints")}' if last_saved else 'no checkpoint was saved')
     fp16 = ("float16's range ends at 65504, so first try --config.model.dtype=bfloat16; "
             if dtype == 'float16' else '')
+    if own_optimizer:  # the rule steps its weights itself (ipc): config.optimizer is unused
+        fix = 'lower --config.rule_kwargs.weight_lr'
+    else:
+        fix = ('lower --config.optimizer.learning_rate, clip with --config.optimizer.grad_clip'
+               + (' (with --config.layerwise_updates=False)' if layerwise else ''))
     return (f'non-finite {" and ".join(what)} at step {step + 1} (epoch {step // steps + 1}, '
-            f'batch {step % steps + 1} of {steps}){who}; {kept}; {fp16}lower '
-            '--config.optimizer.learning_rate, clip with --config.optimizer.grad_clip'
-            + (' (with --config.layerwise_updates=False)' if layerwise else '')
-            + ', or pass --config.nan_policy=skip')
+            f'batch {step % steps + 1} of {steps}){who}; {kept}; {fp16}{fix}, or pass '
+            '--config.nan_policy=skip (the same command resumes with either change'
+            + (')' if last_saved else ' or starts over)'))
 
 
 # ----------------------------------------------------------------------------- preemption
 
 
 class _StopFlag:
-    """SIGTERM sets `requested`; the training loop acts on it at the next epoch boundary."""
+    """SIGTERM or SIGINT sets `requested`; the training loop acts on it at the next epoch
+    boundary. A second SIGINT (Ctrl-C pressed again) raises KeyboardInterrupt."""
 
     def __init__(self):
         self.requested = False
+        self.signal_name = ''
 
     def __call__(self, signum, frame):
+        if signum == signal.SIGINT and self.requested:
+            raise KeyboardInterrupt
+        if signum == signal.SIGINT:
+            print('interrupt: saving a checkpoint after this epoch, then stopping (Ctrl-C again: '
+                  'stop without saving)', file=sys.stderr, flush=True)
         self.requested = True
+        self.signal_name = self.signal_name or signal.Signals(signum).name
 
 
 @contextlib.contextmanager
-def _sigterm_flag():
+def _stop_flag():
     flag = _StopFlag()
-    previous = None
+    previous = {}
     if threading.current_thread() is threading.main_thread():
-        previous = signal.signal(signal.SIGTERM, flag)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            previous[sig] = signal.signal(sig, flag)
     try:
         yield flag
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+@contextlib.contextmanager
+def _writing(what: str, last_saved: int):
+    """Turns an OSError while writing `what` into one WorkdirError line."""
+    try:
+        yield
+    except OSError as e:
+        kept = (f'the checkpoint of epoch {last_saved} is intact' if last_saved
+                else 'no checkpoint was saved')
+        raise WorkdirError(f'cannot write {what} ({e.strerror or e}); {kept}; free space or fix '
+                           'permissions and run the same command again') from None
 
 
 def _test_hook(phase, epoch):
     """Test-only fault injection: NEUROKIT_TEST_HOOK='EPOCH:PHASE:ACTION[:DELAY],...'.
 
-    ACTION 'kill' sends SIGKILL, 'term' SIGTERM, to this process when the
+    ACTION 'kill' sends SIGKILL, 'term' SIGTERM, 'int' SIGINT, to this process when the
     run reaches PHASE ('before_epoch', 'after_metrics', 'after_checkpoint',
     'during_checkpoint') of EPOCH; 'during_checkpoint' fires from a timer
     DELAY seconds after the save starts, i.e. at an arbitrary point of it.
@@ -254,7 +284,7 @@ def _test_hook(phase, epoch):
         parts = item.split(':')
         if int(parts[0]) != epoch or parts[1] != phase:
             continue
-        sig = signal.SIGKILL if parts[2] == 'kill' else signal.SIGTERM
+        sig = {'kill': signal.SIGKILL, 'term': signal.SIGTERM, 'int': signal.SIGINT}[parts[2]]
         if len(parts) > 3:
             timer = threading.Timer(float(parts[3]), os.kill, (os.getpid(), sig))
             timer.daemon = True  # a run that ends first is not held open by the timer
@@ -291,7 +321,7 @@ def run(config, workdir: str) -> dict:
     Raises:
       ConfigError, DataError, WorkdirError: bad input (one-line messages).
       TrainingError: non-finite loss or parameters (names the step and layers).
-      Preempted: SIGTERM arrived; a checkpoint was saved first.
+      Preempted: SIGTERM or Ctrl-C arrived; a checkpoint was saved first.
 
     Example:
       summary = run(get_config(), '/tmp/runs/bp')
@@ -331,19 +361,21 @@ def run(config, workdir: str) -> dict:
     eval_c = place.compile_eval(eval_fn, state, x_test, y_test)
     compile_seconds = time.perf_counter() - t0
 
-    os.makedirs(workdir, exist_ok=True)
-    if status == wd.NEW and primary:
-        wd.write_json(os.path.join(workdir, wd.CONFIG), wd.config_json(config))
+    with _writing(os.path.abspath(workdir), 0):
+        os.makedirs(workdir, exist_ok=True)
+        if status == wd.NEW and primary:
+            wd.write_json(os.path.join(workdir, wd.CONFIG), wd.config_json(config))
+        ckpt = Checkpointer(workdir, keep=config.keep_checkpoints)
     metrics_path = os.path.join(workdir, wd.METRICS)
-    ckpt = Checkpointer(workdir, keep=config.keep_checkpoints)
     start_epoch, train_seconds, checkpoint_seconds = 0, 0.0, 0.0
     try:
         restored = ckpt.restore_latest(like=state)
         if restored is not None:
             start_epoch, state, meta = restored
-            train_seconds = float(meta.get('train_seconds', 0.0))
+            train_seconds = _restored_seconds(meta, ckpt, start_epoch)
+            _check_restored_step(state, start_epoch * steps, ckpt, start_epoch)
         if primary:  # refuses (changing nothing) if lines up to start_epoch are missing
-            records = wd.truncate_metrics(metrics_path, start_epoch)
+            records = wd.truncate_metrics(metrics_path, start_epoch, required=('test_accuracy',))
         else:
             records = [r for r in wd.read_jsonl(metrics_path) if r['epoch'] <= start_epoch]
     except BaseException:
@@ -358,7 +390,15 @@ def run(config, workdir: str) -> dict:
         nonlocal checkpoint_seconds, last_saved
         t = time.perf_counter()
         _test_hook('during_checkpoint', epoch)
-        ckpt.save(epoch, state, {'train_seconds': train_seconds})  # every process calls it
+        try:
+            ckpt.save(epoch, state, {'train_seconds': train_seconds})  # every process calls it
+        except Exception as e:  # noqa: BLE001 - orbax/tensorstore raise many types for one cause
+            kept = (f'the checkpoint of epoch {last_saved} is intact' if last_saved
+                    else 'no checkpoint was saved')
+            raise WorkdirError(f'cannot save the checkpoint of epoch {epoch} in {ckpt.directory} '
+                               f'({type(e).__name__}: {" ".join(str(e).split())[:200]}); {kept}; '
+                               'free space or fix permissions and run the same command again '
+                               'to resume') from None
         checkpoint_seconds += time.perf_counter() - t
         last_saved = epoch
 
@@ -366,7 +406,7 @@ def run(config, workdir: str) -> dict:
     progress = Progress(config.epochs, config.progress if primary else 'off', start_epoch)
     t_loop = time.perf_counter()
     try:
-        with _sigterm_flag() as stop:
+        with _stop_flag() as stop:
             for epoch in range(start_epoch, config.epochs):
                 _test_hook('before_epoch', epoch + 1)
                 if stop.requested:
@@ -381,7 +421,8 @@ def run(config, workdir: str) -> dict:
                 if config.nan_policy == 'stop' and np.any(guard['first_bad'] >= 0):
                     raise TrainingError(_nonfinite_message(guard, groups, steps, workdir,
                                                            last_saved, config.layerwise_updates,
-                                                           config.model.dtype))
+                                                           config.model.dtype,
+                                                           rule.applies_updates))
                 train_seconds += dt
                 metrics = _scalars(metrics)
                 test_acc = fetch(eval_c(state.params, state.rule_state, x_test, y_test))
@@ -390,7 +431,8 @@ def run(config, workdir: str) -> dict:
                 record['test_accuracy'] = _member_value(test_acc.tolist(), members)
                 record['epoch_seconds'] = dt
                 if primary:
-                    wd.append_jsonl(metrics_path, record)
+                    with _writing(metrics_path, last_saved):
+                        wd.append_jsonl(metrics_path, record)
                 writer.write(record)
                 _test_hook('after_metrics', epoch + 1)
                 done = epoch + 1
@@ -404,7 +446,8 @@ def run(config, workdir: str) -> dict:
                 if done > last_saved:
                     save(done)
                 if done < config.epochs:
-                    raise Preempted(f'stopped by SIGTERM after epoch {done} of {config.epochs}; '
+                    raise Preempted(f'stopped by {stop.signal_name} after epoch {done} of '
+                                    f'{config.epochs}; '
                                     f'checkpoint saved in {ckpt.directory}; run the same '
                                     'command again to resume')
     finally:
@@ -437,8 +480,32 @@ def run(config, workdir: str) -> dict:
         'config': config.to_dict(),
     }
     if primary:
-        wd.write_json(os.path.join(workdir, wd.SUMMARY), _jsonable(summary))
+        with _writing(os.path.join(workdir, wd.SUMMARY), last_saved):
+            wd.write_json(os.path.join(workdir, wd.SUMMARY), _jsonable(summary))
     return summary
+
+
+def _restored_seconds(meta, ckpt, epoch) -> float:
+    try:
+        seconds = float(meta.get('train_seconds', 0.0))
+    except (TypeError, ValueError):
+        seconds = math.nan
+    if not math.isfinite(seconds) or seconds < 0:
+        raise WorkdirError(f'checkpoint {os.path.join(ckpt.directory, str(epoch))} is damaged: '
+                           f'its meta item holds train_seconds={meta.get("train_seconds")!r}; '
+                           f'{ckpt.fallback(epoch)}')
+    return seconds
+
+
+def _check_restored_step(state, expected, ckpt, epoch) -> None:
+    """A checkpoint's state must sit where its epoch ends (the data order resumes from
+    `state.step`); a folder renamed or copied over another would silently shift it."""
+    got = np.atleast_1d(np.asarray(fetch(state.step)))
+    if np.any(got != expected):
+        raise WorkdirError(f'checkpoint {os.path.join(ckpt.directory, str(epoch))} holds a state '
+                           f'at step {int(got[0])}, not {expected} where epoch {epoch} ends '
+                           f'(moved or copied, or a different batch_size?); '
+                           f'{ckpt.fallback(epoch)}')
 
 
 def _member_value(v, members):

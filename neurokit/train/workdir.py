@@ -21,7 +21,7 @@ import uuid
 
 from neurokit.config import RESUMABLE_KEYS
 from neurokit.errors import WorkdirError
-from neurokit.train.checkpoint import CHECKPOINTS
+from neurokit.train.checkpoint import CHECKPOINTS, has_checkpoints
 
 METRICS, SUMMARY, CONFIG, TENSORBOARD = 'metrics.jsonl', 'summary.json', 'config.json', 'tb'
 NEW, RESUME, FINISHED = 'new', 'resume', 'finished'
@@ -86,6 +86,10 @@ def check(workdir: str, config=None) -> str:
                            'config.json back or pass a new --workdir')
     if config is not None:
         diff = config_diff(stored, config_json(config))
+        if diff and not _has_progress(path):
+            # A run that stopped before its first checkpoint and metrics line (a failed
+            # first epoch, a kill while compiling) left nothing to lose: start anew.
+            return NEW
         if diff:
             shown = '; '.join(f'{k}: {a!r} in the workdir, {b!r} now' for k, a, b in diff[:6])
             more = f' (and {len(diff) - 6} more)' if len(diff) > 6 else ''
@@ -99,6 +103,14 @@ def check(workdir: str, config=None) -> str:
         return FINISHED
     read_jsonl(os.path.join(path, METRICS))  # a damaged metrics file stops the run here
     return RESUME
+
+
+def _has_progress(path: str) -> bool:
+    """Whether the run in `path` recorded anything: a checkpoint or a metrics line."""
+    if os.path.exists(os.path.join(path, SUMMARY)) or has_checkpoints(path):
+        return True
+    metrics = os.path.join(path, METRICS)
+    return os.path.exists(metrics) and os.path.getsize(metrics) > 0
 
 
 def read_summary(path: str) -> dict:
@@ -116,11 +128,14 @@ def read_summary(path: str) -> dict:
 
 
 def _check_writable(path: str) -> None:
-    """Probes the folder (or its nearest existing parent) by creating and removing a file.
+    """Probes the folder (or its nearest existing parent) by creating and removing a file,
+    and likewise its checkpoints folder and the files a run appends to or replaces.
 
-    `os.access` says yes to root even on read-only mounts, so this really writes.
+    `os.access` says yes to root even on read-only mounts (and ignores `chattr +i`),
+    so this really writes; an existing file is opened for appending, which changes
+    nothing in it. A folder still to be created must have a name the file system takes.
     """
-    probe = path
+    probe, missing = path, []
     while probe and not os.path.isdir(probe):
         parent = os.path.dirname(probe)
         if parent == probe:
@@ -128,15 +143,43 @@ def _check_writable(path: str) -> None:
         if os.path.exists(probe):  # an ancestor that is a file
             raise WorkdirError(f'workdir {path} cannot be created: {probe} is a file; '
                                'pass another --workdir')
+        missing.append(os.path.basename(probe))
         probe = parent
-    name = os.path.join(probe, f'.neurokit-probe-{uuid.uuid4().hex}')
+    try:
+        name_max = os.pathconf(probe or '.', 'PC_NAME_MAX')
+    except (OSError, ValueError):
+        name_max = 255
+    too_long = [m for m in missing if len(m.encode()) > name_max]
+    if too_long:
+        raise WorkdirError(f'workdir {path} cannot be created: the folder name {too_long[0][:40]}... '
+                           f'is {len(too_long[0].encode())} bytes, over the file system\'s limit '
+                           f'of {name_max}; pass a shorter --workdir')
+    _probe_folder(path, probe)
+    if probe == path:
+        for name in (CHECKPOINTS, TENSORBOARD):
+            folder = os.path.join(path, name)
+            if os.path.isdir(folder):
+                _probe_folder(path, folder)
+        for name in (METRICS, CONFIG):
+            item = os.path.join(path, name)
+            if os.path.isfile(item):
+                try:
+                    with open(item, 'a'):
+                        pass
+                except OSError as e:
+                    raise WorkdirError(f'workdir {path} is not writable ({e.strerror}: {item}); '
+                                       'make it writable or pass a new --workdir') from None
+
+
+def _probe_folder(path: str, folder: str) -> None:
+    name = os.path.join(folder, f'.neurokit-probe-{uuid.uuid4().hex}')
     try:
         with open(name, 'w'):
             pass
         os.remove(name)
     except OSError as e:
-        raise WorkdirError(f'workdir {path} is not writable ({e.strerror} in {probe}); '
-                           'pass a writable --workdir') from None
+        raise WorkdirError(f'workdir {path} is not writable ({e.strerror} in {folder}); '
+                           'make it writable or pass a writable --workdir') from None
 
 
 def _flatten(d, prefix=''):
@@ -198,7 +241,7 @@ def read_jsonl(path: str) -> list:
     return records
 
 
-def truncate_metrics(path: str, epoch: int) -> list:
+def truncate_metrics(path: str, epoch: int, required=()) -> list:
     """Keeps only the metrics lines of epochs <= `epoch` (the checkpointed one).
 
     Lines of epochs after the checkpoint were written before a kill; the resumed
@@ -209,8 +252,8 @@ def truncate_metrics(path: str, epoch: int) -> list:
 
     Raises:
       WorkdirError: the file does not hold exactly one line for each epoch up to
-        `epoch` (cut short or edited): resuming would lose them for good, so
-        nothing is changed.
+        `epoch` (cut short or edited), or a kept line lacks a key in `required`:
+        resuming would lose them for good, so nothing is changed.
     """
     if not os.path.exists(path):
         if epoch:
@@ -227,6 +270,12 @@ def truncate_metrics(path: str, epoch: int) -> list:
         raise WorkdirError(f'{path} {what} up to the checkpoint of epoch {epoch} (cut short or '
                            'edited?); resuming would lose them, so nothing was changed: put the '
                            'file back, or pass a new --workdir')
+    for r in kept:
+        lacking = [k for k in required if k not in r]
+        if lacking:
+            raise WorkdirError(f'{path}: the line of epoch {r["epoch"]} lacks {", ".join(lacking)} '
+                               '(edited?); resuming needs it, so nothing was changed: put the '
+                               'file back, or pass a new --workdir')
     with open(path, 'rb') as f:
         raw = f.read()
     text = ''.join(json.dumps(r) + '\n' for r in kept)

@@ -109,6 +109,36 @@ def test_later_layers_do_not_change_earlier_updates():
     assert not np.allclose(new['layers'][1]['w'], base['layers'][1]['w'])
 
 
+@pytest.mark.parametrize('layerwise', [False, True])
+def test_a_non_finite_layer_does_not_reach_later_layers(layerwise):
+    # Layer 0's projection is inf: its own update is not finite, but its activations
+    # (the next layer's constant input) are the same, so layers 1.. must get exactly
+    # the updates they get with a finite projection -- in the one-update step and in
+    # the layerwise step, where each block's new parameters are ready mid-pass.
+    model, rule, params, batch = _setup()
+    bad = {**params, 'mf_proj': ({'m': params['mf_proj'][0]['m'].at[0, 0].set(jnp.inf)},)
+           + params['mf_proj'][1:]}
+    opt = optax.adam(1e-2)
+    if layerwise:
+        step = jax.jit(make_train_step(rule, opt))
+        def run(p):
+            state = init_state(jax.random.PRNGKey(0), model, rule, opt, layerwise=True)
+            new, metrics = step(state._replace(params=p), batch)
+            return new.params, metrics
+    else:
+        def run(p):
+            return rule.step(p, rule.init(None, p), batch, None)[::2]
+    base, base_metrics = run(params)
+    new, metrics = run(bad)
+    assert not np.all(np.isfinite(new['layers'][0]['w']))
+    for l in (1, 2, 3):
+        for name in ('w', 'b'):
+            np.testing.assert_array_equal(new['layers'][l][name], base['layers'][l][name])
+    np.testing.assert_array_equal(new['mf_proj'][1]['m'], base['mf_proj'][1]['m'])
+    for k in ('loss_1', 'loss_2', 'loss'):
+        np.testing.assert_array_equal(metrics[k], base_metrics[k])
+
+
 def test_cnn_conv_layer_scores_use_global_average_pool():
     model = models.cnn((8, 8, 1), 4, channels=(3,), dense_widths=(6,), pools=(2,))
     rule = mf(model)

@@ -10,6 +10,7 @@ from a module fixture; each case is then checked by its own parametrized test.
 import concurrent.futures
 import glob
 import hashlib
+import json
 import os
 import shutil
 import struct
@@ -59,10 +60,45 @@ DAMAGE = {
                                           glob.glob(f'{w}/checkpoints/2/meta/*metadata*')],
     'checkpoint arrays missing': lambda w: [os.remove(p) for p in
                                             glob.glob(f'{w}/checkpoints/2/state/manifest.ocdbt')],
+    'checkpoint bits flipped': lambda w: _flip_bits(f'{w}/checkpoints/2/state'),
+    'checkpoint copied over the next': lambda w: (shutil.rmtree(f'{w}/checkpoints/2'),
+                                                  shutil.copytree(f'{w}/checkpoints/1',
+                                                                  f'{w}/checkpoints/2')),
+    'checkpoint train_seconds damaged': lambda w: _edit_meta(f'{w}/checkpoints/2',
+                                                             train_seconds='abc'),
+    'metrics line lacks test_accuracy': lambda w: _drop_key(f'{w}/metrics.jsonl', 2,
+                                                            'test_accuracy'),
     'config.json not an object': lambda w: _rewrite(f'{w}/config.json', lambda t: '[1]'),
     'summary.json damaged': lambda w: _rewrite(f'{w}/summary.json', lambda t: '{bad'),
     'summary.json empty object': lambda w: _rewrite(f'{w}/summary.json', lambda t: '{}'),
 }
+
+
+def _drop_key(path, line_no, key):
+    lines = open(path).read().splitlines()
+    record = json.loads(lines[line_no - 1])
+    del record[key]
+    lines[line_no - 1] = json.dumps(record)
+    with open(path, 'w') as f:
+        f.write('\n'.join(lines) + '\n')
+
+
+def _flip_bits(folder):
+    """Flips one bit at 1/4 and at 1/2 of the largest file under `folder` (array data)."""
+    files = [os.path.join(r, f) for r, _, fs in os.walk(folder) for f in fs]
+    path = max(files, key=os.path.getsize)
+    raw = bytearray(open(path, 'rb').read())
+    for at in (len(raw) // 4, len(raw) // 2):
+        raw[at] ^= 0x10
+    with open(path, 'wb') as f:
+        f.write(bytes(raw))
+
+
+def _edit_meta(folder, **values):
+    for p in glob.glob(f'{folder}/meta/*metadata*'):
+        meta = json.load(open(p))
+        meta.update(values)
+        json.dump(meta, open(p, 'w'))
 
 
 def write_huge_header(folder):
@@ -143,6 +179,8 @@ def cases(tmp):
                                    ['does not fit', 'too small'], 'new'),
         'unwritable workdir': (BP, tiny, ['not writable'], '/proc/neurokit_bad_input/run'),
         'workdir is a file': (BP, tiny, ['is a file'], 'file'),
+        'workdir name too long': (BP, tiny, ['over the file system', 'shorter --workdir'],
+                                  os.path.join(tmp, 'x' * 300, 'run')),
         'workdir inside a file': (BP, tiny, ['is a file'], 'file/sub'),
         'workdir of a foreign run': (BP, tiny, ['config.json'], 'foreign'),
         'checkpoint from a different config': (BP, tiny + ['--config.optimizer.learning_rate=0.5'],
@@ -169,6 +207,16 @@ def cases(tmp):
                                             '--config.nan_policy=skip'], ['nan_policy', 'sweep'], 'new'),
         'data_dir for generated data': (BP, tiny + ['--config.dataset=digits', f'--config.data_dir={good}'],
                                         ['digits', 'data_dir', 'not used'], 'new'),
+        'rule hyperparameter of the wrong kind in a file': (
+            write_config(os.path.join(tmp, 'dfa_str.py'),
+                         ["c.rule = 'dfa'", "c.rule_kwargs.feedback_scale = '0.5'"]), tiny,
+            ['rule_kwargs.feedback_scale', "'0.5'", 'number'], 'new'),
+        'rule hyperparameter of the wrong kind on the command line': (
+            'experiments/configs/ff.py', tiny + ["--config.rule_kwargs={'label_scale':[1,2]}"],
+            ['rule_kwargs.label_scale', '[1, 2]'], 'new'),
+        'negative ipc weight learning rate': ('experiments/configs/ipc.py',
+                                              tiny + ['--config.rule_kwargs.weight_lr=-1'],
+                                              ['weight_lr', '> 0'], 'new'),
         'negative ff blur steps': ('experiments/configs/ff.py', tiny + ['--config.rule_kwargs.blur_steps=-1'],
                                    ['blur_steps', '>= 0'], 'new'),
         'rule hyperparameter the config lacks': (BP, tiny + ['--config.rule_kwargs.threshold=2'],
@@ -183,6 +231,10 @@ def cases(tmp):
              'stray checkpoint folder': ['checkpoints/7 cannot be restored', 'resume from epoch 2'],
              'checkpoint meta damaged': ['checkpoints/2 cannot be restored', 'resume from epoch 1'],
              'checkpoint arrays missing': ['checkpoints/2 cannot be restored'],
+             'checkpoint bits flipped': ['checkpoints/2', 'resume from epoch 1'],
+             'checkpoint copied over the next': ['checkpoints/2', 'epoch 1', 'resume from epoch 1'],
+             'checkpoint train_seconds damaged': ['train_seconds', 'resume from epoch 1'],
+             'metrics line lacks test_accuracy': ['epoch 2', 'lacks test_accuracy'],
              'config.json not an object': ['config.json', 'json object'],
              'summary.json damaged': ['summary.json', 'delete'],
              'summary.json empty object': ['summary.json', 'lacks', 'epochs']}

@@ -15,7 +15,7 @@ from neurokit.errors import TrainingError, WorkdirError
 from neurokit.rules import registry
 from neurokit.train import run
 from neurokit.train import workdir as wd
-from neurokit.train.checkpoint import Checkpointer
+from neurokit.train.checkpoint import Checkpointer, checksums
 from neurokit.train.metrics import EventWriter, Progress, scalars
 from neurokit.train.state import init_state
 from idx_files import write_mnist
@@ -57,10 +57,56 @@ def test_checkpointer_round_trips_state_and_keeps_last_k(tmp_path):
     assert ckpt.epochs() == [2, 3]
     epoch, restored, meta = ckpt.restore_latest(like=state)
     ckpt.close()
-    assert epoch == 3 and meta == {'epoch': 3, 'train_seconds': 3.0}
+    assert epoch == 3 and {k: meta[k] for k in ('epoch', 'train_seconds')} == {
+        'epoch': 3, 'train_seconds': 3.0}
+    assert set(meta) == {'epoch', 'train_seconds', 'checksums'}
     assert jax.tree.structure(restored) == jax.tree.structure(state)
     for a, b in zip(jax.tree.leaves(state), jax.tree.leaves(restored)):
         assert a.dtype == b.dtype and np.array_equal(a, b)
+
+
+def _flip_bit(x, index, bit):
+    raw = np.array(x).reshape(-1).view(np.uint32).copy()
+    raw[index] ^= np.uint32(1 << bit)
+    return raw.view(np.asarray(x).dtype).reshape(np.shape(x))
+
+
+def test_checksums_see_one_flipped_bit_and_two_swapped_words():
+    x = np.linspace(-1, 1, 12, dtype=np.float32).reshape(3, 4)
+    base = checksums({'x': x})
+    assert checksums({'x': jnp.asarray(x)}) == base  # host or device, the same bits
+    for index, bit in ((0, 0), (5, 17), (11, 31)):
+        assert checksums({'x': _flip_bit(x, index, bit)}) != base
+    swapped = x.reshape(-1).copy()
+    swapped[[2, 7]] = swapped[[7, 2]]
+    plain, weighted = checksums({'x': swapped.reshape(3, 4)})['[\'x\']']
+    assert plain == base['[\'x\']'][0] and weighted != base['[\'x\']'][1]
+
+
+def test_restore_refuses_a_state_that_does_not_match_its_checksums(tmp_path):
+    # Orbax reads back a flipped bit in a data file without complaint; the checksums
+    # stored in the meta item are what catches it. Here the stored sums are those of
+    # a state one bit away from the saved one.
+    state = _state(1)
+    ckpt = Checkpointer(str(tmp_path), keep=3)
+    ckpt.save(1, state, {})
+    leaves, treedef = jax.tree.flatten(state)
+    flipped = jax.tree.unflatten(treedef, [_flip_bit(leaves[0], 0, 3)] + leaves[1:])
+    ckpt.save(2, state, {})
+    ckpt.close()
+    meta_files = [os.path.join(r, f) for r, _, fs in os.walk(tmp_path / 'checkpoints' / '2' / 'meta')
+                  for f in fs if 'metadata' in f]
+    assert meta_files
+    for path in meta_files:
+        meta = json.load(open(path))
+        meta['checksums'] = checksums(flipped)
+        json.dump(meta, open(path, 'w'))
+    ckpt = Checkpointer(str(tmp_path), keep=3)
+    with pytest.raises(WorkdirError, match=r'checkpoints/2 is damaged.*resume from epoch 1'):
+        ckpt.restore(2, like=state)
+    _, meta = ckpt.restore(1, like=state)  # the older one is fine
+    ckpt.close()
+    assert meta['epoch'] == 1
 
 
 def test_unfinished_save_is_ignored(tmp_path):

@@ -53,11 +53,14 @@ def command(env, workdir, *extra, config='experiments/configs/bp.py', hidden='16
 
 
 def train(env, workdir, hook=None, kill_after=None, extra=(), config='experiments/configs/bp.py',
-          hidden='16,'):
-    """Runs the CLI; `hook` sets NEUROKIT_TEST_HOOK, `kill_after` SIGKILLs from outside."""
+          hidden='16,', poison_epoch=None):
+    """Runs the CLI; `hook` sets NEUROKIT_TEST_HOOK, `kill_after` SIGKILLs from outside,
+    `poison_epoch` feeds NaN inputs in that epoch (NEUROKIT_TEST_POISON_EPOCH)."""
     e = dict(env['env'])
     if hook:
         e['NEUROKIT_TEST_HOOK'] = hook
+    if poison_epoch:
+        e['NEUROKIT_TEST_POISON_EPOCH'] = str(poison_epoch)
     p = subprocess.Popen(command(env, workdir, *extra, config=config, hidden=hidden), cwd=REPO, env=e,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     if kill_after is not None:
@@ -146,14 +149,17 @@ def test_sigkill_at_random_points_resumes_bit_exactly(env, reference):
         raise AssertionError(f'seed {seed}, kills {history}: {e}') from None
 
 
-def test_sigterm_checkpoints_and_exits_3_then_resumes(env, reference):
-    workdir = str(env['tmp'].mktemp('term'))
-    # checkpoint_every=0 (final only): the SIGTERM checkpoint is the only one.
-    rc, _, err = train(env, workdir, hook='2:after_metrics:term',
+@pytest.mark.parametrize('sig', ['term', 'int'])
+def test_sigterm_or_ctrl_c_checkpoints_and_exits_3_then_resumes(env, reference, sig):
+    workdir = str(env['tmp'].mktemp(sig))
+    # checkpoint_every=0 (final only): the checkpoint the signal asks for is the only one.
+    rc, _, err = train(env, workdir, hook=f'2:after_metrics:{sig}',
                        extra=('--config.checkpoint_every=0',))
     assert rc == 3, err[-2000:]
     last = err.strip().splitlines()[-1]
-    assert last.startswith('preempted:') and 'epoch 2' in last, last
+    name = {'term': 'SIGTERM', 'int': 'SIGINT'}[sig]
+    assert last.startswith('preempted:') and 'epoch 2' in last and name in last, last
+    assert 'Traceback' not in err, err[-2000:]
     assert sorted(os.listdir(os.path.join(workdir, 'checkpoints'))) == ['2']
     assert not os.path.exists(os.path.join(workdir, 'summary.json'))
     rc, _, err = train(env, workdir, extra=('--config.checkpoint_every=0',))
@@ -192,3 +198,51 @@ def test_layerwise_mf_run_resumes_bit_exactly(env):
     rc, _, err = train(env, workdir, **mf)
     assert rc == 0, err[-2000:]
     assert_same_run(ref, workdir)
+
+
+def test_a_run_stopped_by_a_non_finite_loss_resumes_with_the_fix_it_names(env, reference):
+    # NaN inputs in epoch 3 stop the run after checkpoint 2; the message's fix
+    # (nan_policy=skip) must be accepted on the same workdir and resume from epoch 2.
+    workdir = str(env['tmp'].mktemp('nan'))
+    rc, _, err = train(env, workdir, poison_epoch=3)
+    assert rc == 2, err[-2000:]
+    last = err.strip().splitlines()[-1]
+    assert 'non-finite' in last and 'epoch 2' in last and 'nan_policy=skip' in last, last
+    rc, _, err = train(env, workdir, extra=('--config.nan_policy=skip',))
+    assert rc == 0, err[-2000:]
+    summary = json.load(open(os.path.join(workdir, 'summary.json')))
+    assert summary['resumed_from_epoch'] == 2
+    # No step was non-finite after the resume, so skip changed nothing: the same weights.
+    ref_epoch, ref_leaves = final_state(reference)
+    epoch, leaves = final_state(workdir)
+    assert epoch == ref_epoch and len(leaves) == len(ref_leaves)
+    for a, b in zip(ref_leaves, leaves):
+        assert np.array_equal(a, b), 'the resumed run differs from the uninterrupted one'
+    assert [r['epoch'] for r in metrics(workdir)] == list(range(1, EPOCHS + 1))
+
+
+def test_a_run_that_recorded_nothing_takes_a_new_config(env):
+    # Stopped in epoch 1 (no checkpoint, no metrics line): nothing to lose, so a corrected
+    # config starts over on the same workdir; once an epoch is recorded it is refused again.
+    workdir = str(env['tmp'].mktemp('nothing'))
+    rc, _, err = train(env, workdir, poison_epoch=1)
+    assert rc == 2 and 'no checkpoint was saved' in err, err[-2000:]
+    lr = ('--config.optimizer.learning_rate=0.0005', '--config.epochs=1')
+    rc, _, err = train(env, workdir, extra=lr)
+    assert rc == 0, err[-2000:]
+    stored = json.load(open(os.path.join(workdir, 'config.json')))
+    assert stored['optimizer']['learning_rate'] == 0.0005
+    rc, _, err = train(env, workdir, extra=('--config.epochs=1',))
+    assert rc == 2 and 'different config' in err, err[-2000:]
+
+
+def test_a_second_ctrl_c_stops_at_once_and_keeps_the_last_checkpoint(env, reference):
+    workdir = str(env['tmp'].mktemp('int2'))
+    rc, _, err = train(env, workdir, hook='2:after_metrics:int,2:after_metrics:int')
+    assert rc == 130, err[-2000:]
+    last = err.strip().splitlines()[-1]
+    assert last.startswith('interrupted:') and 'Traceback' not in err, err[-2000:]
+    assert sorted(os.listdir(os.path.join(workdir, 'checkpoints'))) == ['1']
+    rc, _, err = train(env, workdir)
+    assert rc == 0, err[-2000:]
+    assert_same_run(reference, workdir)
