@@ -48,7 +48,7 @@ from neurokit.errors import TrainingError, WorkdirError
 from neurokit.parallel.placement import Placement, fetch
 from neurokit.rules import registry as rule_registry
 from neurokit.train import loop, optim, workdir as wd
-from neurokit.train.checkpoint import Checkpointer, Preempted
+from neurokit.train.checkpoint import Checkpointer, Preempted, checksums
 from neurokit.train.metrics import EventWriter, Progress
 from neurokit.train.state import check_layerwise as check_rule_layerwise, init_state
 
@@ -359,6 +359,7 @@ def run(config, workdir: str) -> dict:
     t0 = time.perf_counter()
     epoch_c = place.compile_epoch(make_epoch, state, x_train, y_train)
     eval_c = place.compile_eval(eval_fn, state, x_test, y_test)
+    checksums(state)  # compiles the checkpoints' checksum program now, with the others
     compile_seconds = time.perf_counter() - t0
 
     with _writing(os.path.abspath(workdir), 0):
