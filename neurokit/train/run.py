@@ -262,6 +262,8 @@ def _writing(what: str, last_saved: int):
     """Turns an OSError while writing `what` into one WorkdirError line."""
     try:
         yield
+    except WorkdirError:
+        raise  # already one line (it is an OSError too)
     except OSError as e:
         kept = (f'the checkpoint of epoch {last_saved} is intact' if last_saved
                 else 'no checkpoint was saved')
@@ -326,6 +328,12 @@ def run(config, workdir: str) -> dict:
     Example:
       summary = run(get_config(), '/tmp/runs/bp')
     """
+    with wd.Lock() as lock:
+        return _run(config, workdir, lock)
+
+
+def _run(config, workdir: str, lock) -> dict:
+    """`run`, with the workdir lock to take before the first write."""
     t_start = time.perf_counter()
     config_lib.validate(config)
     status = wd.check(workdir, config)
@@ -333,7 +341,7 @@ def run(config, workdir: str) -> dict:
         return {**wd.read_summary(os.path.join(workdir, wd.SUMMARY)), 'already_finished': True}
     if config.sweep:  # a hyperparameter grid as one vmapped program (one device, no checkpoints)
         from neurokit.train.sweep_run import run_sweep
-        return run_sweep(config, workdir, status)
+        return run_sweep(config, workdir, status, lock)
     dataset = data_lib.load(config.dataset, config.data_dir)
     config_lib.validate_with_data(config, dataset)
     model, rule, optimizer = build(config, dataset)
@@ -364,6 +372,8 @@ def run(config, workdir: str) -> dict:
 
     with _writing(os.path.abspath(workdir), 0):
         os.makedirs(workdir, exist_ok=True)
+        if primary:
+            lock.acquire(workdir, status, config)
         if status == wd.NEW and primary:
             wd.write_json(os.path.join(workdir, wd.CONFIG), wd.config_json(config))
         ckpt = Checkpointer(workdir, keep=config.keep_checkpoints)

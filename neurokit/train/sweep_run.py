@@ -75,8 +75,10 @@ def _build_fn(config, model, steps_per_epoch):
     return build
 
 
-def run_sweep(config, workdir: str, status: str) -> dict:
-    """Trains every member of `config.sweep`; writes metrics.jsonl and summary.json."""
+def run_sweep(config, workdir: str, status: str, lock=None) -> dict:
+    """Trains every member of `config.sweep`; writes metrics.jsonl and summary.json.
+
+    `lock` (a `workdir.Lock`) is taken before the first write."""
     t_start = time.perf_counter()
     dataset = data_lib.load(config.dataset, config.data_dir)
     config_lib.validate_with_data(config, dataset)
@@ -118,6 +120,8 @@ def run_sweep(config, workdir: str, status: str) -> dict:
     compile_seconds = time.perf_counter() - t0
 
     os.makedirs(workdir, exist_ok=True)
+    if lock is not None:
+        lock.acquire(workdir, status, config)
     if status == wd.NEW:
         wd.write_json(os.path.join(workdir, wd.CONFIG), wd.config_json(config))
     metrics_path = os.path.join(workdir, wd.METRICS)

@@ -7,6 +7,9 @@ A workdir holds one run:
   tb/             TensorBoard event files
   summary.json    written last, when every epoch is done
 
+While a run writes into it, the workdir folder itself is locked (`Lock`): a
+second run on it is refused.
+
 Re-running the same command on the same workdir resumes it: the config must
 match the stored one on every key that changes the numbers (keys in
 `neurokit.config.RESUMABLE_KEYS` may differ). A finished run (summary.json
@@ -15,6 +18,7 @@ exits 0.
 """
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import uuid
@@ -111,6 +115,59 @@ def _has_progress(path: str) -> bool:
         return True
     metrics = os.path.join(path, METRICS)
     return os.path.exists(metrics) and os.path.getsize(metrics) > 0
+
+
+class Lock:
+    """An exclusive lock on a workdir, from a run's first write to its end.
+
+    Two runs started on one workdir would otherwise both write it (and orbax
+    fails with a long traceback in the second). `acquire` is called where the
+    run is about to write, after its slow startup, so it re-checks the workdir:
+    another run may have changed it meanwhile. The lock is an `flock` on the
+    folder itself, so no file is added to the workdir; the kernel drops it when
+    the run ends or its process dies. Only process 0 of a multi-process run
+    takes it.
+
+    Example:
+      with Lock() as lock:
+        ...                     # validate, load, compile
+        lock.acquire(workdir, status, config)
+        ...                     # write
+    """
+
+    def __init__(self):
+        self._fd = None
+
+    def acquire(self, workdir: str, status: str, config=None) -> None:
+        """Takes the lock on the (existing) `workdir`.
+
+        Raises:
+          WorkdirError: another run holds it, or the workdir no longer is what
+            `check` said (`status`) when this run started.
+        """
+        path = os.path.abspath(workdir)
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            raise WorkdirError(f'workdir {path} is in use by another run; wait for it to end or '
+                               'pass another --workdir') from None
+        self._fd = fd
+        if check(workdir, config) != status:
+            raise WorkdirError(f'workdir {path} changed while this run was starting (another '
+                               'run wrote it); run the same command again')
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing the descriptor drops the flock
+            self._fd = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.release()
 
 
 def read_summary(path: str) -> dict:

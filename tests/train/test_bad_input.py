@@ -20,6 +20,8 @@ import sys
 import pytest
 from idx_files import write_mnist
 
+from neurokit.train import workdir as wd
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BP = 'experiments/configs/bp.py'
 
@@ -178,6 +180,10 @@ def cases(tmp):
         'cnn too deep for input': (BP, tiny + ['--config.model.name=cnn', '--config.model.channels=4,4,4,4,4,4'],
                                    ['does not fit', 'too small'], 'new'),
         'unwritable workdir': (BP, tiny, ['not writable'], '/proc/neurokit_bad_input/run'),
+        'workdir in use by another run': (BP, [f for f in tiny if not f.startswith('--config.epochs')]
+                                          + ['--config.epochs=3'],
+                                          ['error: workdir', 'in use by another run'],
+                                          'locked'),
         'workdir is a file': (BP, tiny, ['is a file'], 'file'),
         'workdir name too long': (BP, tiny, ['over the file system', 'shorter --workdir'],
                                   os.path.join(tmp, 'x' * 300, 'run')),
@@ -309,6 +315,8 @@ def results(tmp_path_factory):
                 with open(workdir, 'w') as f:
                     f.write('not a folder\n')
                 workdir = os.path.join(workdir, 'sub') if kind == 'file/sub' else workdir
+            elif kind == 'locked':
+                shutil.copytree(unfinished, workdir)
             elif kind == 'foreign':
                 os.makedirs(workdir)
                 with open(os.path.join(workdir, 'metrics.jsonl'), 'w') as f:
@@ -320,8 +328,17 @@ def results(tmp_path_factory):
         if workdir is not None:
             cmd.append(f'--workdir={workdir}')
 
-        p = subprocess.run(cmd, cwd=REPO, env=env(), capture_output=True, text=True,
-                           timeout=600)
+        lock = None
+        if kind == 'locked':  # this process plays the other run, holding the workdir's lock
+            lock = wd.Lock()
+            lock.acquire(workdir, wd.RESUME)
+            before = snapshot(probe)
+        try:
+            p = subprocess.run(cmd, cwd=REPO, env=env(), capture_output=True, text=True,
+                               timeout=600)
+        finally:
+            if lock is not None:
+                lock.release()
         after = link_state() if kind == 'link' else snapshot(probe) if probe else None
         return name, (p.returncode, p.stderr, before, after, words)
 
