@@ -318,7 +318,8 @@ def parse_mesh(spec: str) -> dict:
         if not item:
             continue
         name, eq, size = item.partition('=')
-        if not eq or name not in MESH_AXES or name in axes or not size.isdigit() or int(size) < 1:
+        if (not eq or name not in MESH_AXES or name in axes or not size.isascii()
+                or not size.isdigit() or int(size) < 1):
             raise ConfigError(f'config.mesh={spec!r} is not a mesh: write AXIS=SIZE[,AXIS=SIZE] '
                               f'with axes {"/".join(MESH_AXES)} and sizes >= 1 '
                               '(e.g. --config.mesh=data=4), '

@@ -35,6 +35,7 @@ def test_every_rule_has_a_config():
     ({'parallel': 'dp'}, 'parallel mode'),
     ({'mesh': 'data=two'}, 'is not a mesh'),
     ({'mesh': 'model=2'}, 'is not a mesh'),
+    ({'mesh': 'data=\u00b2'}, 'is not a mesh'),  # '²'.isdigit() is True, int('²') fails
     ({'mesh': 'data=3'}, 'does not divide by the data axis'),
     ({'mesh': 'stage=2', 'parallel': 'pmap'}, 'stage axis needs'),
     ({'fsdp': True, 'parallel': 'pmap'}, 'fsdp=True needs'),

@@ -47,6 +47,12 @@ def check_labels(name: str, y: np.ndarray, num_classes: int, where: str, fix: st
         The labels as a contiguous int32 array.
     """
     y = np.asarray(y)
+    if y.dtype.kind not in "iub" and not (
+        y.dtype.kind == "f" and np.all(np.isfinite(y)) and np.all(y == np.round(y))
+    ):
+        raise DataError(
+            f"{name}: labels in {where} are not whole numbers (dtype {y.dtype}); {fix}"
+        )
     if y.size and (y.min() < 0 or y.max() >= num_classes):
         raise DataError(
             f"{name}: labels in {where} fall outside [0, {num_classes}) "

@@ -47,12 +47,21 @@ def _read_batch(name: str, path: str, key: bytes, num_classes: int) -> tuple:
     try:
         with open(path, "rb") as f:
             d = pickle.load(f, encoding="bytes")
-        data = np.asarray(d[b"data"], dtype=np.uint8)
+        raw = np.asarray(d[b"data"])
         labels = np.asarray(d[key])
     except KeyError as e:
         raise DataError(f"{name}: batch {path} lacks key {e}; {_REINSTALL}") from None
     except Exception as e:  # pickle raises many types on bad input
         raise DataError(f"{name}: cannot unpickle batch {path} ({type(e).__name__}); {_REINSTALL}") from None
+    # The files hold bytes; anything else (floats in [0, 1], values past 255) would be
+    # silently wrapped or zeroed by a cast, so it is refused.
+    if raw.dtype.kind not in "iu" or (raw.size and (raw.min() < 0 or raw.max() > 255)):
+        what = (f"dtype {raw.dtype}" if raw.dtype.kind not in "iu"
+                else f"values {int(raw.min())}..{int(raw.max())}")
+        raise DataError(
+            f"{name}: batch {path} holds pixels that are not bytes 0..255 ({what}); {_REINSTALL}"
+        )
+    data = raw.astype(np.uint8)
     if data.ndim != 2 or data.shape[1] != _ROW:
         raise DataError(
             f"{name}: batch {path} has rows of shape {data.shape[1:]}, expected ({_ROW},); {_REINSTALL}"

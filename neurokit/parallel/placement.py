@@ -34,6 +34,10 @@ from neurokit.parallel import mesh as mesh_lib
 from neurokit.parallel import pmap as pmap_lib
 
 _VMAP_EPOCH = (0, None, None, None)
+# Rules whose pmap run is not the single-device run up to rounding: ff and cff draw
+# their negatives per device, ipc steps its own optimizer on each slice (BUILD_NOTES,
+# "Data parallelism"; `neurokit.parallel.equivalence.batch_decomposable` is the check).
+PMAP_NOT_EQUIVALENT = ('ff', 'cff', 'ipc')
 
 
 class Placement:
@@ -67,7 +71,29 @@ class Placement:
             raise config_lib.ConfigError(
                 f'--config.parallel=pmap uses local devices: {axes["data"]} asked, '
                 f'{jax.local_device_count()} here')
+        if axes['stage'] > 1:
+            # The run's epoch is data-parallel only: a stage axis would repeat the same
+            # work on `stage` times the devices (and report them as used).
+            raise config_lib.ConfigError(
+                f'config.mesh={config.mesh!r}: training runs split the batch over the data axis '
+                'only, so stage>1 would repeat the same work on more devices; drop \'stage=\' '
+                '(layer pipelining is the library API neurokit.parallel.pipeline)')
         return cls(config.parallel, axes, config.fsdp)
+
+    def notes(self, config, n_available: int) -> list:
+        """One-line notes on what this placement changes about the run, for stderr."""
+        out = []
+        if self.mode == 'pmap' and config.rule in PMAP_NOT_EQUIVALENT:
+            out.append(f'--config.parallel=pmap with rule {config.rule}: each device computes its '
+                       'slice of the batch alone (its own random negatives or own optimizer '
+                       'steps), so the numbers differ from one device; use '
+                       '--config.parallel=sharded for the single-device numbers')
+        dropped = n_available - self.train_rows(n_available)
+        if dropped:
+            out.append(f'{dropped} of {n_available} training examples are left out so that each '
+                       f'of the {self.devices} devices gets as many rows (multi-process run); '
+                       '--config.train_limit to a multiple of the device count avoids it')
+        return out
 
     # ------------------------------------------------------------------ data
 

@@ -348,6 +348,9 @@ def _run(config, workdir: str, lock) -> dict:
     place = Placement.from_config(config)  # ConfigError if the mesh does not fit the devices
     primary = place.primary  # only process 0 writes files (orbax coordinates checkpoints)
 
+    if primary:
+        for note in place.notes(config, num_train(config, dataset)):
+            print(f'note: {note}', file=sys.stderr, flush=True)
     n = place.train_rows(num_train(config, dataset))
     x_train, y_train = place.put_train(dataset, n)
     x_test, y_test = place.put_test(dataset)

@@ -132,3 +132,30 @@ def test_count_mismatch(tmp_path):
     _dump(tmp_path / "test_batch", np.zeros((2, 3072), np.uint8), [0, 1, 2], b"labels")
     with pytest.raises(DataError, match="2 examples but 3 labels"):
         load("cifar10", str(tmp_path))
+
+
+@pytest.mark.parametrize("data, words", [
+    (np.full((2, 3072), 0.5, np.float32), "dtype float32"),   # floats in [0, 1]: a cast zeroes them
+    (np.full((2, 3072), 300, np.int32), "300..300"),          # past a byte: a cast wraps them
+    (np.full((2, 3072), -1, np.int16), "-1..-1"),
+])
+def test_pixels_that_are_not_bytes_are_refused(tmp_path, data, words):
+    _make10(tmp_path)
+    _dump(tmp_path / "data_batch_2", data, [0, 1], b"labels")
+    with pytest.raises(DataError, match="not bytes 0..255") as e:
+        load("cifar10", str(tmp_path))
+    assert words in str(e.value)
+    _assert_one_line(e.value, tmp_path / "data_batch_2")
+
+
+def test_fractional_labels_are_refused(tmp_path):
+    _make10(tmp_path)
+    _dump(tmp_path / "test_batch", np.zeros((2, 3072), np.uint8), [1.7, 3.2], b"labels")
+    with pytest.raises(DataError, match="not whole numbers"):
+        load("cifar10", str(tmp_path))
+
+
+def test_integral_float_labels_are_read(tmp_path):
+    _make10(tmp_path)
+    _dump(tmp_path / "test_batch", np.zeros((2, 3072), np.uint8), np.array([1.0, 3.0]), b"labels")
+    assert load("cifar10", str(tmp_path)).y_test.tolist() == [1, 3]
