@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import sys
 import time
 
 import jax
@@ -125,7 +126,15 @@ def run_sweep(config, workdir: str, status: str, lock=None) -> dict:
     if status == wd.NEW:
         wd.write_json(os.path.join(workdir, wd.CONFIG), wd.config_json(config))
     metrics_path = os.path.join(workdir, wd.METRICS)
-    wd.truncate_metrics(metrics_path, 0)  # not checkpointed: an interrupted sweep starts over
+    # Not checkpointed: an interrupted sweep starts over. Its lines are kept aside, not
+    # overwritten (metrics.jsonl.interrupted-1, -2, ...): nothing recorded is lost.
+    if os.path.exists(metrics_path) and os.path.getsize(metrics_path):
+        i = 1
+        while os.path.exists(f'{metrics_path}.interrupted-{i}'):
+            i += 1
+        os.replace(metrics_path, f'{metrics_path}.interrupted-{i}')
+        print(f'note: the interrupted sweep in {workdir} starts over; its {metrics_path} lines '
+              f'are kept in {metrics_path}.interrupted-{i}', file=sys.stderr, flush=True)
     train_seconds, acc = 0.0, None
     for epoch in range(config.epochs):
         t = time.perf_counter()

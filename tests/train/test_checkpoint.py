@@ -223,3 +223,25 @@ def test_event_scalars_and_progress_line(tmp_path):
     with EventWriter(str(tmp_path), enabled=False) as w:
         w.write({'epoch': 1, 'x': 1.0})
     assert not os.path.exists(tmp_path / 'tb')
+
+
+def test_an_interrupted_sweep_starts_over_keeping_its_lines(tmp_path, data_dir):
+    # A sweep has no checkpoints: run again, it starts over, and the lines the
+    # interrupted run recorded move to metrics.jsonl.interrupted-N instead of being lost.
+    workdir = str(tmp_path / 'sweep')
+    config = tiny_config(data_dir, epochs=2, sweep='optimizer.learning_rate=0.001,0.01')
+    run(config, workdir)
+    metrics = os.path.join(workdir, 'metrics.jsonl')
+    first = open(metrics).read()
+    assert len(first.splitlines()) == 2
+    strip = lambda text: [{k: v for k, v in json.loads(l).items() if k != 'epoch_seconds'}
+                          for l in text.splitlines()]
+    os.remove(os.path.join(workdir, 'summary.json'))  # as if killed before the end
+    run(config, workdir)
+    assert open(f'{metrics}.interrupted-1').read() == first  # moved, byte for byte
+    second = open(metrics).read()
+    assert strip(second) == strip(first)  # the same numbers again (epoch_seconds aside)
+    os.remove(os.path.join(workdir, 'summary.json'))
+    run(config, workdir)
+    assert open(f'{metrics}.interrupted-1').read() == first  # the older one stays
+    assert open(f'{metrics}.interrupted-2').read() == second
