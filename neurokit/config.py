@@ -36,7 +36,7 @@ def base_config() -> ml_collections.ConfigDict:
     # optimizer.* / rule_kwargs.* numbers; members = the grid x num_seeds seeds.
     c.sweep = ''
     # Step each block of layers with the optimizer as soon as its gradient exists, inside
-    # the rule's forward pass (rules with a layerwise step: mf). Same numbers for
+    # the rule's forward pass (rules with a layerwise step: mf, ff, cff). Same numbers for
     # element-wise optimizers; a layer's gradient is freed before the next layer runs.
     c.layerwise_updates = False
 
@@ -197,6 +197,11 @@ def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
         raise ConfigError(f'rule {config.rule!r} has no hyperparameter rule_kwargs.{unknown[0]}; '
                           f'valid: {", ".join(accepted) or "(none)"}')
     _check_rule_kwargs(config)
+    if (config.rule in ('ff', 'cff') and not config.layerwise_updates
+            and config.rule_kwargs.get('greedy_steps_per_layer', 0)):
+        raise ConfigError('config.rule_kwargs.greedy_steps_per_layer > 0 trains one layer at a '
+                          'time, which needs one optimizer state per layer (else Adam moves '
+                          'finished layers): set --config.layerwise_updates=True')
     parse_sweep(config.sweep, config)
     if config.sweep and config.nan_policy != 'stop':
         raise ConfigError(f"config.nan_policy={config.nan_policy!r} is not available in a sweep "

@@ -27,6 +27,8 @@ Other modes:
 head), `--config.rule_kwargs.predict=head` (one-pass softmax head),
 `--config.model.name=cnn` (conv FF with class groups, Scalable FF; cnn 32-64-128
 on the first 2,048 Fashion-MNIST images, 1 epoch: 0.607, BP 0.700).
+Greedy layer-by-layer training (`--config.rule_kwargs.greedy_steps_per_layer=N`) needs
+`--config.layerwise_updates=True` (one optimizer state per layer, so a finished layer stays put).
 """
 import ml_collections
 

@@ -190,13 +190,26 @@ def parts_of(model: Model, parts: Sequence) -> list[Part]:
       model: the whole model.
       parts: a sequence of `((start, stop), build)` with `build(sub_model) -> Rule`,
         covering the layers in order without gaps.
+
+    Raises:
+      ValueError: parts that leave gaps or overlap, or a block whose last layer
+        has fewer units than the model has classes (its rule reads those units
+        as the logits of the whole label set: a label >= the width would get an
+        all-zero one-hot and contribute a zero loss, silently).
     """
     out, expect = [], 0
-    for (start, stop), build in parts:
+    for k, ((start, stop), build) in enumerate(parts):
         if start != expect or stop <= start:
             raise ValueError(f'chain parts must cover consecutive layers; got ({start}, {stop}) '
                              f'after layer {expect}')
         sub = sequential(model.layers[start:stop])
+        if sub.num_classes < model.num_classes:
+            raise ValueError(
+                f'chain block {k} (layers [{start}, {stop})) ends with {sub.num_classes} units, '
+                f'which its rule reads as the class scores, but the model has '
+                f'{model.num_classes} classes: labels >= {sub.num_classes} would be dropped '
+                f'(zero one-hot, zero loss); end the block at a layer with >= '
+                f'{model.num_classes} units')
         out.append(Part(start, stop, sub, build(sub)))
         expect = stop
     if expect != len(model.layers):
@@ -230,6 +243,9 @@ def chain(model: Model, parts: Sequence) -> Rule:
       `params['rules'][str(k)]`. `predict` runs the blocks' forward passes then
       the last block's `predict`. Metrics: each block's prefixed `block<k>_`,
       'loss'/'accuracy' of the last block.
+
+    Raises:
+      ValueError: as `parts_of` (gaps, or a block narrower than the class count).
 
     Example:
       >>> rule = chain(model, [((0, 2), bp), ((2, 3), lambda m: bp(m, loss='mse'))])

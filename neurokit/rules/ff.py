@@ -31,6 +31,24 @@ Three modes:
 
 The model's output layer (the logits layer) plays no part in FF: its update is
 zero and `predict` never uses it.
+
+Greedy training (`greedy_steps_per_layer=N > 0`, Hinton's layer-by-layer
+schedule): layer 0 trains for N steps, then layer 1, ...; a layer outside its
+window must not change at all. One optimizer over the whole parameter tree
+cannot give that: a zero gradient still moves a layer through Adam's momentum
+or AdamW's weight decay. So greedy training needs layerwise updates
+(`config.layerwise_updates=True`, `init_state(..., layerwise=True)`): the
+rule's `blocks` are one block per hidden layer (with its 'aux' projection)
+plus one block for the rest (the model's output layer and the 'ff_head'), each
+with its own optimizer state, and `layerwise_step` steps only the active
+layer's block (and the rest): every other block keeps its parameters and its
+optimizer state bit for bit. A layer's optimizer (its step count, so its
+learning-rate schedule and Adam's bias correction) thus counts only the steps
+of its own window, as if it were trained alone. `step` refuses a greedy
+schedule (ValueError) rather than return updates an optimizer would spread.
+Without a greedy schedule `layerwise_step` gives the numbers of `step` + one
+optimizer update for element-wise optimizers (FF takes one gradient of the
+summed local losses either way, so it saves no memory).
 """
 from __future__ import annotations
 
@@ -149,10 +167,14 @@ def _forward_forward(model, *, collaborative, earlier_only, mode, goodness, thre
             counts.append(1 + len(others))
         return out, counts
 
+    def active_layer(state):
+        """The hidden layer the greedy schedule trains at this step."""
+        return jnp.minimum(state.step // greedy, n_layers - 1)
+
     def layer_weights(state):
         if not greedy:
             return [1.0] * n_layers
-        active = jnp.minimum(state.step // greedy, n_layers - 1)
+        active = active_layer(state)
         return [(active == l).astype(jnp.float32) for l in range(n_layers)]
 
     def init_params(key, params):
@@ -174,7 +196,8 @@ def _forward_forward(model, *, collaborative, earlier_only, mode, goodness, thre
         del key, params
         return FFState(jnp.zeros((), jnp.int32))
 
-    def step(params, state, batch, key):
+    def gradients(params, state, batch, key):
+        """The gradient of the (schedule-weighted) sum of the local losses, and metrics."""
         x, y = batch['x'], batch['y']
         b = x.shape[0]
         if mode == 'supervised':
@@ -228,8 +251,53 @@ def _forward_forward(model, *, collaborative, earlier_only, mode, goodness, thre
             metrics['loss'] = total
             return total, metrics
 
-        grads, metrics = jax.grad(objective, has_aux=True)(params)
+        return jax.grad(objective, has_aux=True)(params)
+
+    def step(params, state, batch, key):
+        if greedy:
+            raise ValueError(
+                f'greedy_steps_per_layer={greedy} needs layerwise updates '
+                '(config.layerwise_updates=True, or init_state(..., layerwise=True)): with one '
+                'optimizer over all layers, a layer outside its window keeps moving through '
+                "the optimizer's state (Adam's momentum, AdamW's weight decay)")
+        grads, metrics = gradients(params, state, batch, key)
         return grads, FFState(state.step + 1), metrics
+
+    def blocks(params):
+        """The blocks a layerwise step updates: hidden layer l (with its aux projection),
+        then the rest (the model's output layer, which gets zero gradients, and the head)."""
+        hidden_blocks = tuple(
+            {'layer': params['layers'][l], **({'aux': params['ff_aux'][l]} if use_aux else {})}
+            for l in range(n_layers))
+        rest = {'layers': tuple(params['layers'][n_layers:])}
+        if use_head:
+            rest['head'] = params['ff_head']
+        return hidden_blocks + (rest,)
+
+    def join_blocks(trees):
+        """The inverse of `blocks`: per-block trees -> the entries of params FF owns."""
+        out = {'layers': tuple(b['layer'] for b in trees[:-1]) + tuple(trees[-1]['layers'])}
+        if use_aux:
+            out['ff_aux'] = tuple(b['aux'] for b in trees[:-1])
+        if use_head:
+            out['ff_head'] = trees[-1]['head']
+        return out
+
+    def layerwise_step(params, state, opt_states, batch, key, optimizer):
+        grads, metrics = gradients(params, state, batch, key)
+        old = blocks(params)
+        new, new_states = [], []
+        for i, (p, g, s) in enumerate(zip(old, blocks(grads), opt_states)):
+            updates, s_new = optimizer.update(g, s, p)
+            p_new = optax.apply_updates(p, updates)
+            if greedy and i < n_layers:
+                # Outside its window a layer keeps its parameters and optimizer state exactly.
+                on = active_layer(state) == i
+                p_new, s_new = jax.tree.map(lambda n, o: jnp.where(on, n, o), (p_new, s_new), (p, s))
+            new.append(p_new)
+            new_states.append(s_new)
+        params = {**params, **join_blocks(new)}
+        return params, FFState(state.step + 1), tuple(new_states), metrics
 
     def predict(params, state, x):
         del state
@@ -243,7 +311,7 @@ def _forward_forward(model, *, collaborative, earlier_only, mode, goodness, thre
             return head_logits(params, run_layers(params['layers'], x))
         return label_scores(params, x)
 
-    return Rule(init, step, predict, init_params)
+    return Rule(init, step, predict, init_params, blocks=blocks, layerwise_step=layerwise_step)
 
 
 def ff(model: Model, mode: str = 'auto', goodness: str = 'mean', threshold: float = 2.0,
@@ -279,14 +347,18 @@ def ff(model: Model, mode: str = 'auto', goodness: str = 'mean', threshold: floa
         head or class goodness average); negative counts from the end (Hinton
         skips the first: 1).
       greedy_steps_per_layer: 0 trains all layers on every batch; N > 0 trains
-        layer 0 for N steps, then layer 1, ... (the last one until the end).
+        layer 0 for N steps, then layer 1, ... (the last one until the end); the
+        other layers do not change at all. N > 0 needs layerwise updates
+        (`config.layerwise_updates=True`; see the module docstring): `step`
+        raises ValueError.
       class_goodness: class_groups mode: 'groups' (channel groups), 'aux'
         (a 1x1 projection to C channels, rule-owned) or 'auto'.
       blur_steps: unsupervised mode: 3x3 blur passes of the hybrid-image mask.
 
     Returns:
       A `Rule` whose state counts steps and whose `init_params` adds
-      'ff_head' (head) or 'ff_aux' (aux class goodness) when used.
+      'ff_head' (head) or 'ff_aux' (aux class goodness) when used; it has
+      `blocks` and a `layerwise_step` (needed by a greedy schedule).
 
     Example:
       >>> model = mlp((28, 28, 1), 10, (1000, 1000))
@@ -314,8 +386,9 @@ def cff(model: Model, earlier_only: bool = False, mode: str = 'auto', goodness: 
     with `earlier_only`. `n_i` is the number of goodness terms summed, so
     `theta` keeps its per-layer meaning (the paper writes one theta for the
     sum). In class_groups mode the class goodnesses are summed the same way
-    before the softmax. All layers update on every batch; still no gradient
-    crosses a layer.
+    before the softmax. All layers update on every batch (unless
+    `greedy_steps_per_layer > 0`, which works as in `ff`: layerwise updates
+    only); still no gradient crosses a layer.
 
     Args:
       model: the network.

@@ -52,6 +52,19 @@ loop adds it as it is and the config's outer optimizer is unused (its state
 stays at init). Each iPC step costs about 3 matmuls per layer (prediction, vjp
 to the nodes, weight gradient), so T steps cost about T x BP.
 
+Mixed precision: with parameters narrower than float32 (bfloat16, float16) the matmuls
+run in the parameter dtype, while the value nodes, their momentum, the prediction errors
+and the energy are float32, and the updates keep the parameter dtype. A prediction error
+`x_l - f_l(x_{l-1})` is a small difference of large numbers, which a bfloat16 cast of
+`x_{l-1}` or of the matmul's output (8 bits) would cancel; so each prediction is evaluated
+as its forward-pass pre-activation (float32) plus the matmul of the node's displacement
+since the forward pass, which keeps the displacement's own precision (`_delta_linear`; the
+same matmul count). `ipc` also accumulates its weights in float32 within the batch and
+adds the weight displacement's term `dW x_{l-1}`: one more matmul per layer and step (about
+4 against 3). Float32 parameters take the plain path.
+
+`beta` may be traced (a sweep varies it inside one program); it is then unchecked.
+
 Metrics (per example): 'loss' (cross-entropy of the forward pass, comparable
 with bp), 'accuracy', 'energy_start' (after the forward initialisation),
 'energy_end' (after inference; for `ipc`, measured at its last step, before that
@@ -85,6 +98,68 @@ def _sum_sq(e):
     return 0.5 * jnp.sum(jnp.square(e.astype(jnp.float32)))
 
 
+def _state(x):
+    """`x` in the inference state's dtype: float32, or wider if `x` is (mixed precision:
+    with bfloat16 parameters the value nodes, their momentum, the errors `x - mu` and the
+    energy stay float32, so that the small prediction errors PC relies on do not cancel;
+    a layer casts a node to its parameter dtype where it feeds its matmul)."""
+    return x.astype(jnp.promote_types(x.dtype, jnp.float32))
+
+
+def _scaled(g, scale):
+    """`g * scale` in `g`'s dtype, multiplied in float32 (a Python-float scale would be
+    rounded to bfloat16 first)."""
+    return (_state(g) * scale).astype(g.dtype)
+
+
+def _narrow(p):
+    """Whether a layer's parameters are narrower than float32 (bfloat16, float16)."""
+    return any(jnp.issubdtype(a.dtype, jnp.floating) and jnp.finfo(a.dtype).bits < 32
+               for a in jax.tree.leaves(p))
+
+
+def _apply(layer, p, h, narrow):
+    """The layer's output `post(linear(p, h))` and, for narrow parameters, its pre-activation.
+
+    Narrow parameters: the matmul runs in the parameter dtype, its output and the activation
+    are float32 (`_state`); returns `(mu, z)`. Otherwise `(layer(p, h), None)`.
+    """
+    if not narrow:
+        return layer(p, h), None
+    z = _state(layer.linear(p, h))
+    return layer.post(z), z
+
+
+def _delta_linear(linear, p, x, zb, xb, moves=True):
+    """`linear(p, x)` in float32 for narrow parameters, as the base `zb = linear(p, xb)`
+    (float32) plus `J_x (x - xb)`, the matmul applied to the node's displacement from `xb`.
+
+    The prediction error `x_l - mu_l` is a small difference of large numbers: evaluated as
+    `linear(p, x)`, the cast of `x` to the parameter dtype and the rounding of the matmul's
+    output would cancel it (bfloat16 keeps 8 bits). The displacement keeps its own relative
+    precision through the narrow matmul, and the base is computed once. The value equals
+    `linear(p, x)` (the layer is affine), so the gradient is `linear`'s own (one vjp:
+    `e x^T` and `W^T e`). `moves=False`: `x` is the clamped input (`x == xb`), no matmul.
+    """
+    @jax.custom_vjp
+    def f(p, x, zb, xb):
+        if not moves:
+            return zb
+        return zb + _state(jax.jvp(lambda a: linear(p, a), (xb,), (x - xb,))[1])
+
+    def fwd(p, x, zb, xb):
+        return f(p, x, zb, xb), (p, x, zb, xb)
+
+    def bwd(res, g):
+        p, x, zb, xb = res
+        z, vjp = jax.vjp(linear, p, x)  # its forward matmul is unused (dead code)
+        gp, gx = vjp(g.astype(z.dtype))
+        return gp, gx, jnp.zeros_like(zb), jnp.zeros_like(xb)
+
+    f.defvjp(fwd, bwd)
+    return f(p, x, zb, xb)
+
+
 class _Net:
     """The energy of a PC network built on `model`: shared by `pc` and `ipc`."""
 
@@ -94,14 +169,17 @@ class _Net:
                              f'{", ".join(OUTPUT_ENERGIES)}')
         if nudge not in NUDGES:
             raise ValueError(f'unknown nudge {nudge!r}; valid: {", ".join(NUDGES)}')
-        if beta == 0:
-            raise ValueError('beta must be non-zero (1: clamp the output to the target)')
-        if not _traced(beta) and not _finite(beta):
-            raise ValueError(f'beta must be a finite number, got {beta!r}')
+        # A traced beta (a sweep varies it inside one program) is used as it is, unchecked.
+        if not _traced(beta):
+            if not _finite(beta):
+                raise ValueError(f'beta must be a finite number, got {beta!r}')
+            if beta == 0:
+                raise ValueError('beta must be non-zero (1: clamp the output to the target)')
+            beta = float(beta)
         self.layers = model.layers
         self.num_classes = model.num_classes
         self.output_energy = output_energy
-        self.beta = float(beta)
+        self.beta = beta
         self.nudge = nudge
 
     def target(self, mu_out, y):
@@ -112,7 +190,8 @@ class _Net:
         target itself, the output energy being scaled by beta instead.
         """
         onehot = jax.nn.one_hot(y, self.num_classes, dtype=jnp.float32)
-        if self.nudge == 'energy' or self.beta == 1.0:
+        # A traced beta takes the general formula (which is the one-hot target at beta=1).
+        if self.nudge == 'energy' or (not _traced(self.beta) and self.beta == 1.0):
             return onehot
         u = jax.lax.stop_gradient(mu_out).astype(jnp.float32)
         if self.output_energy == 'cross_entropy':
@@ -128,7 +207,7 @@ class _Net:
             e = 0.5 * jnp.sum(jnp.square(t - mu_out))
         return self.beta * e if self.nudge == 'energy' else e
 
-    def energy(self, params, xs, x0, t, mu1=None):
+    def energy(self, params, xs, x0, t, mu1=None, base=None):
         """Total energy and its per-layer parts; `xs` are the hidden nodes x_1..x_{L-1}.
 
         `mu1`, if given, is the first layer's prediction `f_1(x_0)`: it depends
@@ -136,11 +215,22 @@ class _Net:
         fixed) it is computed once per batch instead of once per step. That
         layer is usually the most expensive one (784 inputs against 128 hidden
         units in PCX's MLP; the full-resolution conv in a CNN).
+
+        `base` (from `forward_init`; None when no layer has narrow parameters):
+        per layer, None or `(zb, xb)`, the layer's float32 pre-activation `zb` at
+        the input `xb`; that layer's prediction is then `_delta_linear`'s.
         """
         ps = params['layers']
         pre = (x0,) + tuple(xs)
-        mus = [layer(p, h) if (i or mu1 is None) else mu1
-               for i, (layer, p, h) in enumerate(zip(self.layers, ps, pre))]
+
+        def mu(i, layer, p, h):
+            if i == 0 and mu1 is not None:
+                return mu1
+            if base is None or base[i] is None:
+                return layer(p, h)
+            return layer.post(_delta_linear(layer.linear, p, h, *base[i], moves=i > 0))
+
+        mus = [mu(i, *a) for i, a in enumerate(zip(self.layers, ps, pre))]
         parts = [_sum_sq(x - mu) for x, mu in zip(xs, mus[:-1])]
         parts.append(self.out_energy(mus[-1], t))
         parts = jnp.stack(parts)
@@ -149,25 +239,39 @@ class _Net:
     def forward_init(self, params, x0, y, mu1=None):
         """Forward pass: hidden nodes, output, target and the first inference gradient.
 
-        `mu1`, if given, is the first layer's output (computed by the caller).
+        `mu1`, if given, is the first layer's output (computed by the caller with
+        `_apply`). The hidden nodes are float32 whatever the parameter dtype.
 
         Returns:
-          (xs, mu_out, t, e_out_energy, g0) where g0 is dE/dxs at the forward
+          (xs, mu_out, t, e_out_energy, g0, base) where g0 is dE/dxs at the forward
           initialisation: zero except at x_{L-1}, which gets the output error
-          through the last layer's vjp.
+          through the last layer's vjp; `base` is `energy`'s (None if no layer
+          has narrow parameters).
         """
         ps = params['layers']
-        xs, h = [], x0
+        narrow = [_narrow(p) for p in ps]
+        xs, zs, h = [], [], x0
         for i, (layer, p) in enumerate(zip(self.layers[:-1], ps[:-1])):
-            h = mu1 if (i == 0 and mu1 is not None) else layer(p, h)
+            if i == 0 and mu1 is not None:  # its prediction is fixed: no base needed
+                h, z = mu1, None
+            else:
+                h, z = _apply(layer, p, h, narrow[i])
+            h = _state(h)
             xs.append(h)
-        mu_out, vjp_out = jax.vjp(lambda a: self.layers[-1](ps[-1], a), h)
+            zs.append(z)
+        (mu_out, z_out), vjp_out = jax.vjp(
+            lambda a: _apply(self.layers[-1], ps[-1], a, narrow[-1]), h)
+        zs.append(z_out)
         t = self.target(mu_out, y)
         e_out, d_mu = jax.value_and_grad(self.out_energy)(mu_out, t)
         g0 = [jnp.zeros_like(x) for x in xs]
         if xs:
-            g0[-1] = vjp_out(d_mu.astype(mu_out.dtype))[0]
-        return tuple(xs), mu_out, t, e_out, tuple(g0)
+            ct = (d_mu.astype(mu_out.dtype), None if z_out is None else jnp.zeros_like(z_out))
+            g0[-1] = _state(vjp_out(ct)[0])
+        base = None
+        if any(narrow):
+            base = tuple(None if z is None else (z, h) for z, h in zip(zs, (x0,) + tuple(xs)))
+        return tuple(xs), mu_out, t, e_out, tuple(g0), base
 
 
 def _traced(v):
@@ -271,31 +375,34 @@ def pc(model: Model, inference_steps: int = 8, inference_lr: float = 0.1,
         del key
         x0, y = batch['x'], batch['y']
         if fixed_prediction:
-            return _fixed_prediction_step(net, params, x0, y, steps, lr, mom) + (state,)
+            grads, metrics = _fixed_prediction_step(net, params, x0, y, steps, lr, mom)
+            return grads, state, metrics
         # The first layer sees only the clamped input: its prediction and its linearisation
         # are fixed for the whole batch, so they are computed once (its weight gradient at the
         # end is one vjp, with no second forward pass through the widest layer).
         mu1, vjp0 = None, None
         if len(net.layers) > 1:
-            mu1, vjp0 = jax.vjp(lambda p: net.layers[0](p, x0), params['layers'][0])
-        xs, mu_out, t, e_start, g0 = net.forward_init(params, x0, y, mu1)
+            narrow0 = _narrow(params['layers'][0])
+            mu1, vjp0 = jax.vjp(lambda p: _apply(net.layers[0], p, x0, narrow0)[0],
+                                params['layers'][0])
+        xs, mu_out, t, e_start, g0, base = net.forward_init(params, x0, y, mu1)
         vs = jax.tree.map(jnp.zeros_like, xs)
         if steps > 0:
             xs, vs = _activity_step(xs, vs, g0, lr, mom)
 
             def body(carry, _):
                 xs, vs = carry
-                (_, _), gs = grad_x(params, xs, x0, t, mu1)
+                (_, _), gs = grad_x(params, xs, x0, t, mu1, base)
                 return _activity_step(xs, vs, gs, lr, mom), None
 
             (xs, vs), _ = jax.lax.scan(body, (xs, vs), None, length=steps - 1)
-        (_, parts), grads = grad_w(params, xs, x0, t, mu1)
+        (_, parts), grads = grad_w(params, xs, x0, t, mu1, base)
         if vjp0 is not None:  # E_1 = 1/2 ||x_1 - mu_1||^2, so dE/dmu_1 = mu_1 - x_1
             layers = list(grads['layers'])
             layers[0] = vjp0((mu1 - xs[0]).astype(mu1.dtype))[0]
             grads = {**grads, 'layers': tuple(layers)}
         scale = 1.0 / (x0.shape[0] * net.beta)
-        grads = jax.tree.map(lambda g: (g * scale).astype(g.dtype), grads)
+        grads = jax.tree.map(lambda g: _scaled(g, scale), grads)
         return grads, state, _metrics(net, mu_out, y, e_start, parts, x0.shape[0])
 
     def predict(params, state, x):
@@ -317,21 +424,23 @@ def _fixed_prediction_step(net, params, x0, y, steps, lr, mom):
     e_start, d_mu = jax.value_and_grad(net.out_energy)(mus[-1], t)
     e_out = -d_mu.astype(mus[-1].dtype)  # constant: the prediction it is measured from is fixed
 
-    def grads_x(xs):
+    def grads_x(xs):  # the nodes and errors are float32 (`_state`), the layers' vjps not
         es = [x - mu for x, mu in zip(xs, mus[:-1])] + [e_out]
         # dE/dx_l = e_l - J_{l+1}^T e_{l+1}, Jacobians taken at the forward pass.
-        return tuple(es[i] - vjps[i + 1](es[i + 1])[1] for i in range(len(xs)))
+        return tuple(es[i] - vjps[i + 1](es[i + 1].astype(mus[i + 1].dtype))[1]
+                     for i in range(len(xs)))
 
     def body(carry, _):
         xs, vs = carry
         return _activity_step(xs, vs, grads_x(xs), lr, mom), None
 
-    xs = tuple(mus[:-1])
+    xs = tuple(_state(mu) for mu in mus[:-1])
     vs = jax.tree.map(jnp.zeros_like, xs)
     (xs, _), _ = jax.lax.scan(body, (xs, vs), None, length=steps)
     es = [x - mu for x, mu in zip(xs, mus[:-1])] + [e_out]
     scale = 1.0 / (x0.shape[0] * net.beta)
-    layer_grads = tuple(jax.tree.map(lambda g: (g * scale).astype(g.dtype), vjps[i](-es[i])[0])
+    layer_grads = tuple(jax.tree.map(lambda g: _scaled(g, scale),
+                                     vjps[i]((-es[i]).astype(mus[i].dtype))[0])
                         for i in range(len(es)))
     grads = jax.tree.map(jnp.zeros_like, params)
     grads['layers'] = layer_grads
@@ -395,24 +504,47 @@ def ipc(model: Model, inference_steps: int = 8, inference_lr: float = 0.1,
     def step(params, state, batch, key):
         del key
         x0, y = batch['x'], batch['y']
-        xs, mu_out, t, e_start, _ = net.forward_init(params, x0, y)
+        xs, mu_out, t, e_start, _, base = net.forward_init(params, x0, y)
         scale = 1.0 / (x0.shape[0] * net.beta)
 
-        def body(carry, _):
-            p, opt_state, xs, vs = carry
-            (_, parts), (gp, gx) = grad_both(p, xs, x0, t)
-            gp = jax.tree.map(lambda g: (g * scale).astype(g.dtype), gp)
-            upd, opt_state = opt.update(gp, opt_state, p)
-            p = optax.apply_updates(p, upd)
-            xs, vs = _activity_step(xs, vs, gx, lr, mom)
-            return (p, opt_state, xs, vs), parts
+        # The weights move by T small steps inside the batch: they are accumulated in float32
+        # (`_state`; a no-op for float32 parameters), as the value nodes are, so that steps
+        # below a bfloat16 parameter's resolution are not rounded away. Each step's energy
+        # gradient is taken at those weights cast to the parameter dtype.
+        to_param = lambda q: jax.tree.map(lambda a, b: a.astype(b.dtype), q, params)
 
-        carry = (params, state.opt_state, xs, jax.tree.map(jnp.zeros_like, xs))
-        (new_params, opt_state, xs, _), parts = jax.lax.scan(body, carry, None, length=steps)
+        def moved(p32):
+            """`base` at the weights `p32`: each narrow layer's base pre-activation plus the
+            weight displacement's contribution `dW xb + db` (narrow matmul, own precision)."""
+            if base is None:
+                return None
+            out = []
+            for layer, b, q32, q in zip(net.layers, base, p32['layers'], params['layers']):
+                if b is not None:
+                    zb, xb = b
+                    dq = jax.tree.map(lambda a, c: (a - _state(c)).astype(c.dtype), q32, q)
+                    dz = jax.jvp(lambda r: layer.linear(r, xb), (q,), (dq,))[1]
+                    b = (zb + _state(dz), xb)
+                out.append(b)
+            return tuple(out)
+
+        def body(carry, _):
+            p32, opt_state, xs, vs = carry
+            p = to_param(p32)
+            (_, parts), (gp, gx) = grad_both(p, xs, x0, t, None, moved(p32))
+            gp = jax.tree.map(lambda g: _scaled(g, scale), gp)
+            upd, opt_state = opt.update(gp, opt_state, p)
+            p32 = jax.tree.map(lambda a, u: a + u.astype(a.dtype), p32, upd)
+            xs, vs = _activity_step(xs, vs, gx, lr, mom)
+            return (p32, opt_state, xs, vs), parts
+
+        p32 = jax.tree.map(_state, params)
+        carry = (p32, state.opt_state, xs, jax.tree.map(jnp.zeros_like, xs))
+        (new_p32, opt_state, xs, _), parts = jax.lax.scan(body, carry, None, length=steps)
         # 'energy_end' is the energy measured at the last step (before its updates): another
         # forward pass only for a metric would cost 1/3 of a step.
         parts_end = parts[-1]
-        updates = jax.tree.map(lambda a, b: (a - b).astype(b.dtype), new_params, params)
+        updates = jax.tree.map(lambda a, b, c: (a - b).astype(c.dtype), new_p32, p32, params)
         return updates, IPCState(opt_state), _metrics(net, mu_out, y, e_start, parts_end,
                                                       x0.shape[0])
 

@@ -1,6 +1,8 @@
 """optax optimizers and schedules from a config."""
 from __future__ import annotations
 
+import jax
+import jax.numpy as jnp
 import optax
 
 OPTIMIZERS = ('sgd', 'adam', 'adamw', 'rmsprop')
@@ -46,13 +48,35 @@ def weight_decay(cfg, steps_per_epoch: int):
                                 [int(epochs0 * steps_per_epoch)])
 
 
-def build(cfg, steps_per_epoch: int, epochs: int) -> optax.GradientTransformation:
+def in_float32(inner: optax.GradientTransformation) -> optax.GradientTransformation:
+    """`inner` with its state and arithmetic in float32; updates come back in each
+    parameter's dtype.
+
+    For float16 parameters: Adam's `eps` (1e-8) and the squares of small gradients are
+    below float16's smallest number, so `0 / (0 + 0)` makes the first step NaN.
+    """
+    up = lambda tree: jax.tree.map(lambda a: a.astype(jnp.float32), tree)
+
+    def init(params):
+        return inner.init(up(params))
+
+    def update(updates, state, params=None):
+        new, state = inner.update(up(updates), state, None if params is None else up(params))
+        return jax.tree.map(lambda n, u: n.astype(u.dtype), new, updates), state
+
+    return optax.GradientTransformation(init, update)
+
+
+def build(cfg, steps_per_epoch: int, epochs: int,
+          param_dtype: str = 'float32') -> optax.GradientTransformation:
     """Builds `config.optimizer`.
 
     Args:
       cfg: has name, learning_rate, momentum, weight_decay, schedule, warmup_epochs,
         grad_clip (0: none).
       steps_per_epoch, epochs: to size the schedule.
+      param_dtype: the model's dtype; for 'float16' the optimizer keeps its state
+        and does its arithmetic in float32 (`in_float32`).
     """
     lr = schedule(cfg.schedule, cfg.learning_rate, steps_per_epoch * epochs,
                   int(cfg.warmup_epochs * steps_per_epoch))
@@ -73,4 +97,6 @@ def build(cfg, steps_per_epoch: int, epochs: int) -> optax.GradientTransformatio
         raise ValueError(f'unknown optimizer {cfg.name!r}; valid: {", ".join(OPTIMIZERS)}')
     if cfg.grad_clip:
         opt = optax.chain(optax.clip_by_global_norm(cfg.grad_clip), opt)
+    if param_dtype == 'float16':
+        opt = in_float32(opt)
     return opt

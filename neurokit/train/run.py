@@ -62,7 +62,8 @@ def build(config, dataset):
     rule = rule_registry.build(config.rule, model, **config.rule_kwargs.to_dict())
     check_layerwise(config, rule)
     n = num_train(config, dataset)
-    optimizer = optim.build(config.optimizer, n // config.batch_size, config.epochs)
+    optimizer = optim.build(config.optimizer, n // config.batch_size, config.epochs,
+                            config.model.dtype)
     return model, rule, optimizer
 
 

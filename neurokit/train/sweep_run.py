@@ -71,7 +71,7 @@ def _build_fn(config, model, steps_per_epoch):
             group, _, name = key.partition('.')
             (rule_kw if group == 'rule_kwargs' else opt_cfg)[name] = v
         rule = rule_registry.build(config.rule, model, **rule_kw)
-        return rule, optim.build(opt_cfg, steps_per_epoch, config.epochs)
+        return rule, optim.build(opt_cfg, steps_per_epoch, config.epochs, config.model.dtype)
 
     return build
 

@@ -125,6 +125,17 @@ def test_labels_are_checked(setup):
         chain(model, [((0, 1), bp), ((2, 3), bp)])
 
 
+def test_chain_block_narrower_than_the_classes_is_refused():
+    # A block's rule reads its last layer's units as class scores: with 6 units and 10
+    # classes, labels 6..9 would get an all-zero one-hot and a zero loss.
+    model = models.mlp((8, 8, 1), 10, (16, 6))
+    with pytest.raises(ValueError, match=r'block 0 \(layers \[0, 2\)\) ends with 6 units.*10 '
+                                         r'classes'):
+        chain(model, [((0, 2), bp), ((2, 3), bp)])
+    # Blocks at least as wide as the class count are fine; so is cutting before the narrow layer.
+    chain(models.mlp((8, 8, 1), 10, (10, 6)), [((0, 1), bp), ((1, 3), bp)])
+
+
 @pytest.mark.skipif('mf' not in registry.RULES, reason='mf not landed')
 def test_mf_hidden_bp_head(setup):
     model, params, batch = setup

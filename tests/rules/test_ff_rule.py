@@ -142,17 +142,127 @@ def test_hard_negatives_are_the_highest_wrong_goodness():
     np.testing.assert_allclose(got, want, rtol=1e-4)
 
 
-def test_greedy_schedule_trains_one_layer_at_a_time():
+def _class_group_loss(block, h, y, class_goodness):
+    """Layer l's own class_groups loss written by hand; `h` is its (raw) input."""
+    h = h.reshape(h.shape[0], -1)
+    h = h / jnp.sqrt(jnp.mean(h ** 2, -1, keepdims=True) + 1e-6)
+    a = jax.nn.relu(h @ block['layer']['w'] + block['layer']['b'])
+    if class_goodness == 'aux':
+        scores = jnp.square(a @ block['aux']['w'] + block['aux']['b'])
+    else:
+        k = a.shape[-1] // C
+        scores = jnp.mean(jnp.square(a[:, :k * C].reshape(a.shape[0], C, k)), -1)
+    return optax.softmax_cross_entropy_with_integer_labels(scores, y).mean(), a
+
+
+def _own_block(params, l, class_goodness):
+    block = {'layer': params['layers'][l]}
+    if class_goodness == 'aux':
+        block['aux'] = params['ff_aux'][l]
+    return block
+
+
+GREEDY_OPTIMIZERS = {'adam': lambda: optax.adam(1e-2),
+                     'adamw': lambda: optax.adamw(1e-2, weight_decay=0.1)}
+
+
+@pytest.mark.parametrize('class_goodness', ['groups', 'aux'])
+@pytest.mark.parametrize('opt_name', sorted(GREEDY_OPTIMIZERS))
+def test_greedy_layers_change_only_in_their_window_and_train_alone(opt_name, class_goodness):
+    """Through the real train step: outside its window a layer (and its optimizer state)
+    is bit-identical; inside it, it follows that layer trained alone by its own optax
+    state on its own loss, with the earlier layers as they finished."""
+    from neurokit import train
+    n, hidden = 2, (12, 10, 8)
+    windows = [(0, 2), (2, 4), (4, 7)]  # the last layer trains until the end
+    model = _mlp(hidden)
+    rule = ff(model, mode='class_groups', class_goodness=class_goodness, greedy_steps_per_layer=n)
+    opt = GREEDY_OPTIMIZERS[opt_name]()
+    state = train.init_state(KEY, model, rule, opt, layerwise=True)
+    assert isinstance(state.opt_state, train.LayerwiseOptState)
+    batches = [_batch(seed=10 + t) for t in range(windows[-1][1])]
+    step = jax.jit(train.make_train_step(rule, opt))
+    history = [state]
+    for b in batches:
+        state, _ = step(state, b)
+        history.append(state)
+
+    # The reference: each layer alone, in order, by hand.
+    init = history[0].params
+    finished = []  # reference blocks after their windows
+    for l, (start, stop) in enumerate(windows):
+        block = _own_block(init, l, class_goodness)
+        opt_state = opt.init(block)
+        for t in range(start, stop):
+            h = batches[t]['x']
+            for i in range(l):  # earlier layers as they finished (frozen)
+                _, h = _class_group_loss(finished[i], h, batches[t]['y'], class_goodness)
+            grad = jax.grad(lambda bl: _class_group_loss(bl, h, batches[t]['y'],
+                                                         class_goodness)[0])(block)
+            updates, opt_state = opt.update(grad, opt_state, block)
+            block = optax.apply_updates(block, updates)
+            got = _own_block(history[t + 1].params, l, class_goodness)
+            for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(block)):
+                np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=2e-5, atol=1e-6)
+        finished.append(_own_block(history[stop].params, l, class_goodness))
+
+    for t in range(len(batches)):
+        before, after = history[t], history[t + 1]
+        for l, (start, stop) in enumerate(windows):
+            if start <= t < stop:
+                continue
+            for a, b in zip(jax.tree.leaves((_own_block(after.params, l, class_goodness),
+                                             after.opt_state.blocks[l])),
+                            jax.tree.leaves((_own_block(before.params, l, class_goodness),
+                                             before.opt_state.blocks[l]))):
+                np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+        # ... and the active one does move
+        l = next(i for i, (s, e) in enumerate(windows) if s <= t < e)
+        assert not np.array_equal(after.params['layers'][l]['w'], before.params['layers'][l]['w'])
+
+
+@pytest.mark.parametrize('make', [ff, lambda m, **kw: cff(m, earlier_only=True, **kw)])
+def test_greedy_needs_layerwise_updates(make):
+    from neurokit import train
     model = _mlp((12, 10))
-    rule = ff(model, greedy_steps_per_layer=2)
-    params, state = _setup(rule, model)
-    batch = _batch()
-    step = jax.jit(rule.step)
-    active = []
+    rule = make(model, greedy_steps_per_layer=2)
+    opt = optax.adam(1e-2)
+    state = train.init_state(KEY, model, rule, opt)  # one optimizer state for all layers
+    with pytest.raises(ValueError, match='layerwise'):
+        jax.jit(train.make_train_step(rule, opt))(state, _batch())
+    # With layerwise updates the inactive layer stays put under Adam.
+    state = train.init_state(KEY, model, rule, opt, layerwise=True)
+    step = jax.jit(train.make_train_step(rule, opt))
+    moved = []
     for _ in range(5):
-        upd, state, _ = step(params, state, batch, KEY)
-        active.append([bool(np.any(np.asarray(upd['layers'][l]['w']))) for l in range(2)])
-    assert active == [[True, False]] * 2 + [[False, True]] * 3
+        new, _ = step(state, _batch())
+        moved.append([not np.array_equal(new.params['layers'][l]['w'], state.params['layers'][l]['w'])
+                      for l in range(2)])
+        state = new
+    assert moved == [[True, False]] * 2 + [[False, True]] * 3
+
+
+@pytest.mark.parametrize('make', [
+    lambda m: ff(m, mode='unsupervised'),
+    lambda m: ff(m, mode='supervised', predict='head'),
+    lambda m: ff(m, mode='class_groups', class_goodness='aux'),
+    lambda m: cff(m, mode='class_groups'),
+])
+def test_layerwise_step_without_schedule_equals_step_plus_one_update(make):
+    from neurokit import train
+    model = _mlp()
+    rule = make(model)
+    opt = optax.adamw(1e-2, weight_decay=0.1)
+    whole = train.init_state(KEY, model, rule, opt)
+    layerwise = train.init_state(KEY, model, rule, opt, layerwise=True)
+    step = jax.jit(train.make_train_step(rule, opt))
+    for t in range(3):
+        whole, m_whole = step(whole, _batch(seed=t))
+        layerwise, m_layer = step(layerwise, _batch(seed=t))
+    np.testing.assert_allclose(float(m_layer['loss']), float(m_whole['loss']), rtol=1e-6)
+    assert jax.tree.structure(layerwise.params) == jax.tree.structure(whole.params)
+    for a, b in zip(jax.tree.leaves(layerwise.params), jax.tree.leaves(whole.params)):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-7)
 
 
 def test_class_groups_goodness_and_prediction():

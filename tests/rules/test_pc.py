@@ -196,3 +196,79 @@ def test_bp_twin_shape_matches():
     g_pc = _step(pc(model), params, batch)[0]
     g_bp = bp(model).step(params, None, batch, KEY)[0]
     assert jax.tree.structure(g_pc) == jax.tree.structure(g_bp)
+
+
+def test_fixed_prediction_returns_updates_state_metrics():
+    model, params, batch = _setup()
+    rule = pc(model, inference_steps=3, inference_lr=1.0, fixed_prediction=True)
+    _, state, metrics = _step(rule, params, batch)
+    assert state == rule.init(KEY, params)
+    assert 'loss' in metrics and 'energy_end' in metrics
+
+
+# Mixed precision. Reference: the float32 rule on the bfloat16-rounded parameters. The contract
+# is that bfloat16 parameters cost PC no more precision than they cost backprop: bf16 matmuls
+# round every activation and gradient to 8 bits, which moves BP's gradient by ~2^-8 relative
+# (measured below on the same net and batch, ~0.003); the rule's update map is just as well
+# conditioned (perturbing the float32 parameters by 2^-9 moves its updates by ~0.005), so a
+# correct mixed-precision rule lands within a small multiple of BP's error. 5x leaves room for
+# T=40 steps of rounding while failing the float32-state-less rule, whose errors reached
+# 0.16-0.65 here (the prediction errors `x - mu` cancelled in bfloat16).
+
+def _bf16_setup():
+    model32 = models.mlp((8, 8, 1), 10, (64, 64, 64), 'tanh')
+    model16 = models.mlp((8, 8, 1), 10, (64, 64, 64), 'tanh', dtype=jnp.bfloat16)
+    p16 = jax.tree.map(lambda a: a.astype(jnp.bfloat16), model32.init(KEY))
+    p32 = jax.tree.map(lambda a: a.astype(jnp.float32), p16)
+    batch = _setup(n=32)[2]
+    g32 = jax.grad(lambda p: _mse(model32, p, batch))(p32)
+    g16 = jax.grad(lambda p: _mse(model16, p, batch))(p16)
+    bp_err = max(_rel_err(a, b) for a, b in zip(g16['layers'], g32['layers']))
+    assert 0 < bp_err < 0.02
+    return model32, model16, p32, p16, batch, 5 * bp_err
+
+
+def _check_bf16(make, kw):
+    model32, model16, p32, p16, batch, bound = _bf16_setup()
+    u32 = _step(make(model32, **kw), p32, batch)[0]
+    u16 = _step(make(model16, **kw), p16, batch)[0]
+    assert all(a.dtype == jnp.bfloat16 for a in jax.tree.leaves(u16))
+    errs = [_rel_err(jax.tree.map(lambda a: a.astype(jnp.float32), a), b)
+            for a, b in zip(u16['layers'], u32['layers'])]
+    assert max(errs) < bound, (errs, bound)
+
+
+@pytest.mark.parametrize('kw', [{},
+                                dict(beta=0.1, nudge='energy', inference_steps=40, inference_lr=0.2),
+                                dict(beta=0.1, nudge='target', inference_steps=40, inference_lr=0.2),
+                                dict(fixed_prediction=True, inference_steps=4, inference_lr=1.0)])
+def test_pc_bfloat16_updates_match_float32(kw):
+    _check_bf16(pc, kw)
+
+
+# ipc with SGD: its AdamW normalises each coordinate's gradient, so coordinates whose gradient
+# is near zero get O(lr) steps of arbitrary sign and the update map itself is ill-conditioned
+# (2^-9 parameter noise moves float32 ipc-adamw updates by ~10%); SGD's is as well
+# conditioned as pc's.
+@pytest.mark.parametrize('kw', [dict(weight_lr=0.05),
+                                dict(beta=0.1, nudge='target', inference_steps=40, inference_lr=0.2,
+                                     weight_lr=0.01)])
+def test_ipc_bfloat16_updates_match_float32(kw):
+    _check_bf16(ipc, dict(weight_optimizer='sgd', weight_momentum=0.0, **kw))
+
+
+@pytest.mark.parametrize('make,kw', [(pc, dict(nudge='target')), (pc, dict(nudge='energy')),
+                                     (pc, dict(fixed_prediction=True)),
+                                     (ipc, dict(weight_optimizer='sgd'))])
+def test_beta_can_be_traced(make, kw):
+    # A sweep varies beta inside one program: the rule is built from a traced beta.
+    model, params, batch = _setup()
+
+    def updates(beta):
+        rule = make(model, beta=beta, **kw)
+        return rule.step(params, rule.init(KEY, params), batch, KEY)[0]
+
+    traced = jax.jit(jax.vmap(updates))(jnp.asarray([1.0, 0.3]))
+    for i, beta in enumerate((1.0, 0.3)):
+        ref = _step(make(model, beta=beta, **kw), params, batch)[0]
+        assert _rel_err(jax.tree.map(lambda a: a[i], traced), ref) < 1e-5

@@ -223,6 +223,9 @@ def cases(tmp):
         'negative ipc weight learning rate': ('experiments/configs/ipc.py',
                                               tiny + ['--config.rule_kwargs.weight_lr=-1'],
                                               ['weight_lr', '> 0'], 'new'),
+        'greedy ff without layerwise updates': (
+            'experiments/configs/ff.py', tiny + ['--config.rule_kwargs.greedy_steps_per_layer=5'],
+            ['greedy_steps_per_layer', 'layerwise_updates=True'], 'new'),
         'negative ff blur steps': ('experiments/configs/ff.py', tiny + ['--config.rule_kwargs.blur_steps=-1'],
                                    ['blur_steps', '>= 0'], 'new'),
         'rule hyperparameter the config lacks': (BP, tiny + ['--config.rule_kwargs.threshold=2'],

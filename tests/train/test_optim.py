@@ -1,6 +1,8 @@
 """Optimizer config: the first-epochs weight decay (product feedback alignment's schedule)."""
+import jax
 import jax.numpy as jnp
 import numpy as np
+from ml_collections import ConfigDict
 
 from neurokit.config import base_config
 from neurokit.train import optim
@@ -26,3 +28,27 @@ def test_no_initial_epochs_means_constant_decay():
     cfg = base_config().optimizer
     cfg.weight_decay, cfg.initial_weight_decay = 1e-2, 0.9  # ignored without epochs
     assert optim.weight_decay(cfg, 10) == 1e-2
+
+
+def test_float16_parameters_get_a_float32_optimizer():
+    # Adam's eps (1e-8) and small squared gradients are 0 in float16, so a gradient entry
+    # of 0 gives 0 / 0 = NaN at the first step; with float16 parameters the optimizer
+    # keeps its state and does its arithmetic in float32 and returns float16 updates
+    # equal to the float32 optimizer's, rounded.
+    params = {'w': jnp.array([[0.5, -0.25], [1.0, 2.0]], jnp.float16)}
+    grads = {'w': jnp.array([[0.0, 1e-4], [-3e-3, 0.5]], jnp.float16)}
+    cfg = ConfigDict(base_config().optimizer.to_dict())  # adam
+    plain = optim.build(cfg, 10, 1)
+    u, _ = plain.update(grads, plain.init(params), params)
+    assert not np.all(np.isfinite(np.asarray(u['w'], np.float32)))  # why the wrapper exists
+    opt = optim.build(cfg, 10, 1, param_dtype='float16')
+    state = opt.init(params)
+    assert {x.dtype for x in jax.tree.leaves(state) if x.ndim} == {jnp.dtype('float32')}
+    ref = optim.build(cfg, 10, 1)
+    ref_state = ref.init(jax.tree.map(lambda a: a.astype(jnp.float32), params))
+    for _ in range(3):
+        u, state = opt.update(grads, state, params)
+        r, ref_state = ref.update(jax.tree.map(lambda a: a.astype(jnp.float32), grads),
+                                  ref_state, None)
+        assert u['w'].dtype == jnp.float16
+        np.testing.assert_array_equal(np.asarray(u['w']), np.asarray(r['w'].astype(jnp.float16)))
