@@ -82,6 +82,7 @@ import optax
 
 from neurokit import losses
 from neurokit.models import Model
+from neurokit.precision import has_float16, in_float32
 from neurokit.rules.base import EmptyState, Rule
 
 OUTPUT_ENERGIES = ('gaussian', 'cross_entropy')
@@ -494,12 +495,14 @@ def ipc(model: Model, inference_steps: int = 8, inference_lr: float = 0.1,
     _check_range('weight_lr', weight_lr, lambda v: v > 0, 'a finite number > 0')
     _check_range('weight_decay', weight_decay, lambda v: v >= 0, 'a finite number >= 0')
     _check_range('weight_momentum', weight_momentum, lambda v: 0 <= v < 1, 'in [0, 1)')
-    opt = _weight_optimizer(weight_optimizer, weight_lr, weight_decay, weight_momentum)
+    opt32 = _weight_optimizer(weight_optimizer, weight_lr, weight_decay, weight_momentum)
+    opt16 = in_float32(opt32)  # float16 weights: Adam's eps and state underflow (0/0 = NaN)
+    opt_for = lambda params: opt16 if has_float16(params) else opt32
     grad_both = jax.value_and_grad(net.energy, argnums=(0, 1), has_aux=True)
 
     def init(key, params):
         del key
-        return IPCState(opt.init(params))
+        return IPCState(opt_for(params).init(params))
 
     def step(params, state, batch, key):
         del key
@@ -533,7 +536,7 @@ def ipc(model: Model, inference_steps: int = 8, inference_lr: float = 0.1,
             p = to_param(p32)
             (_, parts), (gp, gx) = grad_both(p, xs, x0, t, None, moved(p32))
             gp = jax.tree.map(lambda g: _scaled(g, scale), gp)
-            upd, opt_state = opt.update(gp, opt_state, p)
+            upd, opt_state = opt_for(p).update(gp, opt_state, p)
             p32 = jax.tree.map(lambda a, u: a + u.astype(a.dtype), p32, upd)
             xs, vs = _activity_step(xs, vs, gx, lr, mom)
             return (p32, opt_state, xs, vs), parts

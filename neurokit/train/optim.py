@@ -1,9 +1,9 @@
 """optax optimizers and schedules from a config."""
 from __future__ import annotations
 
-import jax
-import jax.numpy as jnp
 import optax
+
+from neurokit.precision import in_float32
 
 OPTIMIZERS = ('sgd', 'adam', 'adamw', 'rmsprop')
 SCHEDULES = ('constant', 'cosine', 'warmup_cosine', 'linear_decay_second_half')
@@ -46,25 +46,6 @@ def weight_decay(cfg, steps_per_epoch: int):
     return optax.join_schedules([optax.constant_schedule(cfg.initial_weight_decay),
                                  optax.constant_schedule(cfg.weight_decay)],
                                 [int(epochs0 * steps_per_epoch)])
-
-
-def in_float32(inner: optax.GradientTransformation) -> optax.GradientTransformation:
-    """`inner` with its state and arithmetic in float32; updates come back in each
-    parameter's dtype.
-
-    For float16 parameters: Adam's `eps` (1e-8) and the squares of small gradients are
-    below float16's smallest number, so `0 / (0 + 0)` makes the first step NaN.
-    """
-    up = lambda tree: jax.tree.map(lambda a: a.astype(jnp.float32), tree)
-
-    def init(params):
-        return inner.init(up(params))
-
-    def update(updates, state, params=None):
-        new, state = inner.update(up(updates), state, None if params is None else up(params))
-        return jax.tree.map(lambda n, u: n.astype(u.dtype), new, updates), state
-
-    return optax.GradientTransformation(init, update)
 
 
 def build(cfg, steps_per_epoch: int, epochs: int,

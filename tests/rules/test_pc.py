@@ -272,3 +272,19 @@ def test_beta_can_be_traced(make, kw):
     for i, beta in enumerate((1.0, 0.3)):
         ref = _step(make(model, beta=beta, **kw), params, batch)[0]
         assert _rel_err(jax.tree.map(lambda a: a[i], traced), ref) < 1e-5
+
+
+def test_ipc_with_float16_weights_and_adamw_stays_finite():
+    # ipc steps its own optimizer: with float16 weights, AdamW's eps (1e-8) and the squares
+    # of small gradients are 0 in float16, and its first step was 0/0 = NaN; the optimizer
+    # now keeps its state and arithmetic in float32, so the weights move and stay finite.
+    model = models.mlp((12,), 5, (16, 16), dtype='float16')
+    rule = ipc(model, inference_steps=4, weight_optimizer='adamw', weight_lr=1e-2)
+    k = jax.random.PRNGKey(0)
+    params = rule.init_params(k, model.init(k))
+    state = rule.init(k, params)
+    batch = {'x': jax.random.normal(k, (8, 12)), 'y': jnp.arange(8) % 5}
+    increments, _, _ = jax.jit(rule.step)(params, state, batch, k)  # the loop adds them
+    for u in jax.tree.leaves(increments):
+        assert u.dtype == jnp.float16 and np.all(np.isfinite(np.asarray(u, np.float32)))
+    assert any(np.any(np.asarray(u) != 0) for u in jax.tree.leaves(increments))
