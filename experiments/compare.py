@@ -97,21 +97,40 @@ def main(argv):
         fail(f'unexpected arguments {" ".join(argv[1:])}; flags look like --rules=bp,ff')
     configs = _configs()  # before anything is written
     from neurokit import train
+    from neurokit.train import workdir as wd
     root = _WORKDIR.value or tempfile.mkdtemp(prefix='neurokit-compare-')
-    rows = []
+    for name, config in configs:  # every rule's workdir, before any rule trains
+        try:
+            wd.check(os.path.join(root, name), config)
+        except USER_ERRORS as e:
+            fail(f'{name}: {e}')
+    rows, failed = [], []
     for name, config in configs:
         try:
             s = train.run(config, os.path.join(root, name))
-        except USER_ERRORS as e:
-            fail(f'{name}: {e}')
+        except USER_ERRORS as e:  # e.g. a non-finite loss: the other rules still run
+            failed.append(name)
+            print(f'{name}: failed: {" ".join(str(e).split())}', file=sys.stderr)
+            rows.append((name, None, None, None, None))
+            continue
         rows.append((name, s['test_accuracy_mean'], s['test_accuracy_std'], s['train_seconds'],
                      s['samples_per_second']))
         print(f'{name}: test accuracy {100 * s["test_accuracy_mean"]:.2f}%', file=sys.stderr)
+    _table(rows, root)
+    if failed:
+        fail(f'{len(failed)} of {len(rows)} rules failed ({", ".join(failed)}; their errors are '
+             f'above); the others\' results are in the table and in {root}')
+
+
+def _table(rows, root):
     bp_sps = dict((r[0], r[4]) for r in rows).get('bp')
     print(f'\n{_DATASET.value}, MLP {"-".join(_HIDDEN.value)}, {_EPOCHS.value} epochs, '
           f'{_SEEDS.value} seed(s); results in {root}')
     print(f'{"rule":<6} {"test acc %":>12} {"train s":>9} {"samples/s":>10} {"speed vs bp":>12}')
     for name, mean, std, secs, sps in rows:
+        if mean is None:
+            print(f'{name:<6} {"failed":>12}')
+            continue
         rel = f'{sps / bp_sps:.2f}x' if bp_sps else '-'
         acc = f'{100 * mean:.2f}' + (f'±{100 * std:.2f}' if _SEEDS.value > 1 else '')
         print(f'{name:<6} {acc:>12} {secs:>9.1f} {sps:>10.0f} {rel:>12}')

@@ -17,6 +17,7 @@ nothing is written.
 """
 from __future__ import annotations
 
+import json
 import math
 import os
 import tempfile
@@ -113,6 +114,55 @@ def _flat(v):
         yield v
 
 
+def curves(runs: dict) -> dict:
+    """`{legend label: records}`: one curve per run, and for a sweep one per swept setting.
+
+    A sweep's metrics lines hold one value per member (settings x seeds); averaging them
+    all would mix settings, so each setting's members (its seeds) make one curve. The
+    members come from the run's config.json (`sweep_run.members`). Runs with the same
+    folder name are labelled by their full paths.
+    """
+    names = [os.path.basename(os.path.normpath(w)) for w in runs]
+    out = {}
+    for w, records in runs.items():
+        label = (os.path.basename(os.path.normpath(w)) if names.count(
+            os.path.basename(os.path.normpath(w))) == 1 else os.path.normpath(w))
+        groups = _sweep_groups(w)
+        if not groups:
+            out[label] = records
+            continue
+        for setting, index in groups.items():
+            pick = lambda v: ([v[i] for i in index]
+                              if isinstance(v, list) and len(v) > max(index) else v)
+            out[f'{label} {setting}'] = [{k: pick(v) for k, v in r.items()} for r in records]
+    return out
+
+
+def _sweep_groups(workdir: str) -> dict:
+    """`{'lr=0.001,alpha=20': [member indices]}` for a sweep's run folder, else {}."""
+    path = os.path.join(workdir, 'config.json')
+    try:
+        with open(path) as f:
+            stored = json.load(f)
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(stored, dict) or not stored.get('sweep'):
+        return {}
+    import ml_collections
+    from neurokit.errors import ConfigError
+    from neurokit.train.sweep_run import members
+    try:
+        values, _ = members(ml_collections.ConfigDict(stored))
+    except (ConfigError, KeyError, TypeError, ValueError) as e:
+        raise PlotError(f'{path}: cannot read its sweep ({" ".join(str(e).split())}); plot '
+                        'another run or put the run\'s config.json back') from None
+    groups = {}
+    for i, v in enumerate(values):
+        setting = ','.join(f'{k.split(".")[-1]}={x:g}' for k, x in sorted(v.items()))
+        groups.setdefault(setting, []).append(i)
+    return groups
+
+
 def metric_keys(runs: dict) -> list:
     """Panels in order: test_accuracy, train_loss, then the other keys alphabetically."""
     keys = set()
@@ -150,7 +200,7 @@ def plot(workdirs, out: str) -> list:
     check_out(out)
     if not workdirs:
         raise PlotError('no run folders given; pass --workdirs=DIR[,DIR...]')
-    runs = {w: read_metrics(w) for w in workdirs}
+    runs = curves({w: read_metrics(w) for w in workdirs})
     keys = metric_keys(runs)
     if not keys:
         raise PlotError('no metrics to plot in ' + ', '.join(workdirs) +
@@ -181,8 +231,7 @@ def plot(workdirs, out: str) -> list:
                     xs, m, s = _series(records, key)
                     if not xs:
                         continue
-                    label = os.path.basename(os.path.normpath(w))
-                    ax.plot(xs, m, marker='o', markersize=3, label=label)
+                    ax.plot(xs, m, marker='o', markersize=3, label=w)
                     if any(s):
                         ax.fill_between(xs, [a - b for a, b in zip(m, s)],
                                         [a + b for a, b in zip(m, s)], alpha=0.2)

@@ -7,9 +7,9 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def _run(args, timeout=300):
+def _run(args, timeout=300, env=None):
     return subprocess.run([sys.executable, '-m'] + args, cwd=ROOT, capture_output=True, text=True,
-                          timeout=timeout)
+                          timeout=timeout, env={**os.environ, **(env or {})})
 
 
 def test_train_writes_metrics_and_summary(tmp_path):
@@ -46,3 +46,23 @@ def test_compare_prints_a_table(tmp_path):
               f'--workdir={tmp_path}'])
     assert r.returncode == 0, r.stderr[-2000:]
     assert 'rule' in r.stdout and '\nbp ' in r.stdout
+
+
+def test_compare_goes_on_after_a_rule_fails_and_prints_the_table(tmp_path):
+    # NaN inputs in epoch 1 stop every rule; each is still attempted (a failure does not
+    # lose the rules after it), the table lists them as failed, and the exit code is 2.
+    r = _run(['experiments.compare', '--rules=bp,fa', '--epochs=1', '--hidden=16',
+              f'--workdir={tmp_path}'], env={'NEUROKIT_TEST_POISON_EPOCH': '1'})
+    assert r.returncode == 2, r.stderr[-2000:]
+    assert 'bp: failed: non-finite' in r.stderr and 'fa: failed: non-finite' in r.stderr
+    assert '\nbp ' in r.stdout and '\nfa ' in r.stdout and 'failed' in r.stdout
+    last = r.stderr.strip().splitlines()[-1]
+    assert last.startswith('error: 2 of 2 rules failed'), last
+
+
+def test_compare_checks_every_workdir_before_training(tmp_path):
+    (tmp_path / 'fa').write_text('not a folder')
+    r = _run(['experiments.compare', '--rules=bp,fa', '--epochs=1', '--hidden=16',
+              f'--workdir={tmp_path}'])
+    assert r.returncode == 2 and 'fa' in r.stderr.strip().splitlines()[-1]
+    assert not (tmp_path / 'bp').exists()  # nothing trained, nothing written

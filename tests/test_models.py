@@ -113,3 +113,11 @@ def test_param_dtype_is_kept(key):
 def test_unknown_model_lists_valid_names():
     with pytest.raises(ValueError, match='valid names: mlp, lenet, cnn4, cnn'):
         models.build('resnet', (8,), 2)
+
+
+def test_cnn_refuses_pools_or_paddings_that_do_not_match_the_layers():
+    # zip() would silently build fewer conv layers than `channels` names.
+    with pytest.raises(ValueError, match='3 conv layers'):
+        models.cnn((8, 8, 1), 10, channels=(4, 8, 16), pools=(2,))
+    with pytest.raises(ValueError, match='paddings'):
+        models.cnn((8, 8, 1), 10, channels=(4,), paddings=('SAME', 'VALID'))

@@ -37,6 +37,9 @@ def cnn(input_shape, num_classes, channels=(32, 64), kernel_size=3, pools=None,
     """
     pools = pools or (2,) * len(channels)
     paddings = paddings or ('SAME',) * len(channels)
+    if not len(pools) == len(paddings) == len(channels):
+        raise ValueError(f'cnn: {len(channels)} conv layers (channels) but {len(pools)} pools and '
+                         f'{len(paddings)} paddings; give one of each per layer')
     if len(input_shape) == 1:  # a flat signal: treat as one channel
         input_shape = (input_shape[0], 1)
     layers, shape = [], tuple(input_shape)

@@ -47,3 +47,23 @@ def test_plot_cli(tmp_path):
                         f'--out={out}'], cwd=REPO, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
     assert os.path.getsize(out) > 1000
+
+
+def test_a_sweep_is_one_curve_per_setting_averaged_over_its_seeds(tmp_path):
+    # A sweep's lines hold one value per member (settings x seeds, seeds innermost); each
+    # swept setting is its own curve, its seeds averaged; settings are never mixed.
+    from neurokit.config import base_config
+    d = _workdir(tmp_path, 'sw', [
+        {'epoch': e, 'test_accuracy': [0.1, 0.2, 0.5 + e, 0.7 + e]} for e in (1, 2)])
+    config = base_config()
+    config.sweep, config.num_seeds = 'optimizer.learning_rate=0.0001,0.1', 2
+    with open(os.path.join(d, 'config.json'), 'w') as f:
+        json.dump(config.to_dict(), f)
+    (tmp_path / 'x').mkdir()
+    other = _workdir(tmp_path / 'x', 'sw', [{'epoch': 1, 'test_accuracy': 0.3}])  # same name
+    got = plot.curves({d: plot.read_metrics(d), other: plot.read_metrics(other)})
+    slow, fast = got[f'{d} learning_rate=0.0001'], got[f'{d} learning_rate=0.1']
+    assert [r['test_accuracy'] for r in slow] == [[0.1, 0.2]] * 2
+    assert [r['test_accuracy'] for r in fast] == [[1.5, 1.7], [2.5, 2.7]]
+    assert got[other] == [{'epoch': 1, 'test_accuracy': 0.3}]
+    plot.plot([d, other], str(tmp_path / 'c.png'))
