@@ -197,8 +197,7 @@ def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
         raise ConfigError(f'rule {config.rule!r} has no hyperparameter rule_kwargs.{unknown[0]}; '
                           f'valid: {", ".join(accepted) or "(none)"}')
     _check_rule_kwargs(config)
-    if (config.rule in ('ff', 'cff') and not config.layerwise_updates
-            and config.rule_kwargs.get('greedy_steps_per_layer', 0)):
+    if config.rule_kwargs.get('greedy_steps_per_layer', 0) and not config.layerwise_updates:
         raise ConfigError('config.rule_kwargs.greedy_steps_per_layer > 0 trains one layer at a '
                           'time, which needs one optimizer state per layer (else Adam moves '
                           'finished layers): set --config.layerwise_updates=True')

@@ -258,18 +258,23 @@ def _stop_flag():
             signal.signal(sig, handler)
 
 
+def _kept(last_saved: int) -> str:
+    return (f'the checkpoint of epoch {last_saved} is intact' if last_saved
+            else 'no checkpoint was saved')
+
+
 @contextlib.contextmanager
-def _writing(what: str, last_saved: int):
-    """Turns an OSError while writing `what` into one WorkdirError line."""
+def _writing(what: str, last_saved: int, errors=(OSError,)):
+    """Turns an error in `errors` while writing `what` into one WorkdirError line."""
     try:
         yield
     except WorkdirError:
         raise  # already one line (it is an OSError too)
-    except OSError as e:
-        kept = (f'the checkpoint of epoch {last_saved} is intact' if last_saved
-                else 'no checkpoint was saved')
-        raise WorkdirError(f'cannot write {what} ({e.strerror or e}); {kept}; free space or fix '
-                           'permissions and run the same command again') from None
+    except errors as e:
+        detail = (e.strerror if isinstance(e, OSError) and e.strerror
+                  else f'{type(e).__name__}: {" ".join(str(e).split())[:200]}')
+        raise WorkdirError(f'cannot write {what} ({detail}); {_kept(last_saved)}; free space or '
+                           'fix permissions and run the same command again') from None
 
 
 def _test_hook(phase, epoch):
@@ -349,10 +354,11 @@ def _run(config, workdir: str, lock) -> dict:
     place = Placement.from_config(config)  # ConfigError if the mesh does not fit the devices
     primary = place.primary  # only process 0 writes files (orbax coordinates checkpoints)
 
+    available = num_train(config, dataset)
     if primary:
-        for note in place.notes(config, num_train(config, dataset)):
+        for note in place.notes(config, available):
             print(f'note: {note}', file=sys.stderr, flush=True)
-    n = place.train_rows(num_train(config, dataset))
+    n = place.train_rows(available)
     x_train, y_train = place.put_train(dataset, n)
     x_test, y_test = place.put_test(dataset)
     steps = n // config.batch_size
@@ -375,11 +381,7 @@ def _run(config, workdir: str, lock) -> dict:
     compile_seconds = time.perf_counter() - t0
 
     with _writing(os.path.abspath(workdir), 0):
-        os.makedirs(workdir, exist_ok=True)
-        if primary:
-            lock.acquire(workdir, status, config)
-        if status == wd.NEW and primary:
-            wd.write_json(os.path.join(workdir, wd.CONFIG), wd.config_json(config))
+        wd.start_writing(workdir, status, config, lock if primary else None)
         ckpt = Checkpointer(workdir, keep=config.keep_checkpoints)
     metrics_path = os.path.join(workdir, wd.METRICS)
     start_epoch, train_seconds, checkpoint_seconds = 0, 0.0, 0.0
@@ -405,15 +407,10 @@ def _run(config, workdir: str, lock) -> dict:
         nonlocal checkpoint_seconds, last_saved
         t = time.perf_counter()
         _test_hook('during_checkpoint', epoch)
-        try:
+        # orbax/tensorstore raise many types for one cause (a full disk, a read-only folder)
+        with _writing(f'the checkpoint of epoch {epoch} in {ckpt.directory}', last_saved,
+                      Exception):
             ckpt.save(epoch, state, {'train_seconds': train_seconds})  # every process calls it
-        except Exception as e:  # noqa: BLE001 - orbax/tensorstore raise many types for one cause
-            kept = (f'the checkpoint of epoch {last_saved} is intact' if last_saved
-                    else 'no checkpoint was saved')
-            raise WorkdirError(f'cannot save the checkpoint of epoch {epoch} in {ckpt.directory} '
-                               f'({type(e).__name__}: {" ".join(str(e).split())[:200]}); {kept}; '
-                               'free space or fix permissions and run the same command again '
-                               'to resume') from None
         checkpoint_seconds += time.perf_counter() - t
         last_saved = epoch
 

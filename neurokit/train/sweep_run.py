@@ -76,7 +76,7 @@ def _build_fn(config, model, steps_per_epoch):
     return build
 
 
-def run_sweep(config, workdir: str, status: str, lock=None) -> dict:
+def run_sweep(config, workdir: str, status: str, lock) -> dict:
     """Trains every member of `config.sweep`; writes metrics.jsonl and summary.json.
 
     `lock` (a `workdir.Lock`) is taken before the first write."""
@@ -120,11 +120,7 @@ def run_sweep(config, workdir: str, status: str, lock=None) -> dict:
                           ) from None
     compile_seconds = time.perf_counter() - t0
 
-    os.makedirs(workdir, exist_ok=True)
-    if lock is not None:
-        lock.acquire(workdir, status, config)
-    if status == wd.NEW:
-        wd.write_json(os.path.join(workdir, wd.CONFIG), wd.config_json(config))
+    wd.start_writing(workdir, status, config, lock)
     metrics_path = os.path.join(workdir, wd.METRICS)
     # Not checkpointed: an interrupted sweep starts over. Its lines are kept aside, not
     # overwritten (metrics.jsonl.interrupted-1, -2, ...): nothing recorded is lost.

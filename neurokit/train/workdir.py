@@ -170,6 +170,18 @@ class Lock:
         self.release()
 
 
+def start_writing(workdir: str, status: str, config, lock) -> None:
+    """What a run does before its first write: create the workdir, take `lock` (a
+    `Lock`; None in the processes of a multi-process run that do not write files),
+    and, for a NEW run, write config.json."""
+    os.makedirs(workdir, exist_ok=True)
+    if lock is None:
+        return
+    lock.acquire(workdir, status, config)
+    if status == NEW:
+        write_json(os.path.join(workdir, CONFIG), config_json(config))
+
+
 def read_summary(path: str) -> dict:
     """A finished run's summary.json; WorkdirError if it is damaged."""
     fix = (f'delete {path} to finish the run again from its last checkpoint, or pass a new '
