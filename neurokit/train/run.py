@@ -17,24 +17,15 @@ Order of events, chosen so that a run killed at any moment resumes exactly:
      resumed run writes again.
   5. summary.json, last.
 
-SIGTERM (preemption) and Ctrl-C (SIGINT) set a flag; at the next epoch boundary
-the run saves a checkpoint and raises `Preempted` (the CLI exits with code 3). A
-second Ctrl-C stops at once without saving (the last checkpoint stays). The
-handlers are installed when the epoch loop starts: a SIGTERM during startup or
-compilation ends the process at once, and a Ctrl-C there is a KeyboardInterrupt
-(the CLI says so in one line and exits 130); there is nothing to save yet.
-A write that fails (disk full, permissions changed mid-run) is a `WorkdirError`
-naming the file; the last checkpoint stays intact.
+Steps 3-4, SIGTERM/Ctrl-C and failed writes: `neurokit.train.epochs`, which sweeps
+share.
 """
 from __future__ import annotations
 
-import contextlib
 import functools
 import math
 import os
-import signal
 import sys
-import threading
 import time
 
 import jax
@@ -44,12 +35,11 @@ import numpy as np
 from neurokit import config as config_lib
 from neurokit import data as data_lib
 from neurokit import models
-from neurokit.errors import TrainingError, WorkdirError
+from neurokit.errors import TrainingError
 from neurokit.parallel.placement import Placement, fetch
 from neurokit.rules import registry as rule_registry
-from neurokit.train import loop, optim, workdir as wd
-from neurokit.train.checkpoint import Checkpointer, Preempted, checksums
-from neurokit.train.metrics import EventWriter, Progress
+from neurokit.train import epochs, loop, optim, workdir as wd
+from neurokit.train.checkpoint import Checkpointer, checksums
 from neurokit.train.state import check_layerwise as check_rule_layerwise, init_state
 
 
@@ -223,90 +213,6 @@ def _nonfinite_message(guard, groups, steps, workdir, last_saved, layerwise=Fals
             + (')' if last_saved else ' or starts over)'))
 
 
-# ----------------------------------------------------------------------------- preemption
-
-
-class _StopFlag:
-    """SIGTERM or SIGINT sets `requested`; the training loop acts on it at the next epoch
-    boundary. A second SIGINT (Ctrl-C pressed again) raises KeyboardInterrupt."""
-
-    def __init__(self):
-        self.requested = False
-        self.signal_name = ''
-
-    def __call__(self, signum, frame):
-        if signum == signal.SIGINT and self.requested:
-            raise KeyboardInterrupt
-        if signum == signal.SIGINT:
-            print('interrupt: saving a checkpoint after this epoch, then stopping (Ctrl-C again: '
-                  'stop without saving)', file=sys.stderr, flush=True)
-        self.requested = True
-        self.signal_name = self.signal_name or signal.Signals(signum).name
-
-
-@contextlib.contextmanager
-def _stop_flag():
-    flag = _StopFlag()
-    previous = {}
-    if threading.current_thread() is threading.main_thread():
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            previous[sig] = signal.signal(sig, flag)
-    try:
-        yield flag
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-
-
-def _kept(last_saved: int) -> str:
-    return (f'the checkpoint of epoch {last_saved} is intact' if last_saved
-            else 'no checkpoint was saved')
-
-
-@contextlib.contextmanager
-def _writing(what: str, last_saved: int, errors=(OSError,)):
-    """Turns an error in `errors` while writing `what` into one WorkdirError line."""
-    try:
-        yield
-    except WorkdirError:
-        raise  # already one line (it is an OSError too)
-    except errors as e:
-        detail = (e.strerror if isinstance(e, OSError) and e.strerror
-                  else f'{type(e).__name__}: {" ".join(str(e).split())[:200]}')
-        raise WorkdirError(f'cannot write {what} ({detail}); {_kept(last_saved)}; free space or '
-                           'fix permissions and run the same command again') from None
-
-
-def _test_hook(phase, epoch):
-    """Test-only fault injection: NEUROKIT_TEST_HOOK='EPOCH:PHASE:ACTION[:DELAY],...'.
-
-    ACTION 'kill' sends SIGKILL, 'term' SIGTERM, 'int' SIGINT, to this process when the
-    run reaches PHASE ('before_epoch', 'after_metrics', 'after_checkpoint',
-    'during_checkpoint') of EPOCH; 'during_checkpoint' fires from a timer
-    DELAY seconds after the save starts, i.e. at an arbitrary point of it.
-    """
-    spec = os.environ.get('NEUROKIT_TEST_HOOK')
-    if not spec:
-        return
-    for item in spec.split(','):
-        parts = item.split(':')
-        if int(parts[0]) != epoch or parts[1] != phase:
-            continue
-        sig = {'kill': signal.SIGKILL, 'term': signal.SIGTERM, 'int': signal.SIGINT}[parts[2]]
-        if len(parts) > 3:
-            timer = threading.Timer(float(parts[3]), os.kill, (os.getpid(), sig))
-            timer.daemon = True  # a run that ends first is not held open by the timer
-            timer.start()
-        else:
-            os.kill(os.getpid(), sig)
-
-
-def _poison_epoch():
-    """Test-only: NEUROKIT_TEST_POISON_EPOCH=N feeds NaN inputs during epoch N."""
-    v = os.environ.get('NEUROKIT_TEST_POISON_EPOCH')
-    return int(v) if v else None
-
-
 # ----------------------------------------------------------------------------- run
 
 
@@ -345,7 +251,7 @@ def _run(config, workdir: str, lock) -> dict:
     status = wd.check(workdir, config)
     if status == wd.FINISHED:
         return {**wd.read_summary(os.path.join(workdir, wd.SUMMARY)), 'already_finished': True}
-    if config.sweep:  # a hyperparameter grid as one vmapped program (one device, no checkpoints)
+    if config.sweep:  # a hyperparameter grid as one vmapped program (one device)
         from neurokit.train.sweep_run import run_sweep
         return run_sweep(config, workdir, status, lock)
     dataset = data_lib.load(config.dataset, config.data_dir)
@@ -380,94 +286,37 @@ def _run(config, workdir: str, lock) -> dict:
     checksums(state)  # compiles the checkpoints' checksum program now, with the others
     compile_seconds = time.perf_counter() - t0
 
-    with _writing(os.path.abspath(workdir), 0):
+    with epochs.writing(os.path.abspath(workdir), 0):
         wd.start_writing(workdir, status, config, lock if primary else None)
         ckpt = Checkpointer(workdir, keep=config.keep_checkpoints)
-    metrics_path = os.path.join(workdir, wd.METRICS)
-    start_epoch, train_seconds, checkpoint_seconds = 0, 0.0, 0.0
-    try:
-        restored = ckpt.restore_latest(like=state)
-        if restored is not None:
-            start_epoch, state, meta = restored
-            train_seconds = _restored_seconds(meta, ckpt, start_epoch)
-            _check_restored_step(state, start_epoch * steps, ckpt, start_epoch)
-        if primary:  # refuses (changing nothing) if lines up to start_epoch are missing
-            records = wd.truncate_metrics(metrics_path, start_epoch, required=('test_accuracy',))
-        else:
-            records = [r for r in wd.read_jsonl(metrics_path) if r['epoch'] <= start_epoch]
-    except BaseException:
-        ckpt.close()
-        raise
-    dstate = place.to_devices(state)  # what the compiled epoch takes (pmap: replicas)
-    last_saved = start_epoch
-    test_acc = np.asarray(records[-1]['test_accuracy']) if records and start_epoch else None
-    poison = _poison_epoch()
+    start = epochs.resume(ckpt, state, steps, os.path.join(workdir, wd.METRICS), primary)
+    dstate = place.to_devices(start.state)  # what the compiled epoch takes (pmap: replicas)
+    poison = epochs.poison_epoch()
 
-    def save(epoch):
-        nonlocal checkpoint_seconds, last_saved
-        t = time.perf_counter()
-        _test_hook('during_checkpoint', epoch)
-        # orbax/tensorstore raise many types for one cause (a full disk, a read-only folder)
-        with _writing(f'the checkpoint of epoch {epoch} in {ckpt.directory}', last_saved,
-                      Exception):
-            ckpt.save(epoch, state, {'train_seconds': train_seconds})  # every process calls it
-        checkpoint_seconds += time.perf_counter() - t
-        last_saved = epoch
+    def one_epoch(epoch, state, last_saved):
+        nonlocal dstate
+        x_in = x_train if poison != epoch + 1 else place.poison(x_train)
+        t0 = time.perf_counter()
+        dstate, metrics, guard = epoch_c(dstate, x_in, y_train, epoch)
+        jax.block_until_ready(dstate)
+        dt = time.perf_counter() - t0
+        state = place.host_state(dstate)
+        metrics, guard = fetch(metrics), fetch(guard)
+        if config.nan_policy == 'stop' and np.any(guard['first_bad'] >= 0):
+            raise TrainingError(_nonfinite_message(guard, groups, steps, workdir, last_saved,
+                                                   config.layerwise_updates, config.model.dtype,
+                                                   rule.applies_updates))
+        metrics = _scalars(metrics)
+        test_acc = fetch(eval_c(state.params, state.rule_state, x_test, y_test))
+        record = {'epoch': epoch + 1, 'step': steps * (epoch + 1)}
+        record.update({f'train_{k}': _member_value(v, members) for k, v in metrics.items()})
+        record['test_accuracy'] = _member_value(test_acc.tolist(), members)
+        record['epoch_seconds'] = dt
+        return state, record, dt
 
-    writer = EventWriter(workdir, config.tensorboard and primary, start_epoch)
-    progress = Progress(config.epochs, config.progress if primary else 'off', start_epoch)
-    t_loop = time.perf_counter()
-    try:
-        with _stop_flag() as stop:
-            for epoch in range(start_epoch, config.epochs):
-                _test_hook('before_epoch', epoch + 1)
-                if stop.requested:
-                    break
-                x_in = x_train if poison != epoch + 1 else place.poison(x_train)
-                t0 = time.perf_counter()
-                dstate, metrics, guard = epoch_c(dstate, x_in, y_train, epoch)
-                jax.block_until_ready(dstate)
-                dt = time.perf_counter() - t0
-                state = place.host_state(dstate)
-                metrics, guard = fetch(metrics), fetch(guard)
-                if config.nan_policy == 'stop' and np.any(guard['first_bad'] >= 0):
-                    raise TrainingError(_nonfinite_message(guard, groups, steps, workdir,
-                                                           last_saved, config.layerwise_updates,
-                                                           config.model.dtype,
-                                                           rule.applies_updates))
-                train_seconds += dt
-                metrics = _scalars(metrics)
-                test_acc = fetch(eval_c(state.params, state.rule_state, x_test, y_test))
-                record = {'epoch': epoch + 1, 'step': steps * (epoch + 1)}
-                record.update({f'train_{k}': _member_value(v, members) for k, v in metrics.items()})
-                record['test_accuracy'] = _member_value(test_acc.tolist(), members)
-                record['epoch_seconds'] = dt
-                if primary:
-                    with _writing(metrics_path, last_saved):
-                        wd.append_jsonl(metrics_path, record)
-                writer.write(record)
-                _test_hook('after_metrics', epoch + 1)
-                done = epoch + 1
-                every = config.checkpoint_every
-                if done == config.epochs or (every and done % every == 0) or stop.requested:
-                    save(done)
-                _test_hook('after_checkpoint', epoch + 1)
-                progress.update(record)
-            if stop.requested:
-                done = int(fetch(state.step).reshape(-1)[0]) // steps
-                if done > last_saved:
-                    save(done)
-                if done < config.epochs:
-                    raise Preempted(f'stopped by {stop.signal_name} after epoch {done} of '
-                                    f'{config.epochs}; '
-                                    f'checkpoint saved in {ckpt.directory}; run the same '
-                                    'command again to resume')
-    finally:
-        writer.close()
-        ckpt.close()
-    loop_seconds = time.perf_counter() - t_loop
+    done = epochs.train_epochs(config, workdir, ckpt, start, one_epoch, primary)
 
-    accs = np.atleast_1d(np.asarray(test_acc, np.float64))
+    accs = np.atleast_1d(np.asarray(done.record['test_accuracy'], np.float64))
     summary = {
         'rule': config.rule,
         'dataset': config.dataset,
@@ -479,45 +328,22 @@ def _run(config, workdir: str, lock) -> dict:
         'test_accuracy': _member_value(accs.tolist(), members),
         'test_accuracy_mean': float(accs.mean()),
         'test_accuracy_std': float(accs.std()),
-        'train_seconds': train_seconds,
+        'train_seconds': done.train_seconds,
         'compile_seconds': compile_seconds,
-        'checkpoint_seconds': checkpoint_seconds,
-        'loop_seconds': loop_seconds,
+        'checkpoint_seconds': done.checkpoint_seconds,
+        'loop_seconds': done.loop_seconds,
         'wall_seconds': time.perf_counter() - t_start,
-        'resumed_from_epoch': start_epoch,
+        'resumed_from_epoch': start.epoch,
         'samples_per_second': (members * steps * config.batch_size * config.epochs
-                               / max(train_seconds, 1e-9)),
+                               / max(done.train_seconds, 1e-9)),
         **place.summary(),  # devices (the number used), mesh, parallel, processes
         'platform': jax.devices()[0].platform,
         'config': config.to_dict(),
     }
     if primary:
-        with _writing(os.path.join(workdir, wd.SUMMARY), last_saved):
+        with epochs.writing(os.path.join(workdir, wd.SUMMARY), config.epochs):
             wd.write_json(os.path.join(workdir, wd.SUMMARY), _jsonable(summary))
     return summary
-
-
-def _restored_seconds(meta, ckpt, epoch) -> float:
-    try:
-        seconds = float(meta.get('train_seconds', 0.0))
-    except (TypeError, ValueError):
-        seconds = math.nan
-    if not math.isfinite(seconds) or seconds < 0:
-        raise WorkdirError(f'checkpoint {os.path.join(ckpt.directory, str(epoch))} is damaged: '
-                           f'its meta item holds train_seconds={meta.get("train_seconds")!r}; '
-                           f'{ckpt.fallback(epoch)}')
-    return seconds
-
-
-def _check_restored_step(state, expected, ckpt, epoch) -> None:
-    """A checkpoint's state must sit where its epoch ends (the data order resumes from
-    `state.step`); a folder renamed or copied over another would silently shift it."""
-    got = np.atleast_1d(np.asarray(fetch(state.step)))
-    if np.any(got != expected):
-        raise WorkdirError(f'checkpoint {os.path.join(ckpt.directory, str(epoch))} holds a state '
-                           f'at step {int(got[0])}, not {expected} where epoch {epoch} ends '
-                           f'(moved or copied, or a different batch_size?); '
-                           f'{ckpt.fallback(epoch)}')
 
 
 def _member_value(v, members):

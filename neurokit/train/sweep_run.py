@@ -10,9 +10,10 @@ the whole sweep compiles once. metrics.jsonl and summary.json hold per-member
 lists, in member order, plus `members` (each member's values and seed) and
 `test_accuracy_mean`/`test_accuracy_std` over all members.
 
-A sweep runs on one device and is not checkpointed: an interrupted sweep is
-re-run from the start (its partial metrics are replaced), a finished one is
-left untouched. A hyperparameter the rule or optimizer uses in Python control
+A sweep runs on one device and resumes like a run (`neurokit.train.epochs`): the
+whole vmapped state is checkpointed every `checkpoint_every` epochs, SIGTERM or
+Ctrl-C saves one and exits 3, and the same command continues from the newest
+checkpoint, bit for bit; a finished sweep is left untouched. A hyperparameter the rule or optimizer uses in Python control
 flow (a count, a shape, `if weight_decay:`) cannot be traced; such a key is
 a one-line ConfigError that names it.
 """
@@ -20,7 +21,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import sys
 import time
 
 import jax
@@ -32,8 +32,9 @@ from neurokit import data as data_lib
 from neurokit.errors import ConfigError, TrainingError
 from neurokit.parallel import sweep as sweep_lib
 from neurokit.rules import registry as rule_registry
-from neurokit.train import optim
+from neurokit.train import epochs, optim
 from neurokit.train import workdir as wd
+from neurokit.train.checkpoint import Checkpointer, checksums
 from neurokit.train.run import build as build_run, num_train
 
 
@@ -111,6 +112,7 @@ def run_sweep(config, workdir: str, status: str, lock) -> dict:
         state = jax.jit(init)(keys, arrays)
         epoch_c = jax.jit(epoch_fn, donate_argnums=0).lower(state, arrays, x, y, 0).compile()
         eval_c = jax.jit(eval_fn).lower(state, arrays, x_test, y_test).compile()
+        checksums(state)  # compiles the checkpoints' checksum program now, with the others
     except (jax.errors.ConcretizationTypeError, jax.errors.TracerBoolConversionError,
             jax.errors.TracerIntegerConversionError, ValueError) as e:
         why = (f' ({" ".join(str(e).split())[:200]})' if isinstance(e, ValueError) else '')
@@ -120,37 +122,35 @@ def run_sweep(config, workdir: str, status: str, lock) -> dict:
                           ) from None
     compile_seconds = time.perf_counter() - t0
 
-    wd.start_writing(workdir, status, config, lock)
-    metrics_path = os.path.join(workdir, wd.METRICS)
-    # Not checkpointed: an interrupted sweep starts over. Its lines are kept aside, not
-    # overwritten (metrics.jsonl.interrupted-1, -2, ...): nothing recorded is lost.
-    if os.path.exists(metrics_path) and os.path.getsize(metrics_path):
-        i = 1
-        while os.path.exists(f'{metrics_path}.interrupted-{i}'):
-            i += 1
-        os.replace(metrics_path, f'{metrics_path}.interrupted-{i}')
-        print(f'note: the interrupted sweep in {workdir} starts over; its {metrics_path} lines '
-              f'are kept in {metrics_path}.interrupted-{i}', file=sys.stderr, flush=True)
-    train_seconds, acc = 0.0, None
-    for epoch in range(config.epochs):
+    with epochs.writing(os.path.abspath(workdir), 0):
+        wd.start_writing(workdir, status, config, lock)
+        ckpt = Checkpointer(workdir, keep=config.keep_checkpoints)
+    start = epochs.resume(ckpt, state, steps, os.path.join(workdir, wd.METRICS))
+    poison = epochs.poison_epoch()
+
+    def one_epoch(epoch, state, last_saved):
+        x_in = x if poison != epoch + 1 else x * jnp.nan
         t = time.perf_counter()
-        state, metrics = epoch_c(state, arrays, x, y, epoch)
+        state, metrics = epoch_c(state, arrays, x_in, y, epoch)
         jax.block_until_ready(state)
-        train_seconds += time.perf_counter() - t
+        dt = time.perf_counter() - t
         metrics = {k: np.asarray(v) for k, v in jax.device_get(metrics).items()}
         loss = metrics['loss']
         if config.nan_policy == 'stop' and not np.all(np.isfinite(loss)):
             bad = [int(i) for i in np.flatnonzero(~np.isfinite(loss))]
             raise TrainingError(f'non-finite loss in epoch {epoch + 1} for sweep member(s) '
-                                f'{bad} ({[values[i] for i in bad][:3]}); lower the swept values '
-                                f'or drop those members; metrics so far are in {metrics_path}')
+                                f'{bad} ({[values[i] for i in bad][:3]}); '
+                                f'{epochs.kept(last_saved)}; lower the swept values or drop '
+                                'those members, with a new --workdir')
         acc = np.asarray(eval_c(state, arrays, x_test, y_test), np.float64)
         record = {'epoch': epoch + 1, 'step': steps * (epoch + 1)}
         record.update({f'train_{k}': v.tolist() for k, v in metrics.items()})
         record['test_accuracy'] = acc.tolist()
-        record['epoch_seconds'] = time.perf_counter() - t
-        wd.append_jsonl(metrics_path, record)
+        record['epoch_seconds'] = dt
+        return state, record, dt
 
+    done = epochs.train_epochs(config, workdir, ckpt, start, one_epoch)
+    acc = np.asarray(done.record['test_accuracy'], np.float64)
     summary = {
         'rule': config.rule, 'dataset': config.dataset, 'model': config.model.name,
         'epochs': config.epochs, 'batch_size': config.batch_size, 'seed': config.seed,
@@ -159,12 +159,14 @@ def run_sweep(config, workdir: str, status: str, lock) -> dict:
         'test_accuracy': acc.tolist(),
         'test_accuracy_mean': float(acc.mean()), 'test_accuracy_std': float(acc.std()),
         'best_member': int(np.argmax(acc)),
-        'train_seconds': train_seconds, 'compile_seconds': compile_seconds,
-        'wall_seconds': time.perf_counter() - t_start,
+        'train_seconds': done.train_seconds, 'compile_seconds': compile_seconds,
+        'checkpoint_seconds': done.checkpoint_seconds, 'loop_seconds': done.loop_seconds,
+        'wall_seconds': time.perf_counter() - t_start, 'resumed_from_epoch': start.epoch,
         'samples_per_second': len(values) * steps * config.batch_size * config.epochs
-        / max(train_seconds, 1e-9),
+        / max(done.train_seconds, 1e-9),
         'devices': 1, 'platform': jax.devices()[0].platform,
         'config': config.to_dict(),
     }
-    wd.write_json(os.path.join(workdir, wd.SUMMARY), summary)
+    with epochs.writing(os.path.join(workdir, wd.SUMMARY), config.epochs):
+        wd.write_json(os.path.join(workdir, wd.SUMMARY), summary)
     return summary

@@ -2,6 +2,7 @@
 import json
 import os
 import re
+import shutil
 
 import jax
 import jax.numpy as jnp
@@ -225,23 +226,48 @@ def test_event_scalars_and_progress_line(tmp_path):
     assert not os.path.exists(tmp_path / 'tb')
 
 
-def test_an_interrupted_sweep_starts_over_keeping_its_lines(tmp_path, data_dir):
-    # A sweep has no checkpoints: run again, it starts over, and the lines the
-    # interrupted run recorded move to metrics.jsonl.interrupted-N instead of being lost.
+def test_a_sweep_killed_after_a_checkpoint_resumes_from_it(tmp_path, data_dir):
+    # A sweep checkpoints its whole vmapped state like a run. Remove what a kill right
+    # after epoch 2's metrics line would not have written (checkpoint 3, later lines,
+    # summary.json): the same call resumes from epoch 2 and ends where the whole one did.
     workdir = str(tmp_path / 'sweep')
-    config = tiny_config(data_dir, epochs=2, sweep='optimizer.learning_rate=0.001,0.01')
-    run(config, workdir)
+    config = tiny_config(data_dir, epochs=3, keep_checkpoints=3,
+                         sweep='optimizer.learning_rate=0.001,0.01')
+    whole = run(config, workdir)
+    assert whole['resumed_from_epoch'] == 0
     metrics = os.path.join(workdir, 'metrics.jsonl')
-    first = open(metrics).read()
-    assert len(first.splitlines()) == 2
+    lines = open(metrics).read().splitlines()
+    assert len(lines) == 3
+    ckpt = Checkpointer(workdir, create=False)
+    assert ckpt.epochs() == [1, 2, 3]
+    _, final, _ = ckpt.restore_latest()
+    ckpt.close()
+    shutil.rmtree(os.path.join(workdir, 'checkpoints', '3'))
+    os.remove(os.path.join(workdir, 'summary.json'))
+    with open(metrics, 'w') as f:
+        f.write('\n'.join(lines[:2]) + '\n' + lines[2][:10])  # a line torn mid-write
+    resumed = run(config, workdir)
+    assert resumed['resumed_from_epoch'] == 2
+    assert resumed['test_accuracy'] == whole['test_accuracy']
     strip = lambda text: [{k: v for k, v in json.loads(l).items() if k != 'epoch_seconds'}
                           for l in text.splitlines()]
-    os.remove(os.path.join(workdir, 'summary.json'))  # as if killed before the end
-    run(config, workdir)
-    assert open(f'{metrics}.interrupted-1').read() == first  # moved, byte for byte
-    second = open(metrics).read()
-    assert strip(second) == strip(first)  # the same numbers again (epoch_seconds aside)
-    os.remove(os.path.join(workdir, 'summary.json'))
-    run(config, workdir)
-    assert open(f'{metrics}.interrupted-1').read() == first  # the older one stays
-    assert open(f'{metrics}.interrupted-2').read() == second
+    assert open(metrics).read().splitlines()[:2] == lines[:2]  # kept byte for byte
+    assert strip(open(metrics).read()) == strip('\n'.join(lines))
+    ckpt = Checkpointer(workdir, create=False)
+    _, again, _ = ckpt.restore_latest()
+    ckpt.close()
+    for a, b in zip(jax.tree.leaves(final), jax.tree.leaves(again)):
+        assert np.array_equal(a, b)
+
+
+def test_a_sweep_stopped_by_a_non_finite_loss_keeps_what_it_recorded(tmp_path, data_dir,
+                                                                      monkeypatch):
+    monkeypatch.setenv('NEUROKIT_TEST_POISON_EPOCH', '2')  # NaN inputs in epoch 2
+    workdir = str(tmp_path / 'sweep')
+    config = tiny_config(data_dir, epochs=3, sweep='optimizer.learning_rate=0.001,0.01')
+    with pytest.raises(TrainingError, match=r'non-finite loss in epoch 2 .*member\(s\) \[0, 1\]'
+                       r'.*checkpoint of epoch 1 is intact'):
+        run(config, workdir)
+    assert sorted(os.listdir(os.path.join(workdir, 'checkpoints'))) == ['1']
+    assert [json.loads(l)['epoch'] for l in open(os.path.join(workdir, 'metrics.jsonl'))] == [1]
+    assert not os.path.exists(os.path.join(workdir, 'summary.json'))

@@ -246,3 +246,26 @@ def test_a_second_ctrl_c_stops_at_once_and_keeps_the_last_checkpoint(env, refere
     rc, _, err = train(env, workdir)
     assert rc == 0, err[-2000:]
     assert_same_run(reference, workdir)
+
+
+def test_a_sweep_preempted_then_killed_mid_save_resumes_bit_exactly(env):
+    # A --config.sweep run (2 learning rates x 2 seeds, one vmapped state) resumes like a run:
+    # SIGTERM saves and exits 3, a SIGKILL during a later save leaves the checkpoint before it.
+    sweep = ('--config.sweep=optimizer.learning_rate=0.001,0.003',)
+    ref = str(env['tmp'].mktemp('sweep_ref'))
+    rc, _, err = train(env, ref, extra=sweep)
+    assert rc == 0, err[-2000:]
+    workdir = str(env['tmp'].mktemp('sweep'))
+    rc, _, err = train(env, workdir, hook='2:after_metrics:term',
+                       extra=sweep + ('--config.checkpoint_every=0',))
+    assert rc == 3, err[-2000:]
+    last = err.strip().splitlines()[-1]
+    assert last.startswith('preempted:') and 'epoch 2' in last and 'Traceback' not in err, last
+    assert sorted(os.listdir(os.path.join(workdir, 'checkpoints'))) == ['2']
+    rc, _, err = train(env, workdir, hook='4:during_checkpoint:kill:0.02', extra=sweep)
+    assert rc == -signal.SIGKILL, err[-2000:]
+    rc, _, err = train(env, workdir, extra=sweep)
+    assert rc == 0, err[-2000:]
+    assert_same_run(ref, workdir)
+    summary = json.load(open(os.path.join(workdir, 'summary.json')))
+    assert summary['num_members'] == 4 and summary['resumed_from_epoch'] >= 3
