@@ -10,7 +10,10 @@ the whole sweep compiles once. metrics.jsonl and summary.json hold per-member
 lists, in member order, plus `members` (each member's values and seed) and
 `test_accuracy_mean`/`test_accuracy_std` over all members.
 
-A sweep runs on one device and resumes like a run (`neurokit.train.epochs`): the
+A sweep splits its members over the devices (the mesh's `data` axis: every
+visible device whose count divides the member count by default, or
+`--config.mesh=data=N`); each device trains its members alone, so the numbers
+are the one-device sweep's. It resumes like a run (`neurokit.train.epochs`): the
 whole vmapped state is checkpointed every `checkpoint_every` epochs, SIGTERM or
 Ctrl-C saves one and exits 3, and the same command continues from the newest
 checkpoint, bit for bit; a finished sweep is left untouched. A hyperparameter the rule or optimizer uses in Python control
@@ -20,16 +23,20 @@ a one-line ConfigError that names it.
 from __future__ import annotations
 
 import itertools
+import math
 import os
+import sys
 import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from neurokit import config as config_lib
 from neurokit import data as data_lib
 from neurokit.errors import ConfigError, TrainingError
+from neurokit.parallel import mesh as mesh_lib
 from neurokit.parallel import sweep as sweep_lib
 from neurokit.rules import registry as rule_registry
 from neurokit.train import epochs, optim
@@ -59,6 +66,43 @@ def members(config) -> tuple[list[dict], list[int]]:
             values.append(dict(zip(names, combo)))
             seeds.append(config.seed + i)
     return values, seeds
+
+
+def member_devices(config, members: int, num_devices: int, processes: int = 1):
+    """How many devices a sweep of `members` members splits them over, and a note (or None)
+    when the default mesh leaves devices idle.
+
+    Raises:
+      ConfigError: several processes, pmap, fsdp, a stage axis, or a `--config.mesh`
+        data size that exceeds the devices or does not divide the members.
+    """
+    why = ('a sweep splits its members over the devices of one process (each device trains '
+           'its members alone)')
+    if processes > 1:
+        raise ConfigError(f'config.sweep runs in one process, not {processes}: {why}; launch it '
+                          'without jax.distributed')
+    if config.parallel == 'none':
+        return 1, None
+    if config.parallel == 'pmap' or config.fsdp:
+        flag = '--config.parallel=pmap' if config.parallel == 'pmap' else '--config.fsdp=True'
+        raise ConfigError(f'{flag} does not apply to config.sweep: {why}; drop {flag}')
+    axes = config_lib.parse_mesh(config.mesh)
+    if axes.get(mesh_lib.STAGE, 1) > 1:
+        raise ConfigError(f'config.mesh={config.mesh!r}: {why}, so a stage axis does not apply; '
+                          "drop 'stage='")
+    if mesh_lib.DATA in axes:
+        data = axes[mesh_lib.DATA]
+        if data > num_devices or members % data:
+            raise ConfigError(f'config.mesh={config.mesh!r}: the sweep\'s {members} members '
+                              f'cannot be split evenly over data={data} of the {num_devices} '
+                              f'devices; use a data size that divides {members} and is at most '
+                              f'{num_devices}')
+        return data, None
+    data = math.gcd(members, num_devices)
+    note = None if data == num_devices else (
+        f'the sweep\'s {members} members are split over {data} of the {num_devices} devices '
+        f'(an even split); a member count that is a multiple of {num_devices} uses them all')
+    return data, note
 
 
 def _build_fn(config, model, steps_per_epoch):
@@ -98,20 +142,28 @@ def run_sweep(config, workdir: str, status: str, lock) -> dict:
         except ConfigError as e:
             shown = ', '.join(f'{k}={v:g}' for k, v in combo)
             raise ConfigError(f'config.sweep member {shown}: {e}') from None
+    devices, note = member_devices(config, len(values), jax.device_count(), jax.process_count())
+    mesh = Mesh(np.asarray(jax.devices()[:devices]), (mesh_lib.DATA,))
+    split, whole = NamedSharding(mesh, P(mesh_lib.DATA)), NamedSharding(mesh, P())
     names = sorted(values[0])
-    arrays = {k: jnp.asarray([v[k] for v in values], jnp.float32) for k in names}
-    keys = jnp.stack([jax.random.PRNGKey(s) for s in seeds])
-    x, y = jnp.asarray(dataset.x_train[:n]), jnp.asarray(dataset.y_train[:n])
-    x_test, y_test = jnp.asarray(dataset.x_test), jnp.asarray(dataset.y_test)
+    arrays = jax.device_put({k: np.asarray([v[k] for v in values], np.float32) for k in names},
+                            split)
+    keys = jax.device_put(jnp.stack([jax.random.PRNGKey(s) for s in seeds]), split)
+    x, y, x_test, y_test = jax.device_put(
+        (dataset.x_train[:n], dataset.y_train[:n], dataset.x_test, dataset.y_test), whole)
 
     init, epoch_fn, eval_fn = sweep_lib.make_sweep(model, _build_fn(config, model, steps),
                                                    config.batch_size, config.eval_batch_size,
                                                    config.layerwise_updates)
     t0 = time.perf_counter()
     try:
-        state = jax.jit(init)(keys, arrays)
-        epoch_c = jax.jit(epoch_fn, donate_argnums=0).lower(state, arrays, x, y, 0).compile()
-        eval_c = jax.jit(eval_fn).lower(state, arrays, x_test, y_test).compile()
+        # every leaf of the state, the metrics and the accuracies has the member axis first
+        state = jax.jit(init, out_shardings=split)(keys, arrays)
+        epoch_c = jax.jit(epoch_fn, donate_argnums=0, out_shardings=split).lower(
+            state, arrays, x, y, 0).compile()
+        eval_c = jax.jit(eval_fn, out_shardings=split).lower(state, arrays, x_test,
+                                                             y_test).compile()
+        poison_c = jax.jit(lambda a: a * jnp.nan, out_shardings=whole)
         checksums(state)  # compiles the checkpoints' checksum program now, with the others
     except (jax.errors.ConcretizationTypeError, jax.errors.TracerBoolConversionError,
             jax.errors.TracerIntegerConversionError, ValueError) as e:
@@ -121,6 +173,8 @@ def run_sweep(config, workdir: str, status: str, lock) -> dict:
                           f'be swept in one program{why}; run one workdir per value instead'
                           ) from None
     compile_seconds = time.perf_counter() - t0
+    if note:
+        print(f'note: {note}', file=sys.stderr, flush=True)
 
     with epochs.writing(os.path.abspath(workdir), 0):
         wd.start_writing(workdir, status, config, lock)
@@ -129,7 +183,7 @@ def run_sweep(config, workdir: str, status: str, lock) -> dict:
     poison = epochs.poison_epoch()
 
     def one_epoch(epoch, state, last_saved):
-        x_in = x if poison != epoch + 1 else x * jnp.nan
+        x_in = x if poison != epoch + 1 else poison_c(x)
         t = time.perf_counter()
         state, metrics = epoch_c(state, arrays, x_in, y, epoch)
         jax.block_until_ready(state)
@@ -164,7 +218,9 @@ def run_sweep(config, workdir: str, status: str, lock) -> dict:
         'wall_seconds': time.perf_counter() - t_start, 'resumed_from_epoch': start.epoch,
         'samples_per_second': len(values) * steps * config.batch_size * config.epochs
         / max(done.train_seconds, 1e-9),
-        'devices': 1, 'platform': jax.devices()[0].platform,
+        'devices': devices, 'mesh': {mesh_lib.DATA: devices, mesh_lib.STAGE: 1},
+        'parallel': 'none' if config.parallel == 'none' else 'sharded',
+        'platform': jax.devices()[0].platform,
         'config': config.to_dict(),
     }
     with epochs.writing(os.path.join(workdir, wd.SUMMARY), config.epochs):

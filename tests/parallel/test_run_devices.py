@@ -5,7 +5,7 @@ before JAX starts) parses each command line with `experiments/train.py`'s flags
 and runs it with the CLI's `run_main` (in-process, so JAX starts once): bp and mf on a tiny
 MLP on digits, 3 epochs, with the default mesh (every device on 'data'),
 `--config.mesh=data=1` (one of the 8 devices) and `--config.parallel=pmap`,
-plus 2 vmapped seeds. Expected, from what the modes mean (the same program,
+plus 2 vmapped seeds, and a 4-member sweep split over 4 devices against one device. Expected, from what the modes mean (the same program,
 only the cross-device sums reassociated): the final parameters of each
 checkpoint and the per-epoch train loss and test accuracy agree to 1e-5;
 summary.json says how many devices each run used; no run compiles anything
@@ -26,12 +26,16 @@ COMMON = ['--config.dataset=digits', '--config.train_limit=512', '--config.epoch
           '--config.optimizer.learning_rate=0.01', '--config.tensorboard=False',
           '--config.progress=off', '--config.checkpoint_every=0']
 SEEDS = ['--config.num_seeds=2']
+SWEEP = ['--config.sweep=optimizer.learning_rate=0.003,0.01', '--config.num_seeds=2']
 RUNS = {  # name: (rule, extra flags, devices expected, parallel mode expected)
     'bp_8': ('bp', SEEDS, 8, 'sharded'),                          # default mesh: all devices
     'bp_1': ('bp', SEEDS + ['--config.mesh=data=1'], 1, 'sharded'),
     'bp_pmap': ('bp', SEEDS + ['--config.parallel=pmap'], 8, 'pmap'),
     'mf_8': ('mf', [], 8, 'sharded'),
     'mf_1': ('mf', ['--config.parallel=none'], 1, 'none'),
+    # 2 learning rates x 2 seeds: 4 members, split over gcd(4, 8) = 4 devices by default
+    'sweep_4': ('bp', SWEEP, 4, 'sharded'),
+    'sweep_1': ('bp', SWEEP + ['--config.parallel=none'], 1, 'none'),
 }
 NAN_RUN = ('bp_nan_8', SEEDS)  # bp_8 with NaN inputs in epoch 2 (the run's test hook)
 
@@ -136,8 +140,9 @@ def test_cli_runs_on_8_devices(tmp_path):
         assert status[name]['later_compiles'] == 0, f'{name} compiled after its first epoch'
 
     # The same numbers on 8 devices, on 1 of them, with pmap, and without a mesh.
-    for a, b in (('bp_8', 'bp_1'), ('bp_pmap', 'bp_8'), ('mf_8', 'mf_1')):
+    for a, b in (('bp_8', 'bp_1'), ('bp_pmap', 'bp_8'), ('mf_8', 'mf_1'), ('sweep_4', 'sweep_1')):
         _assert_same_run(tmp, a, b)
+    assert 'the sweep\'s 4 members are split over 4 of the 8 devices' in stderr
 
     # num_seeds members stay distinct (the member axis is not split) and learn.
     summary, _, params = _load(tmp, 'bp_8')

@@ -58,3 +58,32 @@ def test_malformed_sweep_is_a_config_error(spec, tmp_path):
     with pytest.raises(ConfigError, match='sweep'):
         run(_config(sweep=spec), str(tmp_path / 'w'))
     assert not (tmp_path / 'w').exists()  # nothing written
+
+
+@pytest.mark.parametrize('over, members, devices, expected', [
+    ({}, 4, 8, 4),                            # default mesh: the even split gcd(4, 8)
+    ({}, 16, 8, 8),
+    ({}, 3, 8, 1),
+    ({'parallel': 'none'}, 16, 8, 1),
+    ({'mesh': 'data=2'}, 4, 8, 2),
+])
+def test_sweep_members_split_evenly_over_the_devices(over, members, devices, expected):
+    from neurokit.train.sweep_run import member_devices
+    used, note = member_devices(_config(**over), members, devices)
+    assert used == expected
+    # a note exactly when the default mesh leaves devices idle
+    assert (note is not None) == (expected < devices and over == {}), note
+
+
+@pytest.mark.parametrize('over, processes, match', [
+    ({'mesh': 'data=3'}, 1, 'cannot be split evenly over data=3'),
+    ({'mesh': 'data=16'}, 1, 'at most 8'),
+    ({'parallel': 'pmap'}, 1, 'drop --config.parallel=pmap'),
+    ({'fsdp': True}, 1, 'drop --config.fsdp=True'),
+    ({'mesh': 'data=2,stage=2'}, 1, "drop 'stage='"),
+    ({}, 2, 'runs in one process'),
+])
+def test_sweep_device_settings_that_do_not_apply_are_config_errors(over, processes, match):
+    from neurokit.train.sweep_run import member_devices
+    with pytest.raises(ConfigError, match=match):
+        member_devices(_config(**over), 4, 8, processes)
