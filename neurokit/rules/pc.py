@@ -450,12 +450,15 @@ def _fixed_prediction_step(net, params, x0, y, steps, lr, mom):
 
 
 def _weight_optimizer(name, lr, weight_decay, momentum):
+    # A traced decay or momentum (a sweep member) is always applied, a zero one changing
+    # nothing; a concrete zero leaves the transform out.
+    decay = _traced(weight_decay) or weight_decay != 0
     if name == 'sgd':
-        opt = optax.sgd(lr, momentum=momentum or None)
-        return optax.chain(optax.add_decayed_weights(weight_decay), opt) if weight_decay else opt
+        opt = optax.sgd(lr, momentum=momentum if _traced(momentum) or momentum else None)
+        return optax.chain(optax.add_decayed_weights(weight_decay), opt) if decay else opt
     if name == 'adam':
         opt = optax.adam(lr)
-        return optax.chain(optax.add_decayed_weights(weight_decay), opt) if weight_decay else opt
+        return optax.chain(optax.add_decayed_weights(weight_decay), opt) if decay else opt
     if name == 'adamw':
         return optax.adamw(lr, weight_decay=weight_decay)
     raise ValueError(f'unknown weight_optimizer {name!r}; valid: {", ".join(WEIGHT_OPTIMIZERS)}')

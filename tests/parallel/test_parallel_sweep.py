@@ -51,15 +51,16 @@ def test_learning_rate_sweep_equals_separate_runs_and_compiles_once(digits):
     assert res.test_accuracy[-1, 1] > res.test_accuracy[-1, 0]
 
 
-def _traced_member_equals_concrete_run(digits, name, kwarg, values):
+def _traced_member_equals_concrete_run(digits, name, kwarg, values, **fixed):
     """The last member of a sweep over rule hyperparameter `kwarg` equals a separate run of
-    the rule built with that value (params and rule state)."""
+    the rule built with that value (params and rule state); `fixed` kwargs go to both."""
     x, y, _, _ = digits
     x, y = x[:128], y[:128]
     model = models.mlp((8, 8, 1), 10, (32,))
-    build = lambda hp: (registry.build(name, model, **{kwarg: hp['v']}), optax.adam(1e-3))
+    build = lambda hp: (registry.build(name, model, **fixed, **{kwarg: hp['v']}),
+                        optax.adam(1e-3))
     res = sweep.train(model, build, {'v': values}, x, y, epochs=1, batch_size=BATCH)
-    single = _separate(model, registry.build(name, model, **{kwarg: values[-1]}),
+    single = _separate(model, registry.build(name, model, **fixed, **{kwarg: values[-1]}),
                        optax.adam(1e-3), 0, x, y, 1)
     last = lambda tree: jax.tree.map(lambda a: a[-1], tree)
     _close(last(res.state.rule_state), single.rule_state)
@@ -78,6 +79,18 @@ def test_pc_step_size_is_traced_and_its_step_count_is_refused(digits):
     steps = lambda hp: (registry.build('pc', model, inference_steps=hp['t']), optax.adam(1e-3))
     with pytest.raises(ValueError, match='inference_steps .* cannot be swept'):
         sweep.train(model, steps, {'t': [2.0, 4.0]}, x, y, epochs=1, batch_size=BATCH)
+
+
+@pytest.mark.parametrize('kwarg, values, fixed', [
+    ('weight_decay', [0.05, 0.0], {}),                            # adamw
+    ('weight_decay', [0.0, 0.05], {'weight_optimizer': 'adam'}),  # L2 added to the gradient
+    ('weight_momentum', [0.9, 0.0], {'weight_optimizer': 'sgd'}),
+])
+def test_ipc_weight_optimizer_settings_are_traced(digits, kwarg, values, fixed):
+    # ipc's own optimizer: a traced decay or momentum is always applied (a zero one changes
+    # nothing), where a concrete zero leaves it out; both give the concrete run's numbers.
+    _traced_member_equals_concrete_run(digits, 'ipc', kwarg, values, inference_steps=2,
+                                       weight_lr=0.01, **fixed)
 
 
 def test_mismatched_lengths_are_refused():
