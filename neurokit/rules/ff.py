@@ -59,6 +59,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from neurokit import losses
 from neurokit.models import Model
 from neurokit.rules import ff_ops
 from neurokit.rules.base import Rule
@@ -225,7 +226,7 @@ def _forward_forward(model, *, collaborative, earlier_only, mode, goodness, thre
                 scores = class_scores(params, acts)
                 logits, _ = collaborate(scores)
                 for l, (z, w) in enumerate(zip(logits, weights)):
-                    metrics[f'loss_{l}'] = optax.softmax_cross_entropy_with_integer_labels(z, y).mean()
+                    metrics[f'loss_{l}'] = losses.cross_entropy(z, y)
                     total = total + w * metrics[f'loss_{l}']
                 avg = sum(scores[l] for l in readout) / len(readout)
                 metrics['accuracy'] = jnp.mean(jnp.argmax(avg, -1) == y)
@@ -244,8 +245,7 @@ def _forward_forward(model, *, collaborative, earlier_only, mode, goodness, thre
                 if use_head:
                     head_acts = [a[2 * b:] if mode == 'supervised' else a[:b] for a in acts]
                     z = head_logits(params, head_acts)
-                    metrics['head_loss'] = optax.softmax_cross_entropy_with_integer_labels(
-                        z.astype(jnp.float32), y).mean()
+                    metrics['head_loss'] = losses.cross_entropy(z, y)
                     metrics['accuracy'] = jnp.mean(jnp.argmax(z, -1) == y)
                     total = total + metrics['head_loss']
             metrics['loss'] = total
