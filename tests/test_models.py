@@ -77,6 +77,12 @@ def test_conv_impls_agree_with_xla_convolution(in_shape, k, padding, pool, key):
     g = {i: jax.grad(loss(l), (0, 1))(p, x) for i, l in layers.items()}
     for a, b in zip(jax.tree.leaves(g['im2col']), jax.tree.leaves(g['xla'])):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+    # no batch axis, or two of them (a stack of batches): each example as in the batch above
+    for impl, layer in layers.items():
+        np.testing.assert_allclose(layer(p, x[0]), outs['xla'][0], rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(layer(p, jnp.stack([x, x[::-1]])),
+                                   jnp.stack([outs['xla'], outs['xla'][::-1]]),
+                                   rtol=1e-5, atol=1e-5, err_msg=impl)
     with pytest.raises(ValueError, match='unknown conv impl'):
         models.conv('c', in_shape, 4, k, impl='cudnn')
 

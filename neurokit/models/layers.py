@@ -172,8 +172,10 @@ def conv(name, in_shape, features, kernel_size=3, activation='relu', pool=1,
         use = impl if impl != 'auto' else ('im2col' if jax.default_backend() == 'cpu' else 'xla')
         if use == 'im2col':
             return _conv_im2col(x, p['w'], padding, spatial) + p['b']
-        z = jax.lax.conv_general_dilated(x, p['w'], (1,) * spatial, padding, dimension_numbers=dn)
-        return z + p['b']
+        lead = x.shape[:x.ndim - spatial - 1]  # any leading dims, as im2col and dense take
+        z = jax.lax.conv_general_dilated(x.reshape((-1,) + x.shape[len(lead):]), p['w'],
+                                         (1,) * spatial, padding, dimension_numbers=dn)
+        return z.reshape(lead + z.shape[1:]) + p['b']
 
     def post(z):
         a = act(z)
