@@ -156,9 +156,14 @@ def _sweep_groups(workdir: str) -> dict:
     except (ConfigError, KeyError, TypeError, ValueError) as e:
         raise PlotError(f'{path}: cannot read its sweep ({" ".join(str(e).split())}); plot '
                         'another run or put the run\'s config.json back') from None
+    # a key's last part names it, unless two swept keys share it (optimizer.weight_decay
+    # and rule_kwargs.weight_decay): then the whole key
+    last = [k.split('.')[-1] for k in values[0]] if values else []
+    short = {k: (k.split('.')[-1] if last.count(k.split('.')[-1]) == 1 else k) for k in
+             (values[0] if values else {})}
     groups = {}
     for i, v in enumerate(values):
-        setting = ','.join(f'{k.split(".")[-1]}={x:g}' for k, x in sorted(v.items()))
+        setting = ','.join(f'{short[k]}={x:g}' for k, x in sorted(v.items()))
         groups.setdefault(setting, []).append(i)
     return groups
 
@@ -226,15 +231,22 @@ def plot(workdirs, out: str) -> list:
         rows = -(-len(keys) // cols)
         fig, axes = plt.subplots(rows, cols, figsize=(4.5 * cols, 3.2 * rows), squeeze=False)
         try:
+            # one colour per curve on every panel (a panel's own cycle would shift colours
+            # whenever a run lacks that metric); tab20 once the default 10 run out
+            cycle = plt.rcParams['axes.prop_cycle'].by_key().get('color', [])
+            if len(runs) > len(cycle):
+                cycle = [plt.get_cmap('tab20')(i % 20) for i in range(20)]
+            colour = {w: cycle[i % len(cycle)] for i, w in enumerate(runs)}
             for ax, key in zip(axes.flat, keys):
                 for w, records in runs.items():
                     xs, m, s = _series(records, key)
                     if not xs:
                         continue
-                    ax.plot(xs, m, marker='o', markersize=3, label=w)
+                    ax.plot(xs, m, marker='o', markersize=3, label=w, color=colour[w])
                     if any(s):
                         ax.fill_between(xs, [a - b for a, b in zip(m, s)],
-                                        [a + b for a, b in zip(m, s)], alpha=0.2)
+                                        [a + b for a, b in zip(m, s)], alpha=0.2,
+                                        color=colour[w])
                 ax.set_title(key)
                 ax.set_xlabel('epoch')
                 ax.grid(alpha=0.3)

@@ -52,6 +52,14 @@ def join_processes(config) -> None:
                           'process_id') from None
 
 
+def _out_of_memory(e: BaseException) -> bool:
+    """Whether `e` is XLA running out of memory (allocating, compiling or running)."""
+    import jax
+    text = str(e)
+    return (isinstance(e, jax.errors.JaxRuntimeError)
+            and ('RESOURCE_EXHAUSTED' in text or 'Out of memory' in text))
+
+
 def run_main(config, workdir):
     """Runs `neurokit.train.run` and prints the summary; user errors exit 2 with one line."""
     from neurokit.train import run  # imported late so --help stays fast
@@ -61,6 +69,13 @@ def run_main(config, workdir):
         summary = run(config, workdir)
     except USER_ERRORS as e:
         fail(e)
+    except RuntimeError as e:
+        if not _out_of_memory(e):
+            raise
+        fail(f'out of device memory ({" ".join(str(e).split())[:160]}); lower '
+             '--config.batch_size, the model size, --config.num_seeds or the sweep\'s values, '
+             'or use more devices (--config.fsdp=True splits large weights); checkpoints '
+             f'already in {workdir} are intact')
     except Preempted as e:
         print(f'preempted: {" ".join(str(e).split())}', file=sys.stderr, flush=True)
         sys.exit(EXIT_PREEMPTED)

@@ -258,6 +258,7 @@ def sweep_member(config, values: dict):
     """
     member = config.to_dict()
     member['sweep'] = ''
+    member['mesh'] = ''  # a sweep splits its members, not the batch, over the devices
     # a rule hyperparameter is an integer if the rule's default is (an int in the config
     # for a float default, e.g. threshold=2, still sweeps over floats)
     defaults = (rule_registry.defaults(config.rule) if config.rule in rule_registry.RULES
@@ -268,7 +269,7 @@ def sweep_member(config, values: dict):
         kind = defaults.get(name, old) if group == 'rule_kwargs' else old
         if isinstance(kind, numbers.Integral) and not isinstance(kind, bool):
             if not float(v).is_integer():
-                raise ConfigError(f'config.sweep: {key}={v} is not an integer, as {key} must be')
+                raise ConfigError(f'{key}={v:g} is not an integer, as {key} must be')
             v = int(v)
         member[group][name] = v
     return ml_collections.ConfigDict(member)
@@ -290,7 +291,10 @@ def parse_sweep(spec: str, config=None) -> dict:
             continue
         key, eq, vals = item.partition('=')
         group, _, name = key.partition('.')
-        bad = (not eq or group not in ('optimizer', 'rule_kwargs') or not name or key in axes)
+        if key in axes:
+            raise ConfigError(f'config.sweep={spec!r} names {key} twice; list all its values once '
+                              f'({key}=V1,V2,...)')
+        bad = not eq or group not in ('optimizer', 'rule_kwargs') or not name
         try:
             values = [float(v) for v in vals.split(',')]
         except ValueError:
@@ -299,6 +303,11 @@ def parse_sweep(spec: str, config=None) -> dict:
             raise ConfigError(f'config.sweep={spec!r} is not a sweep: write KEY=V1,V2[;KEY=V1,V2] '
                               'with numeric KEYs under optimizer. or rule_kwargs. (e.g. '
                               "--config.sweep='optimizer.learning_rate=0.001,0.003')")
+        twice = sorted({v for v in values if values.count(v) > 1})
+        if twice:
+            raise ConfigError(f'config.sweep: {key} lists {twice[0]:g} more than once, which '
+                              'would train identical members; list each value once (seeds come '
+                              'from --config.num_seeds)')
         if config is not None:
             sub = config[group]
             if name not in sub or isinstance(sub[name], (bool, str)) or not isinstance(
@@ -308,6 +317,10 @@ def parse_sweep(spec: str, config=None) -> dict:
                                   f'... and the rule\'s numeric rule_kwargs (set it in the config '
                                   'or with --config.rule_kwargs.NAME=VALUE first)')
         axes[key] = values
+    if spec and not axes:
+        raise ConfigError(f'config.sweep={spec!r} names no KEY=V1,V2; write e.g. '
+                          "--config.sweep='optimizer.learning_rate=0.001,0.003', or leave it "
+                          'empty for a single run')
     return axes
 
 
@@ -343,7 +356,9 @@ def _validate_devices(config) -> None:
         raise ConfigError(f'config.fsdp=True needs --config.parallel=sharded, not '
                           f'{config.parallel!r}')
     batch = config.batch_size
-    if axes.get('data') and isinstance(batch, numbers.Integral) and batch % axes['data']:
+    # a run splits each batch over 'data'; a sweep splits its members (sweep_run.member_devices)
+    split_batch = axes.get('data') and not (isinstance(config.sweep, str) and config.sweep.strip())
+    if split_batch and isinstance(batch, numbers.Integral) and batch % axes['data']:
         raise ConfigError(f'config.batch_size={batch} does not divide by the data axis size '
                           f"{axes['data']} of --config.mesh={config.mesh}; use a multiple of it")
     d = config.distributed

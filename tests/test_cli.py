@@ -66,3 +66,32 @@ def test_compare_checks_every_workdir_before_training(tmp_path):
               f'--workdir={tmp_path}'])
     assert r.returncode == 2 and 'fa' in r.stderr.strip().splitlines()[-1]
     assert not (tmp_path / 'bp').exists()  # nothing trained, nothing written
+
+
+def test_out_of_device_memory_is_one_error_line(tmp_path, monkeypatch, capsys):
+    # XLA's allocation failure (here raised by a stand-in for the run) ends like bad input:
+    # one line naming the problem and the fixes, exit 2; any other runtime error still raises.
+    import jax
+    import pytest
+    import neurokit.train
+    from experiments.configs import bp
+    from neurokit.cli import run_main
+
+    def oom(config, workdir):
+        raise jax.errors.JaxRuntimeError('RESOURCE_EXHAUSTED: Out of memory allocating '
+                                         '16000000000 bytes.\nmore detail')
+
+    monkeypatch.setattr(neurokit.train, 'run', oom)
+    with pytest.raises(SystemExit) as exit_:
+        run_main(bp.get_config(), str(tmp_path))
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith('error: out of device memory (RESOURCE_EXHAUSTED')
+    assert '--config.batch_size' in err[0]
+
+    def other(config, workdir):
+        raise jax.errors.JaxRuntimeError('INTERNAL: something else')
+
+    monkeypatch.setattr(neurokit.train, 'run', other)
+    with pytest.raises(jax.errors.JaxRuntimeError, match='something else'):
+        run_main(bp.get_config(), str(tmp_path))

@@ -16,8 +16,13 @@ def schedule(name, learning_rate, total_steps, warmup_steps=0):
     if name == 'cosine':
         return optax.cosine_decay_schedule(learning_rate, max(total_steps, 1))
     if name == 'warmup_cosine':
-        return optax.warmup_cosine_decay_schedule(0.0, learning_rate, max(warmup_steps, 1),
-                                                  max(total_steps, warmup_steps + 1))
+        # optax.warmup_cosine_decay_schedule's numbers, built from its parts: it tests
+        # `peak_value == 0.0` in Python, which a traced (swept) learning rate cannot pass.
+        warmup = max(warmup_steps, 1)
+        return optax.join_schedules(
+            [optax.linear_schedule(0.0, learning_rate, warmup),
+             optax.cosine_decay_schedule(learning_rate, max(total_steps, warmup + 1) - warmup)],
+            [warmup])
     if name == 'linear_decay_second_half':  # Hinton's FF code: flat, then linearly to 0.
         half = total_steps // 2
         return optax.join_schedules([optax.constant_schedule(learning_rate),
@@ -26,9 +31,13 @@ def schedule(name, learning_rate, total_steps, warmup_steps=0):
     raise ValueError(f'unknown schedule {name!r}; valid: {", ".join(SCHEDULES)}')
 
 
+def _traced(value) -> bool:
+    return not isinstance(value, (int, float))
+
+
 def _any_decay(cfg) -> bool:
     """Whether to add a decay term; a traced value (a sweep) always gets one."""
-    if not isinstance(cfg.weight_decay, (int, float)):
+    if _traced(cfg.weight_decay):
         return True
     return bool(cfg.weight_decay) or bool(cfg.get('initial_weight_decay_epochs', 0))
 
@@ -63,7 +72,9 @@ def build(cfg, steps_per_epoch: int, epochs: int,
                   int(cfg.warmup_epochs * steps_per_epoch))
     wd = weight_decay(cfg, steps_per_epoch)
     if cfg.name == 'sgd':
-        opt = optax.sgd(lr, momentum=cfg.momentum or None)
+        # a traced (swept) momentum is always used, a concrete 0 leaves the trace out
+        opt = optax.sgd(lr, momentum=cfg.momentum if _traced(cfg.momentum) or cfg.momentum
+                        else None)
         if _any_decay(cfg):
             opt = optax.chain(optax.add_decayed_weights(wd), opt)
     elif cfg.name == 'adam':

@@ -13,7 +13,7 @@ lists, in member order, plus `members` (each member's values and seed) and
 A sweep splits its members over the devices (the mesh's `data` axis: every
 visible device whose count divides the member count by default, or
 `--config.mesh=data=N`); each device trains its members alone, so the numbers
-are the one-device sweep's. It resumes like a run (`neurokit.train.epochs`): the
+are the one-device sweep's up to float rounding (XLA picks kernels by shape). It resumes like a run (`neurokit.train.epochs`): the
 whole vmapped state is checkpointed every `checkpoint_every` epochs, SIGTERM or
 Ctrl-C saves one and exits 3, and the same command continues from the newest
 checkpoint, bit for bit; a finished sweep is left untouched. A hyperparameter the rule or optimizer uses in Python control
@@ -92,16 +92,19 @@ def member_devices(config, members: int, num_devices: int, processes: int = 1):
                           "drop 'stage='")
     if mesh_lib.DATA in axes:
         data = axes[mesh_lib.DATA]
-        if data > num_devices or members % data:
+        if data > num_devices:
+            raise ConfigError(f'config.mesh={config.mesh!r} needs {data} devices but '
+                              f'{num_devices} are visible; lower data=')
+        if members % data:
             raise ConfigError(f'config.mesh={config.mesh!r}: the sweep\'s {members} members '
-                              f'cannot be split evenly over data={data} of the {num_devices} '
-                              f'devices; use a data size that divides {members} and is at most '
-                              f'{num_devices}')
+                              f'cannot be split evenly over {data} devices; use a data size '
+                              f'that divides {members}')
         return data, None
     data = math.gcd(members, num_devices)
     note = None if data == num_devices else (
-        f'the sweep\'s {members} members are split over {data} of the {num_devices} devices '
-        f'(an even split); a member count that is a multiple of {num_devices} uses them all')
+        f'the sweep\'s {members} members run on {data} of the {num_devices} devices (each '
+        f'device takes as many members); a member count that is a multiple of {num_devices} '
+        'uses them all')
     return data, note
 
 
@@ -130,11 +133,17 @@ def run_sweep(config, workdir: str, status: str, lock) -> dict:
     config_lib.validate_with_data(config, dataset)
     # the config's own values build a model and a rule (refused here if the rule cannot
     # make the layerwise step asked for); members rebuild rule and optimizer when traced
-    model, _, _ = build_run(config, dataset)
+    model, rule, _ = build_run(config, dataset)
+    own = [k for k in config_lib.parse_sweep(config.sweep) if k.startswith('optimizer.')]
+    if rule.applies_updates and own:
+        raise ConfigError(f'config.sweep: rule {config.rule!r} steps its weights with its own '
+                          f'optimizer, so {own[0]} has no effect and the members would be the '
+                          'same; sweep its rule_kwargs (e.g. rule_kwargs.weight_lr) instead')
     n = num_train(config, dataset)
     steps = n // config.batch_size
     values, seeds = members(config)
-    for combo in {tuple(sorted(v.items())) for v in values}:  # each member checked like a run
+    # each setting checked like a run, in member order (the first bad one is reported)
+    for combo in dict.fromkeys(tuple(sorted(v.items())) for v in values):
         try:
             member = config_lib.sweep_member(config, dict(combo))
             config_lib.validate(member)
@@ -167,7 +176,10 @@ def run_sweep(config, workdir: str, status: str, lock) -> dict:
         checksums(state)  # compiles the checkpoints' checksum program now, with the others
     except (jax.errors.ConcretizationTypeError, jax.errors.TracerBoolConversionError,
             jax.errors.TracerIntegerConversionError, ValueError) as e:
-        why = (f' ({" ".join(str(e).split())[:200]})' if isinstance(e, ValueError) else '')
+        said = ' '.join(str(e).split())[:300]
+        if isinstance(e, ValueError) and 'swept' in said:  # the rule's own words suffice
+            raise ConfigError(f'config.sweep={config.sweep!r}: {said}') from None
+        why = f' ({said[:200]})' if isinstance(e, ValueError) else ''
         raise ConfigError(f'config.sweep={config.sweep!r}: one of {", ".join(names)} is used in '
                           'Python control flow (a count, a shape or an on/off test), so it cannot '
                           f'be swept in one program{why}; run one workdir per value instead'

@@ -1,7 +1,10 @@
 """Optimizer config: the first-epochs weight decay (product feedback alignment's schedule)."""
+import math
+
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 from ml_collections import ConfigDict
 
 from neurokit.config import base_config
@@ -52,3 +55,13 @@ def test_float16_parameters_get_a_float32_optimizer():
                                   ref_state, None)
         assert u['w'].dtype == jnp.float16
         np.testing.assert_array_equal(np.asarray(u['w']), np.asarray(r['w'].astype(jnp.float16)))
+
+
+def test_warmup_cosine_closed_form():
+    # linear from 0 to the peak over the warm-up, then a half cosine to 0 at the last step
+    lr, total, warm = 0.3, 50, 10
+    s = optim.schedule('warmup_cosine', lr, total, warm)
+    for t in range(total + 5):
+        want = (lr * t / warm if t < warm
+                else lr * 0.5 * (1 + math.cos(math.pi * min(t - warm, total - warm) / (total - warm))))
+        assert float(s(t)) == pytest.approx(want, abs=1e-7), t

@@ -67,3 +67,36 @@ def test_a_sweep_is_one_curve_per_setting_averaged_over_its_seeds(tmp_path):
     assert [r['test_accuracy'] for r in fast] == [[1.5, 1.7], [2.5, 2.7]]
     assert got[other] == [{'epoch': 1, 'test_accuracy': 0.3}]
     plot.plot([d, other], str(tmp_path / 'c.png'))
+
+
+def test_a_curve_keeps_its_colour_on_every_panel(tmp_path, monkeypatch):
+    # run `a` lacks train_extra: `b` must not take a's colour on that panel
+    import matplotlib.axes
+    a = _workdir(tmp_path, 'a', [{'epoch': 1, 'test_accuracy': 0.3}])
+    b = _workdir(tmp_path, 'b', [{'epoch': 1, 'test_accuracy': 0.4, 'train_extra': 1.0}])
+    drawn, plot_ = [], matplotlib.axes.Axes.plot
+
+    def spy(self, *args, **kwargs):
+        drawn.append((self.get_title() or len(drawn), kwargs.get('label'), kwargs.get('color')))
+        return plot_(self, *args, **kwargs)
+
+    monkeypatch.setattr(matplotlib.axes.Axes, 'plot', spy)
+    plot.plot([a, b], str(tmp_path / 'c.png'))
+    colours = {}
+    for _, label, colour in drawn:
+        colours.setdefault(label, set()).add(str(colour))
+    assert len(drawn) == 3 and all(len(c) == 1 for c in colours.values()), drawn
+    assert colours['a'] != colours['b']  # labelled by folder name
+
+
+def test_sweep_labels_keep_whole_keys_when_last_parts_clash(tmp_path):
+    from neurokit.config import base_config
+    d = _workdir(tmp_path, 'sw', [{'epoch': 1, 'test_accuracy': [0.1, 0.2, 0.3, 0.4]}])
+    config = base_config()
+    config.rule, config.rule_kwargs.weight_decay = 'ipc', 0.0
+    config.sweep = 'optimizer.weight_decay=0,0.1;rule_kwargs.weight_decay=0,0.01'
+    with open(os.path.join(d, 'config.json'), 'w') as f:
+        json.dump(config.to_dict(), f)
+    labels = sorted(plot.curves({d: plot.read_metrics(d)}))
+    assert labels[0] == 'sw optimizer.weight_decay=0,rule_kwargs.weight_decay=0', labels
+    assert len(labels) == 4

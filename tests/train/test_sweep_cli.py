@@ -52,12 +52,33 @@ def test_sweep_of_a_shape_or_count_is_a_config_error(tmp_path):
         run(c, str(tmp_path / 'w'))
 
 
-@pytest.mark.parametrize('spec', ['optimizer.learning_rate', 'model.hidden=1,2',
-                                  'optimizer.learning_rate=a,b', 'optimizer.nope=1'])
-def test_malformed_sweep_is_a_config_error(spec, tmp_path):
-    with pytest.raises(ConfigError, match='sweep'):
+@pytest.mark.parametrize('spec, match', [
+    ('optimizer.learning_rate', 'is not a sweep'), ('model.hidden=1,2', 'is not a sweep'),
+    ('optimizer.learning_rate=a,b', 'is not a sweep'), ('optimizer.nope=1', 'not a numeric key'),
+    ('optimizer.learning_rate=0.1;optimizer.learning_rate=0.2', 'names optimizer.learning_rate '
+     'twice'),
+    ('optimizer.learning_rate=0.1,0.2,0.1', 'lists 0.1 more than once'),
+    (' ', 'names no KEY'), (';;', 'names no KEY')])
+def test_malformed_sweep_is_a_config_error(spec, match, tmp_path):
+    with pytest.raises(ConfigError, match=match):
         run(_config(sweep=spec), str(tmp_path / 'w'))
     assert not (tmp_path / 'w').exists()  # nothing written
+
+
+def test_sweeping_the_optimizer_of_a_rule_with_its_own_optimizer_is_a_config_error(tmp_path):
+    c = _config(sweep='optimizer.learning_rate=0.001,0.003')
+    c.rule = 'ipc'  # ipc steps its weights with rule_kwargs.weight_lr; config.optimizer is unused
+    with pytest.raises(ConfigError, match="rule 'ipc' steps its weights with its own optimizer"):
+        run(c, str(tmp_path / 'w'))
+    assert not (tmp_path / 'w').exists()
+
+
+def test_a_sweep_mesh_need_not_divide_the_batch():
+    # the batch is not split in a sweep, the members are
+    from neurokit import config as config_lib
+    config_lib.validate(_config(sweep='optimizer.learning_rate=0.1,0.2,0.3', mesh='data=3'))
+    with pytest.raises(ConfigError, match='does not divide by the data axis'):
+        config_lib.validate(_config(mesh='data=3'))
 
 
 @pytest.mark.parametrize('over, members, devices, expected', [
@@ -76,8 +97,8 @@ def test_sweep_members_split_evenly_over_the_devices(over, members, devices, exp
 
 
 @pytest.mark.parametrize('over, processes, match', [
-    ({'mesh': 'data=3'}, 1, 'cannot be split evenly over data=3'),
-    ({'mesh': 'data=16'}, 1, 'at most 8'),
+    ({'mesh': 'data=3'}, 1, 'cannot be split evenly over 3 devices'),
+    ({'mesh': 'data=16'}, 1, 'needs 16 devices but 8 are visible'),
     ({'parallel': 'pmap'}, 1, 'drop --config.parallel=pmap'),
     ({'fsdp': True}, 1, 'drop --config.fsdp=True'),
     ({'mesh': 'data=2,stage=2'}, 1, "drop 'stage='"),
@@ -87,3 +108,18 @@ def test_sweep_device_settings_that_do_not_apply_are_config_errors(over, process
     from neurokit.train.sweep_run import member_devices
     with pytest.raises(ConfigError, match=match):
         member_devices(_config(**over), 4, 8, processes)
+
+
+def test_sweep_of_a_warmup_cosine_learning_rate_and_sgd_momentum_equals_separate_runs(tmp_path):
+    # Both used to be refused: optax's warm-up schedule tests the peak in Python, and a
+    # momentum of 0 switched the trace off in Python.
+    over = {'optimizer.name': 'sgd', 'optimizer.schedule': 'warmup_cosine',
+            'optimizer.warmup_epochs': 1}
+    run(_config(**over, sweep='optimizer.learning_rate=0.003,0.03;optimizer.momentum=0,0.9'),
+        str(tmp_path / 'sweep'))
+    sweep_loss = _curve(tmp_path / 'sweep', 'train_loss')  # members (lr, momentum) in grid order
+    for i, (lr, momentum) in ((0, (0.003, 0.0)), (3, (0.03, 0.9))):
+        wdir = tmp_path / f'single{i}'
+        run(_config(**over, **{'optimizer.learning_rate': lr, 'optimizer.momentum': momentum}),
+            str(wdir))
+        np.testing.assert_allclose(sweep_loss[:, i], _curve(wdir, 'train_loss'), rtol=1e-5)
