@@ -251,7 +251,7 @@ def _run(config, workdir: str, lock) -> dict:
     status = wd.check(workdir, config)
     if status == wd.FINISHED:
         return {**wd.read_summary(os.path.join(workdir, wd.SUMMARY)), 'already_finished': True}
-    if config.sweep:  # a hyperparameter grid as one vmapped program (one device)
+    if config.sweep:  # a hyperparameter grid as one vmapped program (members over devices)
         from neurokit.train.sweep_run import run_sweep
         return run_sweep(config, workdir, status, lock)
     dataset = data_lib.load(config.dataset, config.data_dir)

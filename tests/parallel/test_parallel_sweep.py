@@ -82,7 +82,6 @@ def test_pc_step_size_is_traced_and_its_step_count_is_refused(digits):
 
 
 @pytest.mark.parametrize('kwarg, values, fixed', [
-    ('weight_decay', [0.05, 0.0], {}),                            # adamw
     ('weight_decay', [0.0, 0.05], {'weight_optimizer': 'adam'}),  # L2 added to the gradient
     ('weight_momentum', [0.9, 0.0], {'weight_optimizer': 'sgd'}),
 ])
