@@ -158,9 +158,9 @@ def _sweep_groups(workdir: str) -> dict:
                         'another run or put the run\'s config.json back') from None
     # a key's last part names it, unless two swept keys share it (optimizer.weight_decay
     # and rule_kwargs.weight_decay): then the whole key
-    last = [k.split('.')[-1] for k in values[0]] if values else []
-    short = {k: (k.split('.')[-1] if last.count(k.split('.')[-1]) == 1 else k) for k in
-             (values[0] if values else {})}
+    keys = list(values[0]) if values else []
+    last = [k.split('.')[-1] for k in keys]
+    short = {k: name if last.count(name) == 1 else k for k, name in zip(keys, last)}
     groups = {}
     for i, v in enumerate(values):
         setting = ','.join(f'{short[k]}={x:g}' for k, x in sorted(v.items()))

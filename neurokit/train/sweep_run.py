@@ -10,13 +10,14 @@ the whole sweep compiles once. metrics.jsonl and summary.json hold per-member
 lists, in member order, plus `members` (each member's values and seed) and
 `test_accuracy_mean`/`test_accuracy_std` over all members.
 
-A sweep splits its members over the devices (the mesh's `data` axis: every
-visible device whose count divides the member count by default, or
-`--config.mesh=data=N`); each device trains its members alone, so the numbers
-are the one-device sweep's up to float rounding (XLA picks kernels by shape). It resumes like a run (`neurokit.train.epochs`): the
-whole vmapped state is checkpointed every `checkpoint_every` epochs, SIGTERM or
-Ctrl-C saves one and exits 3, and the same command continues from the newest
-checkpoint, bit for bit; a finished sweep is left untouched. A hyperparameter the rule or optimizer uses in Python control
+A sweep splits its members over the devices (the mesh's `data` axis: by default
+as many visible devices as divide the member count, or `--config.mesh=data=N`);
+each device trains its members alone, so the numbers are the one-device sweep's
+up to float rounding (XLA picks kernels by shape). It resumes like a run
+(`neurokit.train.epochs`): the whole vmapped state is checkpointed every
+`checkpoint_every` epochs, SIGTERM or Ctrl-C saves one and exits 3, and the same
+command continues from the newest checkpoint, bit for bit; a finished sweep is
+left untouched. A hyperparameter the rule or optimizer uses in Python control
 flow (a count, a shape, `if weight_decay:`) cannot be traced; such a key is
 a one-line ConfigError that names it.
 """
@@ -134,14 +135,14 @@ def run_sweep(config, workdir: str, status: str, lock) -> dict:
     # the config's own values build a model and a rule (refused here if the rule cannot
     # make the layerwise step asked for); members rebuild rule and optimizer when traced
     model, rule, _ = build_run(config, dataset)
-    own = [k for k in config_lib.parse_sweep(config.sweep) if k.startswith('optimizer.')]
+    n = num_train(config, dataset)
+    steps = n // config.batch_size
+    values, seeds = members(config)
+    own = [k for k in values[0] if k.startswith('optimizer.')]
     if rule.applies_updates and own:
         raise ConfigError(f'config.sweep: rule {config.rule!r} steps its weights with its own '
                           f'optimizer, so {own[0]} has no effect and the members would be the '
                           'same; sweep its rule_kwargs (e.g. rule_kwargs.weight_lr) instead')
-    n = num_train(config, dataset)
-    steps = n // config.batch_size
-    values, seeds = members(config)
     # each setting checked like a run, in member order (the first bad one is reported)
     for combo in dict.fromkeys(tuple(sorted(v.items())) for v in values):
         try:
