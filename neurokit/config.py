@@ -12,11 +12,10 @@ import numbers
 
 import ml_collections
 
-from neurokit import models
+from neurokit import models, optim
 from neurokit.data import DATASETS
 from neurokit.errors import ConfigError
 from neurokit.rules import registry as rule_registry
-from neurokit.train import optim
 
 
 def base_config() -> ml_collections.ConfigDict:

@@ -63,6 +63,7 @@ from neurokit import losses
 from neurokit.models import Model
 from neurokit.rules import ff_ops
 from neurokit.rules.base import Rule
+from neurokit.traced import is_traced
 
 MODES = ('auto', 'supervised', 'unsupervised', 'class_groups')
 NEGATIVES = ('random', 'hard')
@@ -97,7 +98,7 @@ def _forward_forward(model, *, collaborative, earlier_only, mode, goodness, thre
     for name, v in (('greedy_steps_per_layer', greedy_steps_per_layer), ('blur_steps', blur_steps)):
         if v < 0:
             raise ValueError(f'{name} must be >= 0, got {v}')
-    if not isinstance(alpha, jax.core.Tracer) and not alpha > 0:  # a sweep traces it
+    if not is_traced(alpha) and not alpha > 0:  # a sweep traces it
         raise ValueError(f'alpha (the loss sharpness) must be > 0, got {alpha}')
     if mode == 'auto':
         mode = 'class_groups' if any(l.kind == 'conv' for l in hidden) else 'supervised'

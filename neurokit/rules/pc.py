@@ -78,12 +78,12 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import optax
 
-from neurokit import losses
+from neurokit import losses, optim
 from neurokit.models import Model
 from neurokit.precision import has_float16, in_float32
 from neurokit.rules.base import EmptyState, Rule
+from neurokit.traced import is_traced
 
 OUTPUT_ENERGIES = ('gaussian', 'cross_entropy')
 NUDGES = ('target', 'energy')
@@ -171,7 +171,7 @@ class _Net:
         if nudge not in NUDGES:
             raise ValueError(f'unknown nudge {nudge!r}; valid: {", ".join(NUDGES)}')
         # A traced beta (a sweep varies it inside one program) is used as it is, unchecked.
-        if not _traced(beta):
+        if not is_traced(beta):
             if not _finite(beta):
                 raise ValueError(f'beta must be a finite number, got {beta!r}')
             if beta == 0:
@@ -192,7 +192,7 @@ class _Net:
         """
         onehot = jax.nn.one_hot(y, self.num_classes, dtype=jnp.float32)
         # A traced beta takes the general formula (which is the one-hot target at beta=1).
-        if self.nudge == 'energy' or (not _traced(self.beta) and self.beta == 1.0):
+        if self.nudge == 'energy' or (not is_traced(self.beta) and self.beta == 1.0):
             return onehot
         u = jax.lax.stop_gradient(mu_out).astype(jnp.float32)
         if self.output_energy == 'cross_entropy':
@@ -275,11 +275,6 @@ class _Net:
         return tuple(xs), mu_out, t, e_out, tuple(g0), base
 
 
-def _traced(v):
-    """Whether `v` is a traced value (a sweep varies it inside one program)."""
-    return isinstance(v, jax.core.Tracer)
-
-
 def _finite(v):
     """Whether `v` converts to a finite float (False for a string, None, NaN or inf)."""
     try:
@@ -291,7 +286,7 @@ def _finite(v):
 def _check_range(name, value, ok, what):
     """Raises ValueError unless `value` is a finite number with `ok(value)`; a traced
     value (a sweep member) is used as it is, unchecked."""
-    if not _traced(value) and not (_finite(value) and ok(float(value))):
+    if not is_traced(value) and not (_finite(value) and ok(float(value))):
         raise ValueError(f'{name} must be {what}, got {value!r}')
 
 
@@ -302,7 +297,7 @@ def _check_inference(inference_steps, inference_lr, inference_momentum):
     them inside one program): they are then used as they are, unchecked. The step
     count sets the program's length, so it must be a concrete integer.
     """
-    if _traced(inference_steps):
+    if is_traced(inference_steps):
         raise ValueError('inference_steps sets the length of the inference loop, so it cannot '
                          'be swept in one program; run one program per value')
     if (isinstance(inference_steps, bool) or not _finite(inference_steps)
@@ -310,7 +305,7 @@ def _check_inference(inference_steps, inference_lr, inference_momentum):
         raise ValueError(f'inference_steps must be an integer >= 0, got {inference_steps!r}')
     _check_range('inference_lr', inference_lr, lambda v: v >= 0, 'a finite number >= 0')
     _check_range('inference_momentum', inference_momentum, lambda v: 0 <= v < 1, 'in [0, 1)')
-    scalar = lambda v: v if _traced(v) else float(v)
+    scalar = lambda v: v if is_traced(v) else float(v)
     return int(inference_steps), scalar(inference_lr), scalar(inference_momentum)
 
 
@@ -449,21 +444,6 @@ def _fixed_prediction_step(net, params, x0, y, steps, lr, mom):
     return grads, _metrics(net, mus[-1], y, e_start, parts, x0.shape[0])
 
 
-def _weight_optimizer(name, lr, weight_decay, momentum):
-    # A traced decay or momentum (a sweep member) is always applied, a zero one changing
-    # nothing; a concrete zero leaves the transform out.
-    decay = _traced(weight_decay) or weight_decay != 0
-    if name == 'sgd':
-        opt = optax.sgd(lr, momentum=momentum if _traced(momentum) or momentum else None)
-        return optax.chain(optax.add_decayed_weights(weight_decay), opt) if decay else opt
-    if name == 'adam':
-        opt = optax.adam(lr)
-        return optax.chain(optax.add_decayed_weights(weight_decay), opt) if decay else opt
-    if name == 'adamw':
-        return optax.adamw(lr, weight_decay=weight_decay)
-    raise ValueError(f'unknown weight_optimizer {name!r}; valid: {", ".join(WEIGHT_OPTIMIZERS)}')
-
-
 def ipc(model: Model, inference_steps: int = 8, inference_lr: float = 0.1,
         inference_momentum: float = 0.0, output_energy: str = 'gaussian', beta: float = 1.0,
         nudge: str = 'target', weight_optimizer: str = 'adamw', weight_lr: float = 1e-3, weight_decay: float = 0.0,
@@ -498,7 +478,10 @@ def ipc(model: Model, inference_steps: int = 8, inference_lr: float = 0.1,
     _check_range('weight_lr', weight_lr, lambda v: v > 0, 'a finite number > 0')
     _check_range('weight_decay', weight_decay, lambda v: v >= 0, 'a finite number >= 0')
     _check_range('weight_momentum', weight_momentum, lambda v: 0 <= v < 1, 'in [0, 1)')
-    opt32 = _weight_optimizer(weight_optimizer, weight_lr, weight_decay, weight_momentum)
+    if weight_optimizer not in WEIGHT_OPTIMIZERS:
+        raise ValueError(f'unknown weight_optimizer {weight_optimizer!r}; '
+                         f'valid: {", ".join(WEIGHT_OPTIMIZERS)}')
+    opt32 = optim.make(weight_optimizer, weight_lr, weight_decay, weight_momentum)
     opt16 = in_float32(opt32)  # float16 weights: Adam's eps and state underflow (0/0 = NaN)
     opt_for = lambda params: opt16 if has_float16(params) else opt32
     grad_both = jax.value_and_grad(net.energy, argnums=(0, 1), has_aux=True)

@@ -34,11 +34,11 @@ import numpy as np
 
 from neurokit import config as config_lib
 from neurokit import data as data_lib
-from neurokit import models
+from neurokit import models, optim
 from neurokit.errors import TrainingError
 from neurokit.parallel.placement import Placement, fetch
 from neurokit.rules import registry as rule_registry
-from neurokit.train import epochs, loop, optim, workdir as wd
+from neurokit.train import epochs, loop, workdir as wd
 from neurokit.train.checkpoint import Checkpointer, checksums
 from neurokit.train.state import check_layerwise as check_rule_layerwise, init_state
 

@@ -36,11 +36,12 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from neurokit import config as config_lib
 from neurokit import data as data_lib
+from neurokit import optim
 from neurokit.errors import ConfigError, TrainingError
 from neurokit.parallel import mesh as mesh_lib
 from neurokit.parallel import sweep as sweep_lib
 from neurokit.rules import registry as rule_registry
-from neurokit.train import epochs, optim
+from neurokit.train import epochs
 from neurokit.train import workdir as wd
 from neurokit.train.checkpoint import Checkpointer, checksums
 from neurokit.train.run import build as build_run, num_train

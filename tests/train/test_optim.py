@@ -8,7 +8,7 @@ import pytest
 from ml_collections import ConfigDict
 
 from neurokit.config import base_config
-from neurokit.train import optim
+from neurokit import optim
 
 
 def test_initial_weight_decay_then_weight_decay_closed_form():
@@ -65,3 +65,33 @@ def test_warmup_cosine_closed_form():
         want = (lr * t / warm if t < warm
                 else lr * 0.5 * (1 + math.cos(math.pi * min(t - warm, total - warm) / (total - warm))))
         assert float(s(t)) == pytest.approx(want, abs=1e-7), t
+
+
+@pytest.mark.parametrize('wd,mom', [(0.0, 0.0), (0.1, 0.0), (0.0, 0.5), (0.1, 0.5)])
+def test_make_sgd_closed_form_concrete_and_traced(wd, mom):
+    """sgd with L2 decay and heavy-ball momentum: v <- mom v + (g + wd p), p <- p - lr v.
+    The same numbers when decay and momentum are traced (a sweep vmaps over them), where
+    the transforms stay in even for a zero value."""
+    lr, g = 0.1, jnp.array([0.5, -1.0])
+
+    def run(wd, mom):
+        opt = optim.make('sgd', lr, weight_decay=wd, momentum=mom)
+        p, state = {'w': jnp.array([1.0, 2.0])}, None
+        state = opt.init(p)
+        for _ in range(3):
+            u, state = opt.update({'w': g}, state, p)
+            p = {'w': p['w'] + u['w']}
+        return p['w']
+
+    p, v = np.array([1.0, 2.0]), np.zeros(2)
+    for _ in range(3):
+        v = mom * v + (np.asarray(g) + wd * p)
+        p = p - lr * v
+    np.testing.assert_allclose(np.asarray(run(wd, mom)), p, rtol=1e-6)
+    swept = jax.vmap(run)(jnp.array([wd, wd]), jnp.array([mom, mom]))
+    np.testing.assert_allclose(np.asarray(swept), np.stack([p, p]), rtol=1e-6)
+
+
+def test_make_refuses_an_unknown_optimizer():
+    with pytest.raises(ValueError, match="unknown optimizer 'lion'; valid: sgd, adam"):
+        optim.make('lion', 1e-3)

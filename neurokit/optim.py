@@ -1,9 +1,14 @@
-"""optax optimizers and schedules from a config."""
+"""optax optimizers and schedules: from a config (`build`) or from values (`make`).
+
+A leaf module (it imports no rule and no training code), so that a rule with
+its own optimizer (incremental PC) builds it here as `run` does.
+"""
 from __future__ import annotations
 
 import optax
 
 from neurokit.precision import in_float32
+from neurokit.traced import is_traced
 
 OPTIMIZERS = ('sgd', 'adam', 'adamw', 'rmsprop')
 SCHEDULES = ('constant', 'cosine', 'warmup_cosine', 'linear_decay_second_half')
@@ -31,17 +36,6 @@ def schedule(name, learning_rate, total_steps, warmup_steps=0):
     raise ValueError(f'unknown schedule {name!r}; valid: {", ".join(SCHEDULES)}')
 
 
-def _traced(value) -> bool:
-    return not isinstance(value, (int, float))
-
-
-def _any_decay(cfg) -> bool:
-    """Whether to add a decay term; a traced value (a sweep) always gets one."""
-    if _traced(cfg.weight_decay):
-        return True
-    return bool(cfg.weight_decay) or bool(cfg.get('initial_weight_decay_epochs', 0))
-
-
 def weight_decay(cfg, steps_per_epoch: int):
     """`cfg.weight_decay`, or a step schedule: `initial_weight_decay` for the first
     `initial_weight_decay_epochs` epochs, then `weight_decay`.
@@ -57,38 +51,60 @@ def weight_decay(cfg, steps_per_epoch: int):
                                 [int(epochs0 * steps_per_epoch)])
 
 
+def _used(value) -> bool:
+    """Whether a transform switched by `value` goes in: a schedule or a traced value (a
+    sweep member, for which 0 changes nothing) always, a concrete number unless 0."""
+    return callable(value) or is_traced(value) or bool(value)
+
+
+def make(name: str, learning_rate, weight_decay=0.0, momentum=0.0,
+         grad_clip: float = 0.0) -> optax.GradientTransformation:
+    """The optimizer `name` ('sgd', 'adam', 'adamw', 'rmsprop').
+
+    Args:
+      learning_rate: a number or an optax schedule.
+      weight_decay: a number or a schedule; L2 added to the gradient for 'sgd' and
+        'adam' (as torch.optim does), decoupled for 'adamw', unused by 'rmsprop'.
+      momentum: of 'sgd' (0: none) and 'rmsprop'.
+      grad_clip: clip the update's global norm to this first (0: no clipping).
+
+    A concrete 0 for `weight_decay` or `momentum` leaves its transform out; a traced
+    value (a sweep, see `neurokit.traced`) always keeps it, so that one program
+    serves every member.
+    """
+    if name == 'sgd':
+        opt = optax.sgd(learning_rate, momentum=momentum if _used(momentum) else None)
+        if _used(weight_decay):
+            opt = optax.chain(optax.add_decayed_weights(weight_decay), opt)
+    elif name == 'adam':
+        opt = optax.adam(learning_rate)
+        if _used(weight_decay):
+            opt = optax.chain(optax.add_decayed_weights(weight_decay), opt)
+    elif name == 'adamw':
+        opt = optax.adamw(learning_rate, weight_decay=weight_decay)
+    elif name == 'rmsprop':
+        opt = optax.rmsprop(learning_rate, momentum=momentum)
+    else:
+        raise ValueError(f'unknown optimizer {name!r}; valid: {", ".join(OPTIMIZERS)}')
+    if grad_clip:
+        opt = optax.chain(optax.clip_by_global_norm(grad_clip), opt)
+    return opt
+
+
 def build(cfg, steps_per_epoch: int, epochs: int,
           param_dtype: str = 'float32') -> optax.GradientTransformation:
     """Builds `config.optimizer`.
 
     Args:
       cfg: has name, learning_rate, momentum, weight_decay, schedule, warmup_epochs,
-        grad_clip (0: none).
+        grad_clip (0: none), and optionally initial_weight_decay(_epochs).
       steps_per_epoch, epochs: to size the schedule.
       param_dtype: the model's dtype; for 'float16' the optimizer keeps its state
         and does its arithmetic in float32 (`in_float32`).
     """
     lr = schedule(cfg.schedule, cfg.learning_rate, steps_per_epoch * epochs,
                   int(cfg.warmup_epochs * steps_per_epoch))
-    wd = weight_decay(cfg, steps_per_epoch)
-    if cfg.name == 'sgd':
-        # a traced (swept) momentum is always used, a concrete 0 leaves the trace out
-        opt = optax.sgd(lr, momentum=cfg.momentum if _traced(cfg.momentum) or cfg.momentum
-                        else None)
-        if _any_decay(cfg):
-            opt = optax.chain(optax.add_decayed_weights(wd), opt)
-    elif cfg.name == 'adam':
-        opt = optax.adam(lr)
-        if _any_decay(cfg):  # L2 penalty on the gradient, as torch.optim.Adam does
-            opt = optax.chain(optax.add_decayed_weights(wd), opt)
-    elif cfg.name == 'adamw':
-        opt = optax.adamw(lr, weight_decay=wd)
-    elif cfg.name == 'rmsprop':
-        opt = optax.rmsprop(lr, momentum=cfg.momentum)
-    else:
-        raise ValueError(f'unknown optimizer {cfg.name!r}; valid: {", ".join(OPTIMIZERS)}')
-    if cfg.grad_clip:
-        opt = optax.chain(optax.clip_by_global_norm(cfg.grad_clip), opt)
+    opt = make(cfg.name, lr, weight_decay(cfg, steps_per_epoch), cfg.momentum, cfg.grad_clip)
     if param_dtype == 'float16':
         opt = in_float32(opt)
     return opt
