@@ -23,8 +23,8 @@ import json
 import os
 import uuid
 
-from neurokit.config import RESUMABLE_KEYS
-from neurokit.errors import WorkdirError
+from neurokit.config import RESUMABLE_KEYS, parse_sweep
+from neurokit.errors import ConfigError, WorkdirError
 from neurokit.train.checkpoint import CHECKPOINTS, has_checkpoints
 
 METRICS, SUMMARY, CONFIG, TENSORBOARD = 'metrics.jsonl', 'summary.json', 'config.json', 'tb'
@@ -274,9 +274,19 @@ def config_diff(stored: dict, current: dict) -> list:
         if key in RESUMABLE_KEYS:
             continue
         va, vb = a.get(key, missing), b.get(key, missing)
-        if va != vb:
+        if va != vb and not (key == 'sweep' and _same_sweep(va, vb)):
             diff.append((key, None if va is missing else va, None if vb is missing else vb))
     return diff
+
+
+def _same_sweep(a, b) -> bool:
+    """Whether two sweep specs give the same members in the same order (`1e-3,3e-3` is
+    `0.001, 0.003`); the order matters, as it is the order of the checkpoint's members."""
+    try:
+        return (isinstance(a, str) and isinstance(b, str)
+                and list(parse_sweep(a).items()) == list(parse_sweep(b).items()))
+    except ConfigError:
+        return False
 
 
 def read_jsonl(path: str) -> list:

@@ -132,6 +132,21 @@ def test_config_diff_ignores_bookkeeping_keys():
         'model.hidden', 'optimizer.learning_rate']
 
 
+def test_config_diff_compares_sweeps_by_their_members():
+    """The same members in the same order resume; another order is another checkpoint layout."""
+    def diff(spec_a, spec_b):
+        a, b = base_config(), base_config()
+        a.sweep, b.sweep = spec_a, spec_b
+        return [k for k, _, _ in wd.config_diff(wd.config_json(a), wd.config_json(b))]
+    assert diff('optimizer.learning_rate=0.001, 0.003', 'optimizer.learning_rate=1e-3,3e-3') == []
+    assert diff('optimizer.learning_rate=0.001,0.003', 'optimizer.learning_rate=0.003,0.001') == [
+        'sweep']
+    assert diff('optimizer.learning_rate=0.001', 'optimizer.learning_rate=0.002') == ['sweep']
+    assert diff('optimizer.learning_rate=0.001;optimizer.momentum=0.5,0.9',
+                'optimizer.momentum=0.5,0.9;optimizer.learning_rate=0.001') == ['sweep']
+    assert diff('', 'optimizer.learning_rate=0.001') == ['sweep']
+
+
 def test_truncate_metrics_drops_later_and_torn_lines(tmp_path):
     path = str(tmp_path / 'metrics.jsonl')
     with open(path, 'w') as f:
