@@ -10,6 +10,7 @@ Exit codes of `python -m experiments.train`:
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 from neurokit.data import DataError
@@ -60,6 +61,16 @@ def _out_of_memory(e: BaseException) -> bool:
             and ('RESOURCE_EXHAUSTED' in text or 'Out of memory' in text))
 
 
+def _kept(workdir) -> str:
+    """What an interrupted or failed run left in `workdir`, and how to go on."""
+    from neurokit.train.checkpoint import has_checkpoints
+    if has_checkpoints(workdir):
+        return (f'checkpoints already in {workdir} are intact: run the same command again '
+                'to resume')
+    return (f'no checkpoint had been saved in {workdir} yet: run the same command again to '
+            'start over')
+
+
 def run_main(config, workdir):
     """Runs `neurokit.train.run` and prints the summary; user errors exit 2 with one line."""
     from neurokit.train import run  # imported late so --help stays fast
@@ -74,15 +85,18 @@ def run_main(config, workdir):
             raise
         fail(f'out of device memory ({" ".join(str(e).split())[:160]}); lower '
              '--config.batch_size, the model size, --config.num_seeds or the sweep\'s values, '
-             'or use more devices (--config.fsdp=True splits large weights); checkpoints '
-             f'already in {workdir} are intact')
+             f'or use more devices (--config.fsdp=True splits large weights); {_kept(workdir)}')
     except Preempted as e:
         print(f'preempted: {" ".join(str(e).split())}', file=sys.stderr, flush=True)
         sys.exit(EXIT_PREEMPTED)
     except KeyboardInterrupt:
-        print(f'interrupted: stopped without saving; checkpoints already in {workdir} are '
-              'intact: run the same command again to resume', file=sys.stderr, flush=True)
-        sys.exit(EXIT_INTERRUPTED)
+        print(f'interrupted: stopped without saving; {_kept(workdir)}', file=sys.stderr)
+        # Not sys.exit: a Ctrl-C that lands while XLA compiles leaves its threads mid-work,
+        # and the interpreter's normal shutdown then crashes (SIGSEGV, exit 139). Nothing
+        # is left to save: a checkpoint is only ever renamed into place once complete.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(EXIT_INTERRUPTED)
     if summary.get('already_finished'):
         print(f'note: the run in {workdir} had already finished ({summary["epochs"]} epochs); '
               'nothing was changed. Pass a new --workdir to train again.', file=sys.stderr)

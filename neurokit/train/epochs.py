@@ -122,6 +122,7 @@ def train_epochs(config, workdir: str, ckpt: Checkpointer, start: Resumed,
     progress = Progress(config.epochs, config.progress if primary else 'off', start.epoch)
     t_loop = time.perf_counter()
     done = start.epoch
+    fault_hook('before_start', start.epoch)  # a Ctrl-C here is a plain KeyboardInterrupt
     try:
         with stop_flag() as stop:
             for epoch in range(start.epoch, config.epochs):
@@ -247,7 +248,8 @@ def fault_hook(phase, epoch):
     """Test-only fault injection: NEUROKIT_TEST_HOOK='EPOCH:PHASE:ACTION[:DELAY],...'.
 
     ACTION 'kill' sends SIGKILL, 'term' SIGTERM, 'int' SIGINT, to this process when the
-    run reaches PHASE ('before_epoch', 'after_metrics', 'after_checkpoint',
+    run reaches PHASE ('before_start' of the epoch it starts from, before the signal
+    handlers are installed; 'before_epoch', 'after_metrics', 'after_checkpoint',
     'during_checkpoint') of EPOCH; 'during_checkpoint' fires from a timer
     DELAY seconds after the save starts, i.e. at an arbitrary point of it.
     """

@@ -167,6 +167,21 @@ def test_sigterm_or_ctrl_c_checkpoints_and_exits_3_then_resumes(env, reference, 
     assert_same_run(reference, workdir)
 
 
+def test_ctrl_c_before_training_exits_130_and_says_nothing_was_saved(env, reference):
+    # A Ctrl-C before the loop's handlers are installed (data loading, compiling) is a plain
+    # KeyboardInterrupt: no checkpoint exists, and the message must not claim one does.
+    workdir = str(env['tmp'].mktemp('int0'))
+    rc, _, err = train(env, workdir, hook='0:before_start:int')
+    assert rc == 130, err[-2000:]
+    last = err.strip().splitlines()[-1]
+    assert last.startswith('interrupted:') and 'no checkpoint had been saved' in last, last
+    assert 'Traceback' not in err, err[-2000:]
+    assert not os.path.exists(os.path.join(workdir, 'checkpoints', '1'))
+    rc, _, err = train(env, workdir)
+    assert rc == 0, err[-2000:]
+    assert_same_run(reference, workdir)
+
+
 def test_finished_run_is_left_untouched(env, reference):
     before = {}
     for root, _, files in os.walk(reference):
