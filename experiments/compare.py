@@ -15,7 +15,7 @@ import tempfile
 
 from absl import app, flags, logging
 
-from neurokit.cli import USER_ERRORS, fail
+from neurokit.cli import USER_ERRORS, fail, flags_parser
 
 DATASETS = ('digits', 'mnist1d')  # embedded: no --config.data_dir needed
 
@@ -26,14 +26,6 @@ _HIDDEN = flags.DEFINE_list('hidden', ['256', '256'], 'Hidden widths of the shar
 _RULES = flags.DEFINE_list('rules', [], 'Rules to compare (default: every registered rule).')
 _SEEDS = flags.DEFINE_integer('num_seeds', 1, 'Seeds per rule (one vmapped program each; >= 1).')
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Output folder (default: a new temp folder).')
-
-
-def _parse_flags(argv):
-    """absl's flag parsing, with a failure (an unknown flag, `--epochs=abc`) as one `error:` line."""
-    try:
-        return flags.FLAGS(argv)
-    except flags.Error as e:
-        fail(f'bad flags: {e}; see python -m experiments.compare --help')
 
 
 def rule_config(name):
@@ -137,4 +129,4 @@ def _table(rows, root):
 
 
 if __name__ == '__main__':
-    app.run(main, flags_parser=_parse_flags)
+    app.run(main, flags_parser=flags_parser('experiments.compare'))

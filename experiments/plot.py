@@ -295,4 +295,5 @@ def main(argv):
 
 
 if __name__ == '__main__':
-    app.run(main)
+    from neurokit.cli import flags_parser
+    app.run(main, flags_parser=flags_parser('experiments.plot'))

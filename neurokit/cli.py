@@ -53,6 +53,19 @@ def join_processes(config) -> None:
                           'process_id') from None
 
 
+def flags_parser(program: str):
+    """An absl `flags_parser` for `app.run` that turns a flag error (an unknown flag, a
+    mistyped flag name, `--epochs=abc`) into one `error:` line and exit 2, instead of
+    absl's two-line FATAL message and exit 1."""
+    def parse(argv):
+        from absl import flags
+        try:
+            return flags.FLAGS(argv)
+        except flags.Error as e:
+            fail(f'bad flags: {e}; see python -m {program} --help')
+    return parse
+
+
 def _out_of_memory(e: BaseException) -> bool:
     """Whether `e` is XLA running out of memory (allocating, compiling or running)."""
     import jax

@@ -35,7 +35,7 @@ def _run_folder(path):
 ERROR_CASES = [
     'missing_workdir', 'no_metrics_jsonl', 'empty_metrics_jsonl', 'only_torn_line',
     'bad_json_line', 'out_unwritable', 'out_not_an_image', 'out_is_a_folder',
-    'missing_workdirs_flag', 'stray_argument', 'compare_unknown_rule',
+    'missing_workdirs_flag', 'stray_argument', 'mistyped_flag', 'compare_unknown_rule',
     'compare_hidden_not_a_number', 'compare_hidden_zero', 'compare_hidden_negative',
     'compare_unknown_dataset', 'compare_stray_argument', 'compare_epochs_zero',
     'compare_epochs_negative', 'compare_num_seeds_zero', 'compare_epochs_not_a_number']
@@ -77,6 +77,8 @@ def error_cases(tmp):
              absent=[out_dir + '.png']),
         plot('missing_workdirs_flag', None, ['--workdirs', 'required']),
         plot('stray_argument', good, ['stray'], extra=['stray']),
+        plot('mistyped_flag', None, ['flag \'workdir\'', 'experiments.plot --help'],
+             extra=[f'--workdir={good}']),
         compare('unknown_rule', ['--rules=nope'], ['nope', 'bp']),
         compare('hidden_not_a_number', ['--rules=bp', '--hidden=abc'], ['--hidden', 'abc']),
         compare('hidden_zero', ['--rules=bp', '--hidden=8,0'], ['--hidden', 'positive']),

@@ -6,10 +6,10 @@ As `ff.py`, but each layer's loss uses `G_i + sum_{t != i} stop_gradient(G_t)`
 Command:
   python -m experiments.train --config=experiments/configs/cff.py --workdir=/tmp/cff_run
 
-Expected (measured 2026-11-23 on 2 shared CPU cores, experiments/benchmarks/results/ff.md):
-step time 1.32x BP's (about ff's); digits MLP 256-256, 30 epochs: 0.975 (ff
-0.975); MNIST-1D MLP 512-512, 40 epochs: 0.508 (ff 0.496); Fashion-MNIST
-2x1000, 1 epoch: 0.812 (ff 0.805, BP 0.863, one seed each). MLP 4x2000, 60 epochs, 3 seeds
+Expected (measured 2026-11-30 on 2 CPU cores, experiments/benchmarks/results/ff.md):
+step time 1.42x BP's (ff 1.40x); digits MLP 256-256, 30 epochs: 0.975 (ff
+0.975); MNIST-1D MLP 512-512, 40 epochs: 0.507 (ff 0.499); Fashion-MNIST
+2x1000, 5 epochs, 3 seeds: 85.57 ± 0.09 % (ff 85.61 ± 0.12 %, BP 89.14 ± 0.04 %). MLP 4x2000, 60 epochs, 3 seeds
 (2026-11-29, NVIDIA H200): 89.55 ± 0.10 % and 89.48 ± 0.16 % in two runs (ff 89.51 and 89.50).
 """
 import ml_collections

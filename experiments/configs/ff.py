@@ -9,14 +9,13 @@ cosine decay, batch 128.
 Command:
   python -m experiments.train --config=experiments/configs/ff.py --workdir=/tmp/ff_run
 
-Expected (measured 2026-11-23 on 2 shared CPU cores, experiments/benchmarks/results/ff.md):
-Fashion-MNIST 2x1000, 1 epoch (cosine over that epoch): 0.805 test accuracy
-(BP 0.863 in the same run; 0.81-0.83 on a validation split after 2 epochs);
-the full 20-epoch run was not measured here. FF step time 1.38x BP's on the same
-network (interleaved medians). Digits, MLP 256-256, batch 64, 30 epochs:
-0.975 (BP 0.994). MNIST-1D, MLP 512-512, 40 epochs: 0.496 (the label
+Expected (measured 2026-11-30 on 2 CPU cores, experiments/benchmarks/results/ff.md):
+Fashion-MNIST 2x1000, 5 epochs (cosine over them), 3 seeds: 85.61 ± 0.12 % (BP 89.14 ±
+0.04 % in the same run); the full 20-epoch run was not measured on the CPU. FF step time
+1.40x BP's on the same network (interleaved medians). Digits, MLP 256-256, batch 64,
+30 epochs: 0.975 (BP 0.994). MNIST-1D, MLP 512-512, 40 epochs: 0.499 (the label
 overwrites 10 of the 40 signal values; `--config.rule_kwargs.mode=class_groups`
-0.559; BP 0.662).
+0.559; BP 0.665).
 The published setting, MLP 4x2000, 60 epochs, 3 seeds (`--config.model.hidden=2000,2000,2000,2000
 --config.epochs=60 --config.num_seeds=3`; measured 2026-11-29 on an NVIDIA H200 by `python -m
 experiments.benchmarks.ff --parts=wide ...`, 0.29 s per epoch): 89.51 ± 0.15 % and, in a second

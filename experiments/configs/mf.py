@@ -13,9 +13,9 @@ lr, schedule and epochs were chosen on a validation split (train[:50k] / train[5
 reached 89.54 %, so this config uses that.
 
 Expected (measured 2026-11-23 on a 2-core CPU, experiments/benchmarks/results/mf.md):
-with `--config.num_seeds=5`, 8 epochs: 89.56 ± 0.09 % (BP twin 89.88); with
-`--config.epochs=15`: 90.18 ± 0.11 % against the BP twin's 90.45 ± 0.13 % (5 seeds
-each, same init and data order); about 30 s per epoch for 5 vmapped seeds.
+with `--config.num_seeds=5 --config.epochs=15`: 90.18 ± 0.11 % against the BP twin's
+90.45 ± 0.13 % (5 seeds each, same init and data order); about 30 s per epoch for 5
+vmapped seeds.
 
 CNN (measured 2026-11-30, 3 seeds, 2-core CPU): `--config.model.name=cnn
 --config.rule_kwargs.conv_scores=flatten --config.epochs=8 --config.num_seeds=3` (conv 32-64 3x3
