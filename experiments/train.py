@@ -12,7 +12,8 @@ Devices: by default a run uses every visible device, the batch split over a
 --config.distributed.process_id=I`). summary.json says how many devices a run used.
 
 Exit codes: 0 done (or already done), 2 bad input (stderr's last line is
-`error: ...`), 3 stopped by SIGTERM after a checkpoint (re-run to resume).
+`error: ...`), 3 stopped by SIGTERM or Ctrl-C after a checkpoint (re-run to resume),
+130 a second Ctrl-C, or one before training started: stopped without saving.
 """
 
 import os

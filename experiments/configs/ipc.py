@@ -2,7 +2,8 @@
 
 T=8 steps, each one activity step (lr 0.8, momentum 0.25) and one AdamW weight
 step (lr 2.7e-4, weight decay 0.0116) from the same energy gradient; leaky-ReLU;
-batch 128, 25 epochs (`../shared/REFERENCE.md`, "Predictive coding"). The weight optimizer
+batch 128, 25 epochs, as in PCX (Pinchetti et al., "Benchmarking Predictive Coding
+Networks -- Made Simple", ICLR 2025; code liukidar/pcx). The weight optimizer
 lives inside the rule (`rule_kwargs.weight_*`); `config.optimizer` is unused
 because the rule applies its own updates (`Rule.applies_updates`).
 The activity step here is per example; PCX's 0.8 acts on the batch-mean energy

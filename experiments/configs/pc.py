@@ -2,12 +2,12 @@
 
 T=5 activity steps (momentum 0.1), Gaussian energy with the output clamped to
 the one-hot target, then one AdamW step (lr 2.97e-4, weight decay 1.8e-3,
-warm-up cosine), batch 128, 25 epochs, as in PCX's tuned F-MNIST run
-(`../shared/REFERENCE.md`, "Predictive coding"). The activity step is per example here
-(energy summed over the batch); PCX differentiates the batch-mean energy, so
-its 0.026 is 0.026/128 here. That value gave 76.7% on the validation split
-(train[:50k] / train[50k:], 5 epochs) against 85.8% for 0.026 and 86.0% for
-0.1, the value used (`python -m experiments.benchmarks.pc --part=val`).
+warm-up cosine), batch 128, 25 epochs, as in PCX's tuned F-MNIST run (Pinchetti et
+al., "Benchmarking Predictive Coding Networks -- Made Simple", ICLR 2025; code
+liukidar/pcx). The activity step is per example here (energy summed over the batch);
+PCX differentiates the batch-mean energy, so its 0.026 is 0.026/128 here. That value
+gave 76.7% on the validation split (train[:50k] / train[50k:], 5 epochs) against 85.8%
+for 0.026 and 86.0% for 0.1, the value used (`python -m experiments.benchmarks.pc --part=val`).
 
 Command:
   python -m experiments.train --config=experiments/configs/pc.py --workdir=/tmp/pc

@@ -1,5 +1,6 @@
 """Core data types shared by every loader: the `Dataset` tuple and `DataError`."""
 
+import os
 from typing import NamedTuple
 
 import numpy as np
@@ -65,3 +66,13 @@ def check_counts(name: str, n_x: int, n_y: int, where: str, fix: str) -> None:
     """Raise DataError unless there are as many examples as labels."""
     if n_x != n_y:
         raise DataError(f"{name}: {n_x} examples but {n_y} labels in {where}; {fix}")
+
+
+def check_folder(name: str, folder: str, fix: str) -> None:
+    """Raises DataError unless `folder` is a directory; a file there (a `--config.data_dir`
+    naming one of the data files) gets its own message."""
+    if os.path.isfile(folder):
+        raise DataError(f"{name}: {folder} is a file, not a folder; set --config.data_dir to "
+                        f"the folder that holds the data files ({os.path.dirname(folder) or '.'}?)")
+    if not os.path.isdir(folder):
+        raise DataError(f"{name}: directory {folder} not found; {fix}")

@@ -10,7 +10,7 @@ import pickle
 
 import numpy as np
 
-from .base import DataError, Dataset, check_counts, check_labels
+from .base import DataError, Dataset, check_counts, check_folder, check_labels
 
 _ROW = 3 * 32 * 32
 _REINSTALL = "re-extract the python-version archive or set --config.data_dir to a folder holding intact batches"
@@ -103,8 +103,7 @@ def load_cifar(name: str, data_dir: str = "", dtype=np.float32) -> Dataset:
         f"download the CIFAR python version, extract its {sub} folder and set "
         f"--config.data_dir to it"
     )
-    if not os.path.isdir(folder):
-        raise DataError(f"{name}: directory {folder} not found; {fix}")
+    check_folder(name, folder, fix)
     x_tr, y_tr = _split(name, folder, train, key, ncls, fix, dtype)
     x_te, y_te = _split(name, folder, test, key, ncls, fix, dtype)
     return Dataset(name, x_tr, y_tr, x_te, y_te, ncls)

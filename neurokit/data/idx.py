@@ -14,7 +14,7 @@ import zlib
 
 import numpy as np
 
-from .base import DataError, Dataset, check_counts, check_labels
+from .base import DataError, Dataset, check_counts, check_folder, check_labels
 
 _UBYTE = 0x08
 
@@ -53,8 +53,7 @@ def find_idx(name: str, folder: str, stem: str, ext: str, fix: str) -> str:
     Returns:
         Path to the first matching file.
     """
-    if not os.path.isdir(folder):
-        raise DataError(f"{name}: directory {folder} not found; {fix}")
+    check_folder(name, folder, fix)
     for cand in _candidates(stem, ext):
         path = os.path.join(folder, cand)
         if os.path.isfile(path):

@@ -69,6 +69,16 @@ def test_missing_dir(tmp_path):
     assert "apt-get" in str(e.value)
 
 
+def test_data_dir_naming_a_file(tmp_path):
+    # --config.data_dir pointed at one of the data files instead of their folder
+    _make(tmp_path)
+    path = tmp_path / "train-images-idx3-ubyte.gz"
+    with pytest.raises(DataError) as e:
+        load("mnist", str(path))
+    _assert_good_error(e.value, path)
+    assert "is a file, not a folder" in str(e.value) and str(tmp_path) in str(e.value)
+
+
 def test_missing_file(tmp_path):
     _make(tmp_path)
     (tmp_path / "t10k-labels-idx1-ubyte.gz").unlink()
