@@ -6,6 +6,7 @@ tree and dtypes, vmap over members equals separate calls, works on a CNN, and
 the whole training state round-trips through an orbax checkpoint.
 """
 import os
+import re
 
 import jax
 import jax.numpy as jnp
@@ -97,6 +98,33 @@ def test_vmap_equals_separate_calls(name, digits):
                                  jax.tree.map(lambda a: a[i], batches))
         for a, b in zip(jax.tree.leaves(alone.params), jax.tree.leaves(together.params)):
             np.testing.assert_allclose(np.asarray(a), np.asarray(b[i]), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize('name', RULE_NAMES)
+def test_step_takes_numpy_batches_and_refuses_bad_ones(name, digits):
+    """A data set's numpy arrays work as they are; a batch the model cannot take, float
+    labels, or labels outside [0, 10) (a zero one-hot row: silently no loss) are a
+    ValueError naming the problem, whether the step is jitted or not (labels: outside
+    jit, where their values are known)."""
+    rule, _, state = _setup(name, _mlp())
+    x, y = (np.asarray(a) for a in _batch(digits).values())
+    k = jax.random.PRNGKey(1)
+    updates, _, metrics = rule.step(state.params, state.rule_state, {'x': x, 'y': y}, k)
+    assert np.isfinite(float(metrics['loss']))
+    bad = {
+        'shape': ({'x': np.zeros((32, 28, 28, 1), np.float32), 'y': y}, '(28, 28, 1)'),
+        'count': ({'x': x, 'y': y[:16]}, '16'),
+        'one-hot': ({'x': x, 'y': np.eye(10, dtype=np.int32)[y]}, 'argmax'),
+        'float labels': ({'x': x, 'y': y.astype(np.float32)}, 'integer'),
+        'label 10': ({'x': x, 'y': np.where(y == 3, 10, y)}, '[0, 10)'),
+        'label -1': ({'x': x, 'y': np.where(y == 3, -1, y)}, '[0, 10)'),
+    }
+    for what, (batch, words) in bad.items():
+        with pytest.raises(ValueError, match=re.escape(words)):
+            rule.step(state.params, state.rule_state, batch, k)
+        if not what.startswith('label'):
+            with pytest.raises(ValueError, match=re.escape(words)):
+                jax.jit(rule.step)(state.params, state.rule_state, batch, k)
 
 
 @pytest.mark.parametrize('name', RULE_NAMES)

@@ -38,9 +38,14 @@ time.
 """
 from __future__ import annotations
 
+import math
 from typing import Any, Callable, NamedTuple
 
 import jax
+import jax.numpy as jnp
+import numpy as np
+
+from neurokit.traced import is_traced
 
 Params = Any
 RuleState = Any
@@ -89,3 +94,48 @@ class Rule(NamedTuple):
 def zeros_like_tree(tree):
     """Zero updates for the parts of params a rule does not train."""
     return jax.tree.map(lambda x: jax.numpy.zeros_like(x), tree)
+
+
+def check_examples(x, y):
+    """ValueError unless `x` and `y` hold the same number of examples and `y` is a vector
+    of integer labels.
+
+    Checked at trace time: a mismatch would otherwise be silent (a gather clamps
+    indices past the end of a shorter `y`, and a float label 3.5 is a zero one-hot row).
+    """
+    if x.shape[0] != y.shape[0]:
+        raise ValueError(f'x has {x.shape[0]} examples but y has {y.shape[0]}; pass matching '
+                         'arrays')
+    if y.ndim != 1:
+        raise ValueError(f'y must be integer class labels of shape (N,), got shape {y.shape} '
+                         '(one-hot labels: pass argmax(y, -1))')
+    if not jnp.issubdtype(y.dtype, jnp.integer):
+        raise ValueError(f'y must be integer class labels, got dtype {y.dtype}; pass '
+                         'y.astype(jnp.int32) if they are whole numbers')
+
+
+def check_batch(model, batch) -> dict:
+    """`batch` with `x` and `y` as JAX arrays, checked against `model`; every rule's step
+    calls it first.
+
+    At trace time: `y` is a vector of integer labels with as many entries as `x` has
+    examples (`check_examples`), and each example of `x` holds the model's
+    `prod(input_shape)` values. Labels that are concrete (a step called outside `jit`)
+    must also lie in [0, num_classes): one outside it is an all-zero one-hot row, a
+    zero loss and no learning, without any error. Under `jit` the values cannot be
+    inspected; `neurokit.data`'s loaders check every data set's labels when they load it.
+    """
+    x, y = jnp.asarray(batch['x']), jnp.asarray(batch['y'])
+    check_examples(x, y)
+    want = math.prod(model.input_shape)
+    if math.prod(x.shape[1:]) != want:
+        raise ValueError(f'x has examples of shape {tuple(x.shape[1:])} but the model takes '
+                         f'{tuple(model.input_shape)} ({want} values); pass inputs of shape '
+                         f'(N, {", ".join(map(str, model.input_shape))})')
+    if not is_traced(batch['y']) and y.size:
+        labels = np.asarray(batch['y'])  # on the host: inside a trace, jnp.min would be traced
+        lo, hi = int(labels.min()), int(labels.max())
+        if lo < 0 or hi >= model.num_classes:
+            raise ValueError(f'labels fall outside [0, {model.num_classes}) (found {lo}..{hi}); '
+                             'pass class indices 0..num_classes-1')
+    return {**batch, 'x': x, 'y': y}

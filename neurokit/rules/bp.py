@@ -5,7 +5,7 @@ import jax
 
 from neurokit import losses
 from neurokit.models import Model
-from neurokit.rules.base import EmptyState, Rule
+from neurokit.rules.base import EmptyState, Rule, check_batch
 
 
 def bp(model: Model, loss: str = 'cross_entropy') -> Rule:
@@ -33,6 +33,7 @@ def bp(model: Model, loss: str = 'cross_entropy') -> Rule:
         return EmptyState()
 
     def step(params, state, batch, key):
+        batch = check_batch(model, batch)
         del key
         (value, logits), grads = jax.value_and_grad(objective, has_aux=True)(
             params, batch['x'], batch['y'])

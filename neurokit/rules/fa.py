@@ -36,7 +36,7 @@ import jax.numpy as jnp
 
 from neurokit import losses
 from neurokit.models import Model
-from neurokit.rules.base import EmptyState, Rule
+from neurokit.rules.base import EmptyState, Rule, check_batch
 
 
 class FeedbackState(NamedTuple):
@@ -175,6 +175,7 @@ def _feedback_rule(model, make_feedback, init, loss, alignment_metrics):
         return loss_fn(x, y), x
 
     def step(params, state, batch, key):
+        batch = check_batch(model, batch)
         feedback = jax.lax.stop_gradient(make_feedback(params, state, key))
         (value, logits), updates = jax.value_and_grad(objective, has_aux=True)(
             params, feedback, batch['x'], batch['y'])
@@ -363,6 +364,7 @@ def dfa(model: Model, loss: str = 'cross_entropy', feedback_scale: float = 1.0,
         return tuple(outs)
 
     def step(params, state, batch, key):
+        batch = check_batch(model, batch)
         del key
         outs, vjp_fn = jax.vjp(forward, params['layers'], batch['x'])
         logits = outs[-1]
@@ -437,6 +439,7 @@ def pfa(model: Model, loss: str = 'cross_entropy', ratio: int = 10,
         return loss_fn(x, y), x
 
     def step(params, state, batch, key):
+        batch = check_batch(model, batch)
         del key
         (value, logits), updates = jax.value_and_grad(objective, has_aux=True)(
             params, state.b, batch['x'], batch['y'])

@@ -62,7 +62,7 @@ import optax
 from neurokit import losses
 from neurokit.models import Model
 from neurokit.rules import ff_ops
-from neurokit.rules.base import Rule
+from neurokit.rules.base import Rule, check_batch
 from neurokit.traced import is_traced
 
 MODES = ('auto', 'supervised', 'unsupervised', 'class_groups')
@@ -200,6 +200,7 @@ def _forward_forward(model, *, collaborative, earlier_only, mode, goodness, thre
 
     def gradients(params, state, batch, key):
         """The gradient of the (schedule-weighted) sum of the local losses, and metrics."""
+        batch = check_batch(model, batch)
         x, y = batch['x'], batch['y']
         b = x.shape[0]
         if mode == 'supervised':

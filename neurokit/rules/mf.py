@@ -57,7 +57,7 @@ import optax
 
 from neurokit import losses
 from neurokit.models import Model
-from neurokit.rules.base import EmptyState, Rule, zeros_like_tree
+from neurokit.rules.base import EmptyState, Rule, check_batch, zeros_like_tree
 
 PREDICTIONS = ('last', 'combine')
 CONV_SCORES = ('mean', 'flatten')
@@ -236,6 +236,7 @@ def mf(model: Model, prediction: str = 'last', conv_scores: str = 'mean',
         return metrics
 
     def step(params, state, batch, key):
+        batch = check_batch(model, batch)
         del key
         grads = []
 
@@ -249,6 +250,7 @@ def mf(model: Model, prediction: str = 'last', conv_scores: str = 'mean',
         return updates, state, metrics
 
     def layerwise_step(params, state, opt_states, batch, key, optimizer):
+        batch = check_batch(model, batch)
         del key
         old = blocks(params)
         new, new_states = [], []

@@ -82,7 +82,7 @@ import jax.numpy as jnp
 from neurokit import losses, optim
 from neurokit.models import Model
 from neurokit.precision import has_float16, in_float32
-from neurokit.rules.base import EmptyState, Rule
+from neurokit.rules.base import EmptyState, Rule, check_batch
 from neurokit.traced import is_traced
 
 OUTPUT_ENERGIES = ('gaussian', 'cross_entropy')
@@ -368,6 +368,7 @@ def pc(model: Model, inference_steps: int = 8, inference_lr: float = 0.1,
         return EmptyState()
 
     def step(params, state, batch, key):
+        batch = check_batch(model, batch)
         del key
         x0, y = batch['x'], batch['y']
         if fixed_prediction:
@@ -491,6 +492,7 @@ def ipc(model: Model, inference_steps: int = 8, inference_lr: float = 0.1,
         return IPCState(opt_for(params).init(params))
 
     def step(params, state, batch, key):
+        batch = check_batch(model, batch)
         del key
         x0, y = batch['x'], batch['y']
         xs, mu_out, t, e_start, _, base = net.forward_init(params, x0, y)

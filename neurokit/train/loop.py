@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from neurokit.rules.base import Rule
+from neurokit.rules.base import Rule, check_examples
 from neurokit.train.state import (LayerwiseOptState, TrainState, check_layerwise, shuffle_key,
                                   step_key)
 
@@ -50,21 +50,6 @@ def make_train_step(rule: Rule, optimizer: optax.GradientTransformation, reduce=
     return train_step
 
 
-def check_examples(x, y):
-    """ValueError unless `x` and `y` hold the same number of examples and `y` is a vector
-    of labels.
-
-    Checked at trace time: a mismatch would otherwise be silent (a gather clamps
-    indices past the end of a shorter `y`).
-    """
-    if x.shape[0] != y.shape[0]:
-        raise ValueError(f'x has {x.shape[0]} examples but y has {y.shape[0]}; pass matching '
-                         'arrays')
-    if y.ndim != 1:
-        raise ValueError(f'y must be integer class labels of shape (N,), got shape {y.shape} '
-                         '(one-hot labels: pass argmax(y, -1))')
-
-
 def check_batch_size(batch_size):
     """ValueError unless `batch_size` is an integer >= 1."""
     if (isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer))
@@ -100,6 +85,7 @@ def make_epoch(rule: Rule, optimizer, batch_size: int):
     train_step = make_train_step(rule, optimizer)
 
     def epoch_fn(state: TrainState, x, y, epoch):
+        x, y = jnp.asarray(x), jnp.asarray(y)  # numpy arrays cannot be indexed by a traced order
         check_examples(x, y)
         order = epoch_order(state.key, epoch, x.shape[0], batch_size)
 
@@ -117,6 +103,7 @@ def make_evaluate(rule: Rule, batch_size: int):
     check_batch_size(batch_size)
 
     def evaluate(params, rule_state, x, y):
+        x, y = jnp.asarray(x), jnp.asarray(y)
         check_examples(x, y)
         n = x.shape[0]
         if n == 0:
