@@ -179,6 +179,11 @@ def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
         v = config.optimizer[key]
         if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v) or v < 0:
             raise ConfigError(f'config.optimizer.{key} must be a finite number >= 0, got {v!r}')
+    if config.optimizer.learning_rate == 0:
+        raise ConfigError('config.optimizer.learning_rate must be > 0, got 0')
+    if config.optimizer.momentum >= 1:
+        raise ConfigError(f'config.optimizer.momentum must be in [0, 1), got '
+                          f'{config.optimizer.momentum!r}')
     if not isinstance(config.model.kernel_size, numbers.Integral) or isinstance(
             config.model.kernel_size, bool) or config.model.kernel_size < 1:
         raise ConfigError(f'config.model.kernel_size must be an integer >= 1, '
@@ -208,31 +213,6 @@ def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     return config
 
 
-def _kind_wanted(default, value):
-    """What `value` must be, given the constructor's `default`; None when it is that.
-
-    A real-number default takes a finite number (an integer for an integer
-    default); a bool, str or tuple default takes the same kind. Other defaults
-    (None, none at all) are left to the rule's constructor, as are the allowed
-    names of a string.
-    """
-    is_number = isinstance(value, numbers.Real) and not isinstance(value, bool)
-    if isinstance(default, bool):
-        return None if isinstance(value, bool) else 'True or False'
-    if isinstance(default, numbers.Integral):
-        return None if is_number and isinstance(value, numbers.Integral) else 'an integer'
-    if isinstance(default, numbers.Real):
-        if not is_number:
-            return 'a number'
-        finite = isinstance(value, numbers.Integral) or math.isfinite(value)
-        return None if finite else 'a finite number'
-    if isinstance(default, str):
-        return None if isinstance(value, str) else 'a string'
-    if isinstance(default, (tuple, list)):
-        return None if isinstance(value, (tuple, list)) else 'a tuple'
-    return None
-
-
 def _check_rule_kwargs(config) -> None:
     """Each rule_kwargs value has the kind of its default in the rule's constructor.
 
@@ -243,7 +223,7 @@ def _check_rule_kwargs(config) -> None:
     for name, value in config.rule_kwargs.items():
         if name not in defaults:
             continue
-        what = _kind_wanted(defaults[name], value)
+        what = rule_registry.kind_wanted(defaults[name], value)
         if what:
             raise ConfigError(f'config.rule_kwargs.{name} must be {what} (rule {config.rule}\'s '
                               f'default is {defaults[name]!r}), got {value!r}')

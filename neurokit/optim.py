@@ -5,6 +5,9 @@ its own optimizer (incremental PC) builds it here as `run` does.
 """
 from __future__ import annotations
 
+import math
+import numbers
+
 import optax
 
 from neurokit.precision import in_float32
@@ -57,21 +60,50 @@ def _used(value) -> bool:
     return callable(value) or is_traced(value) or bool(value)
 
 
+def _check(name, value, ok, what, schedule=False) -> None:
+    """Raises unless `value` is a finite number with `ok(value)`: TypeError for a non-number,
+    ValueError for one out of range. A traced value (a sweep member) is used as it is,
+    unchecked, and so is a schedule where `schedule` allows one."""
+    if is_traced(value) or (schedule and callable(value)):
+        return
+    number = isinstance(value, numbers.Real) or getattr(value, 'shape', None) == ()
+    if isinstance(value, (bool, str, bytes)) or not number:
+        raise TypeError(f'optim.make: {name} must be {what}, got {value!r}')
+    if not (math.isfinite(float(value)) and ok(float(value))):
+        raise ValueError(f'optim.make: {name} must be {what}, got {value!r}')
+
+
 def make(name: str, learning_rate, weight_decay=0.0, momentum=0.0,
          grad_clip: float = 0.0) -> optax.GradientTransformation:
     """The optimizer `name` ('sgd', 'adam', 'adamw', 'rmsprop').
 
     Args:
-      learning_rate: a number or an optax schedule.
-      weight_decay: a number or a schedule; L2 added to the gradient for 'sgd' and
+      learning_rate: a number > 0 or an optax schedule.
+      weight_decay: a number >= 0 or a schedule; L2 added to the gradient for 'sgd' and
         'adam' (as torch.optim does), decoupled for 'adamw', unused by 'rmsprop'.
-      momentum: of 'sgd' (0: none) and 'rmsprop'.
+      momentum: in [0, 1), of 'sgd' (0 or None: none) and 'rmsprop'.
       grad_clip: clip the update's global norm to this first (0: no clipping).
 
     A concrete 0 for `weight_decay` or `momentum` leaves its transform out; a traced
     value (a sweep, see `neurokit.traced`) always keeps it, so that one program
-    serves every member.
+    serves every member. Concrete values are range-checked (a negative learning rate
+    or clip norm would train uphill); traced ones are used as they are.
+
+    Raises:
+      ValueError: an unknown `name` or a value out of range; TypeError: a non-number.
+
+    Example:
+      >>> opt = make('sgd', 0.1, weight_decay=5e-4, momentum=0.9)
     """
+    if name not in OPTIMIZERS:
+        raise ValueError(f'unknown optimizer {name!r}; valid: {", ".join(OPTIMIZERS)}')
+    _check('learning_rate', learning_rate, lambda v: v > 0,
+           'a finite number > 0 or a schedule', schedule=True)
+    _check('weight_decay', weight_decay, lambda v: v >= 0,
+           'a finite number >= 0 or a schedule', schedule=True)
+    if momentum is not None:
+        _check('momentum', momentum, lambda v: 0 <= v < 1, 'a number in [0, 1) (0: none)')
+    _check('grad_clip', grad_clip, lambda v: v >= 0, 'a finite number >= 0 (0: no clipping)')
     if name == 'sgd':
         opt = optax.sgd(learning_rate, momentum=momentum if _used(momentum) else None)
         if _used(weight_decay):
@@ -82,10 +114,8 @@ def make(name: str, learning_rate, weight_decay=0.0, momentum=0.0,
             opt = optax.chain(optax.add_decayed_weights(weight_decay), opt)
     elif name == 'adamw':
         opt = optax.adamw(learning_rate, weight_decay=weight_decay)
-    elif name == 'rmsprop':
+    else:  # 'rmsprop'
         opt = optax.rmsprop(learning_rate, momentum=momentum)
-    else:
-        raise ValueError(f'unknown optimizer {name!r}; valid: {", ".join(OPTIMIZERS)}')
     if grad_clip:
         opt = optax.chain(optax.clip_by_global_norm(grad_clip), opt)
     return opt

@@ -5,7 +5,8 @@ import optax
 import pytest
 
 from neurokit import data, models, rules, train
-from neurokit.rules.combine import combine
+from neurokit.rules.combine import chain, combine
+from neurokit.rules.registry import RULES
 
 
 @pytest.fixture(scope='module')
@@ -25,6 +26,15 @@ def test_a_donated_state_leaves_the_callers_key_alive(setup):
     jax.random.split(key)  # raised "Buffer has been deleted or donated" when the state held it
 
 
+def _step(name, model, batch, params=None, state=None):
+    """rule `name`'s step with `params` / `state` in place of what its init would give."""
+    rule, key = rules.build(name, model), jax.random.PRNGKey(0)
+    good = rule.init_params(key, model.init(key))
+    params = good if params is None else params
+    state = rule.init(key, good) if state is None and name != 'fa' else state
+    return rule.step(params, state, batch, key)
+
+
 @pytest.mark.parametrize('case, match', [
     ('epoch: x and y lengths differ', 'x has 200 examples but y has 100'),
     ('epoch: batch larger than the data', 'exceeds the 200 examples'),
@@ -35,11 +45,30 @@ def test_a_donated_state_leaves_the_callers_key_alive(setup):
     ('unknown activation', "unknown activation 'Relu'"),
     ('negative ff alpha', 'alpha'),
     ('combine predicts with an unknown label', 'predict_with'),
+    # hyperparameters that trained nothing or NaN (zero feedback: only the head learns)
+    ('fa feedback_scale 0', 'feedback_scale must be a finite number > 0, got 0'),
+    ('dfa feedback_scale nan', 'feedback_scale must be a finite number > 0, got nan'),
+    ('pfa ratio 0', 'ratio must be an integer >= 1, got 0'),
+    ('pfa ratio 1.5', 'ratio must be an integer >= 1, got 1.5'),
+    ('ff alpha inf', 'alpha .* must be a finite number > 0, got inf'),
+    ('ff greedy steps 1.5', 'greedy_steps_per_layer must be an integer >= 0, got 1.5'),
+    ('mf proj_init_scale nan', 'proj_init_scale must be a finite number >= 0, got nan'),
+    ('build: a string for a number', "alpha must be a number .*got '40'"),
+    # a step before init_params / init
+    ('mf without init_params', r"params have no 'mf_proj'.*rule.init_params"),
+    ('pfa without init_params', r"params have no 'pfa_r'.*rule.init_params"),
+    ('fa state None', r'the rule state is NoneType, not FeedbackState.*rule.init\('),
+    ('ff state of another rule', r'the rule state is EmptyState, not FFState'),
+    ('combine of no rules', 'at least one rule'),
+    ('combine of a constructor', r"rules\['a'\] is a function, not a Rule"),
+    ('chain of a built rule', 'part 0: Rule is not a rule builder'),
 ])
 def test_misuse_is_a_value_error_naming_it(setup, case, match):
     ds, model, rule, opt = setup
-    state = train.init_state(jax.random.PRNGKey(0), model, rule, opt)
+    key = jax.random.PRNGKey(0)
+    state = train.init_state(key, model, rule, opt)
     x, y = ds.x_train[:200], ds.y_train[:200]
+    batch = {'x': x[:32], 'y': y[:32]}
     calls = {
         'epoch: x and y lengths differ': lambda: train.make_epoch(rule, opt, 50)(
             state, x, y[:100], 0),
@@ -56,6 +85,23 @@ def test_misuse_is_a_value_error_naming_it(setup, case, match):
         'negative ff alpha': lambda: rules.build('ff', model, alpha=-1.0),
         'combine predicts with an unknown label': lambda: combine({'a': rule}, ('a', 'a'),
                                                                   predict_with='head'),
+        'fa feedback_scale 0': lambda: rules.build('fa', model, feedback_scale=0.0),
+        'dfa feedback_scale nan': lambda: RULES['dfa'](model, feedback_scale=float('nan')),
+        'pfa ratio 0': lambda: rules.build('pfa', model, ratio=0),
+        'pfa ratio 1.5': lambda: RULES['pfa'](model, ratio=1.5),
+        'ff alpha inf': lambda: RULES['ff'](model, alpha=float('inf')),
+        'ff greedy steps 1.5': lambda: RULES['ff'](model, greedy_steps_per_layer=1.5),
+        'mf proj_init_scale nan': lambda: RULES['mf'](model, proj_init_scale=float('nan')),
+        'build: a string for a number': lambda: rules.build('ff', model, alpha='40'),
+        'mf without init_params': lambda: _step('mf', model, params=model.init(key), batch=batch),
+        'pfa without init_params': lambda: _step('pfa', model, params=model.init(key),
+                                                 batch=batch),
+        'fa state None': lambda: _step('fa', model, state=None, batch=batch),
+        'ff state of another rule': lambda: _step('ff', model, state=rules.EmptyState(),
+                                                  batch=batch),
+        'combine of no rules': lambda: combine({}, ('a', 'a')),
+        'combine of a constructor': lambda: combine({'a': RULES['mf']}, ('a', 'a')),
+        'chain of a built rule': lambda: chain(model, [((0, 1), rule), ((1, 2), rules.bp)]),
     }
     with pytest.raises(ValueError, match=match):
         calls[case]()

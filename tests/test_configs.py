@@ -79,3 +79,17 @@ def test_device_keys_may_change_on_resume():
     for key in ('parallel', 'mesh', 'fsdp', 'distributed'):
         old.pop(key)
     assert wd.config_diff(old, wd.config_json(a)) == []
+
+
+@pytest.mark.parametrize('key, value, match', [
+    ('learning_rate', 0.0, 'learning_rate must be > 0'),
+    ('momentum', 1.0, r'momentum must be in \[0, 1\)'),
+    ('momentum', 1.5, r'momentum must be in \[0, 1\)'),
+])
+def test_optimizer_values_the_optimizer_refuses_are_config_errors(key, value, match):
+    # lr 0 trains nothing; momentum >= 1 diverges; optim.make refuses both, so the config
+    # must, before anything is written (a ValueError there would be a traceback, exit 1)
+    config = config_lib.base_config()
+    config.optimizer[key] = value
+    with pytest.raises(config_lib.ConfigError, match=match):
+        config_lib.validate(config)

@@ -127,3 +127,62 @@ def test_cnn_refuses_pools_or_paddings_that_do_not_match_the_layers():
         models.cnn((8, 8, 1), 10, channels=(4, 8, 16), pools=(2,))
     with pytest.raises(ValueError, match='paddings'):
         models.cnn((8, 8, 1), 10, channels=(4,), paddings=('SAME', 'VALID'))
+
+
+# Each integer-ish argument sets an array shape, so the documented contract is a positive
+# integer (Python or NumPy, not bool); anything else is refused at construction with a
+# one-line error naming the argument and the value, not later inside JAX or as a truncation.
+@pytest.mark.parametrize('build, error, match', [
+    (lambda: models.mlp((4,), 3, hidden=(0,)), ValueError,
+     r'hidden\[0\] must be a positive integer, got 0'),
+    (lambda: models.mlp((4,), 3, hidden=(8, -4)), ValueError, r'hidden\[1\] .*got -4'),
+    (lambda: models.mlp((4,), 3, hidden=16), TypeError, r'hidden must be a sequence .*got 16'),
+    (lambda: models.mlp((4,), 3, hidden=(8.7,)), TypeError, r'hidden\[0\] .*got 8.7'),
+    (lambda: models.mlp((4,), 3, hidden=(True,)), TypeError, r'hidden\[0\] .*got True'),
+    (lambda: models.mlp((4,), 0, hidden=(8,)), ValueError, 'num_classes .*got 0'),
+    (lambda: models.mlp((4,), 2.5), TypeError, 'num_classes .*got 2.5'),
+    (lambda: models.mlp((0, 4), 3), ValueError, r'input_shape\[0\] .*got 0'),
+    (lambda: models.mlp(784, 3), TypeError, 'input_shape must be a sequence .*got 784'),
+    (lambda: models.cnn((8, 8, 1), 3, kernel_size=0), ValueError, 'kernel_size .*got 0'),
+    (lambda: models.cnn((8, 8, 1), 3, kernel_size=2.5), TypeError, 'kernel_size .*got 2.5'),
+    (lambda: models.cnn((4, 8, 8, 1), 3), ValueError,
+     r'input_shape must be .*\(H, W, C\).*\(4, 8, 8, 1\)'),
+    (lambda: models.cnn((), 3), ValueError, r'input_shape must be .*got \(\)'),
+    (lambda: models.cnn((8, 8, 0), 3), ValueError, r'input_shape\[2\] .*got 0'),
+    (lambda: models.cnn((8, 8, 1), 3, channels=(4, 0)), ValueError, r'channels\[1\] .*got 0'),
+    (lambda: models.cnn((8, 8, 1), 3, channels=8), TypeError,
+     'channels must be a sequence .*got 8'),
+    (lambda: models.cnn((8, 8, 1), 3, channels=(4.5,)), TypeError,
+     r'channels\[0\] .*got 4.5'),
+    (lambda: models.cnn((8, 8, 1), 3, channels=(4,), pools=(0,)), ValueError,
+     r'pools\[0\] .*got 0'),
+    (lambda: models.cnn((8, 8, 1), 3, channels=(4,), pools=(1.5,)), TypeError,
+     r'pools\[0\] .*got 1.5'),
+    (lambda: models.cnn((8, 8, 1), 3, channels=(4,), paddings=('same',)), ValueError,
+     r"paddings\[0\] must be one of SAME, VALID, got 'same'"),
+    (lambda: models.cnn((8, 8, 1), 3, channels=(4,), paddings='SAME'), TypeError,
+     'paddings must be'),
+    (lambda: models.cnn((8, 8, 1), 3, dense_widths=(0,)), ValueError, r'dense_widths\[0\] .*got 0'),
+    (lambda: models.cnn((8, 8, 1), 0), ValueError, 'num_classes .*got 0'),
+    (lambda: models.conv('c', (8, 8, 1), 4, pool=0), ValueError, 'pool .*got 0'),
+    (lambda: models.conv('c', (8, 8, 1), 0), ValueError, 'features .*got 0'),
+    (lambda: models.conv('c', (2, 8, 8, 1), 4), ValueError, r'in_shape must be .*\(2, 8, 8, 1\)'),
+    (lambda: models.conv('c', (8, 8, 1), 4, padding='valid'), ValueError, "padding .*got 'valid'"),
+    (lambda: models.dense('d', (8,), 0), ValueError, 'n_out .*got 0'),
+    (lambda: models.sequential([]), ValueError, 'layers is empty'),
+])
+def test_bad_model_arguments_are_refused_naming_them(build, error, match):
+    with pytest.raises(error, match=match):
+        build()
+
+
+def test_numpy_integers_lists_and_no_hidden_layers_build(key):
+    m = models.mlp(np.array([4, 3]), np.int64(5), hidden=[np.int32(7), 6])
+    assert [layer.out_shape for layer in m.layers] == [(7,), (6,), (5,)]
+    assert all(type(d) is int for layer in m.layers for d in layer.out_shape + layer.in_shape)
+    assert models.mlp((4,), 2, hidden=()).layers[0].out_shape == (2,)  # a linear model
+    c = models.cnn([8, 8, 1], np.int64(3), channels=[np.int64(4)], kernel_size=np.int64(3),
+                   pools=[np.int64(2)], paddings=['VALID'], dense_widths=[])
+    assert [layer.out_shape for layer in c.layers] == [(3, 3, 4), (3,)]
+    out, _ = c.apply(c.init(key), jnp.zeros((2, 8, 8, 1)))
+    assert out.shape == (2, 3)

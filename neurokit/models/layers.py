@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import numbers
 from typing import Callable, NamedTuple
 
 import jax
@@ -37,6 +38,30 @@ def activation_fn(name: str) -> Callable:
     return ACTIVATIONS[name]
 
 INITS = ('lecun_normal', 'he_normal', 'xavier_uniform', 'torch')
+PADDINGS = ('SAME', 'VALID')
+
+
+def positive_int(value, name: str, where: str) -> int:
+    """`value` as an int if it is a positive integer (a Python or NumPy integer, not a bool).
+
+    A width, window or shape entry sets an array shape: a float would be truncated
+    (8.7 -> 8) and 0 or a negative size fails deep inside JAX, so both are refused here.
+    Raises TypeError (not an integer) or ValueError (not > 0) naming `where`'s `name`.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f'{where}: {name} must be a positive integer, got {value!r}')
+    if value < 1:
+        raise ValueError(f'{where}: {name} must be a positive integer, got {value!r}')
+    return int(value)
+
+
+def positive_ints(value, name: str, where: str) -> tuple[int, ...]:
+    """`value` as a tuple of ints if it is a sequence of positive integers (may be empty)."""
+    if isinstance(value, (str, bytes)) or not hasattr(value, '__iter__'):
+        hint = f'; for one entry write ({value!r},)' if isinstance(value, numbers.Number) else ''
+        raise TypeError(f'{where}: {name} must be a sequence of positive integers, '
+                        f'got {value!r}{hint}')
+    return tuple(positive_int(v, f'{name}[{i}]', where) for i, v in enumerate(value))
 
 
 class Layer(NamedTuple):
@@ -90,6 +115,8 @@ def _bias_init(scheme: str, fan_in: int):
 def dense(name, in_shape, n_out, activation='relu', init='lecun_normal',
           dtype=jnp.float32) -> Layer:
     """A dense layer `act(flatten(x) @ w + b)`."""
+    in_shape = positive_ints(in_shape, 'in_shape', f'dense {name!r}')
+    n_out = positive_int(n_out, 'n_out', f'dense {name!r}')
     n_in = int(np.prod(in_shape))
     w_init, b_init = _weight_init(init, n_in, n_out), _bias_init(init, n_in)
     act = activation_fn(activation)
@@ -154,6 +181,16 @@ def conv(name, in_shape, features, kernel_size=3, activation='relu', pool=1,
     """
     if impl not in CONV_IMPLS:
         raise ValueError(f'unknown conv impl {impl!r}; valid: {", ".join(CONV_IMPLS)}')
+    where = f'conv {name!r}'
+    in_shape = positive_ints(in_shape, 'in_shape', where)
+    if len(in_shape) not in (2, 3):
+        raise ValueError(f'{where}: in_shape must be (W, C) or (H, W, C) (1 or 2 spatial dims), '
+                         f'got {in_shape}')
+    features = positive_int(features, 'features', where)
+    kernel_size = positive_int(kernel_size, 'kernel_size', where)
+    pool = positive_int(pool, 'pool', where)
+    if padding not in PADDINGS:  # im2col and the output shape test for exactly these
+        raise ValueError(f'{where}: padding must be one of {", ".join(PADDINGS)}, got {padding!r}')
     spatial = len(in_shape) - 1
     c_in = in_shape[-1]
     window = (kernel_size,) * spatial

@@ -31,8 +31,11 @@ class Model(NamedTuple):
 
 
 def sequential(layers: tuple[Layer, ...]) -> Model:
-    """Builds a `Model` from layers whose shapes chain."""
+    """Builds a `Model` from layers whose shapes chain (at least one: the last gives the logits)."""
     layers = tuple(layers)
+    if not layers:
+        raise ValueError('sequential: layers is empty; give at least one Layer (the last one '
+                         'produces the logits)')
     for a, b in zip(layers[:-1], layers[1:]):
         if tuple(a.out_shape) != tuple(b.in_shape) and b.kind != 'dense':
             raise ValueError(f'{a.name} outputs {a.out_shape} but {b.name} expects {b.in_shape}')

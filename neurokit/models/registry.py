@@ -24,11 +24,12 @@ def build(name, input_shape, num_classes, hidden=(1000, 1000), activation='relu'
       A `Model`.
     """
     dtype = jnp.dtype(dtype)
+    seq = lambda v: tuple(v) if isinstance(v, (list, tuple)) else v  # the model checks the rest
     if name == 'mlp':
-        return mlp(input_shape, num_classes, tuple(hidden), activation, init, dtype)
+        return mlp(input_shape, num_classes, seq(hidden), activation, init, dtype)
     if name in ('lenet', 'cnn4'):
         return preset(name, input_shape, num_classes, activation, init, dtype)
     if name == 'cnn':
-        return cnn(input_shape, num_classes, tuple(channels), kernel_size, None, None,
-                   tuple(dense_widths), activation, init, dtype)
+        return cnn(input_shape, num_classes, seq(channels), kernel_size, None, None,
+                   seq(dense_widths), activation, init, dtype)
     raise ValueError(f'unknown model {name!r}; valid names: {", ".join(MODELS)}')

@@ -19,12 +19,14 @@ Example:
 from __future__ import annotations
 
 import itertools
+import numbers
 from typing import Callable, Mapping, NamedTuple, Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from neurokit.rules.base import check_batch
 from neurokit.train import loop
 from neurokit.train.state import init_state
 
@@ -58,19 +60,34 @@ def grid(seeds: Sequence[int] | None = None, **axes) -> dict:
     Returns:
       name -> list, one entry per member.
 
+    Raises:
+      TypeError: an axis that is not a list; ValueError: an empty one (no members).
+
     Example:
       >>> grid(learning_rate=[1e-3, 1e-2], seeds=[0, 1])
       {'learning_rate': [0.001, 0.001, 0.01, 0.01], 'seed': [0, 1, 0, 1]}
     """
+    axes = {k: _value_list(v, k, 'grid') for k, v in axes.items()}
     if seeds is not None:
-        axes = {**axes, 'seed': list(seeds)}
+        axes['seed'] = _value_list(seeds, 'seeds', 'grid')
     names = list(axes)
     combos = list(itertools.product(*(axes[n] for n in names)))
     return {n: [c[i] for c in combos] for i, n in enumerate(names)}
 
 
+def _value_list(values, name: str, where: str) -> list:
+    """`values` as a non-empty list: an empty axis would leave no members to train."""
+    if isinstance(values, (str, bytes)) or not hasattr(values, '__iter__'):
+        raise TypeError(f'{where}: {name} must be a list of values, got {values!r}; '
+                        f'for one value write [{values!r}]')
+    values = list(values)
+    if not values:
+        raise ValueError(f'{where}: {name} is an empty list; give at least one value')
+    return values
+
+
 def _members(values: Mapping, seeds):
-    values = {k: list(v) for k, v in values.items()}
+    values = {k: _value_list(v, f'values[{k!r}]', 'sweep.train') for k, v in values.items()}
     if 'seed' in values:
         if seeds is not None:
             raise ValueError("give seeds either in values['seed'] or as seeds=, not both")
@@ -82,14 +99,24 @@ def _members(values: Mapping, seeds):
                          f'{ {k: len(v) for k, v in values.items()} }')
     if seeds is None:
         seeds = [0] * (n or 1)
-    elif isinstance(seeds, int):
+    elif isinstance(seeds, numbers.Integral) and not isinstance(seeds, bool):
         seeds = [seeds] * (n or 1)
-    seeds = list(seeds)
+    seeds = _value_list(seeds, 'seeds', 'sweep.train')
+    bad = [s for s in seeds if isinstance(s, bool) or not isinstance(s, numbers.Integral)]
+    if bad:  # np.int64 would truncate 1.5 to 1, silently another member's seed
+        raise TypeError(f'sweep.train: seeds must be integers, got {bad[0]!r}')
     if n is None:
         n = len(seeds)
     if len(seeds) != n:
-        raise ValueError(f'{len(seeds)} seeds for {n} members')
-    arrays = {k: jnp.asarray(np.asarray(v, np.float32)) for k, v in values.items()}
+        raise ValueError(f'sweep.train: {len(seeds)} seeds for {n} members; give one seed per '
+                         'member, or one int for all')
+    arrays = {}
+    for k, v in values.items():
+        try:
+            arrays[k] = jnp.asarray(np.asarray(v, np.float32))
+        except (TypeError, ValueError):
+            raise TypeError(f'sweep.train: values[{k!r}] must be a list of numbers (one per '
+                            f'member), got {v!r}') from None
     return arrays, np.asarray(seeds, np.int64), n
 
 
@@ -154,8 +181,17 @@ def train(model, build_fn: Callable, values: Mapping[str, Sequence], x, y, epoch
 
     Returns:
       A `SweepResult`; per-member metrics are arrays (epochs, members).
+
+    Raises:
+      TypeError, ValueError: a value list that is empty, not a list or not numbers, lists
+        of different lengths, seeds that are not one integer per member, or data the
+        model cannot take (`neurokit.rules.check_batch`: shapes, integer labels in
+        [0, num_classes)).
     """
     arrays, seeds_arr, n = _members(values, seeds)
+    check_batch(model, {'x': x, 'y': y})  # concrete here: labels outside [0, C) are caught
+    if x_test is not None:
+        check_batch(model, {'x': x_test, 'y': y_test})
     if not arrays:
         arrays = {'_member': jnp.zeros((n,), jnp.float32)}  # vmap needs one mapped input
     init, epoch_fn, eval_fn = make_sweep(model, build_fn, batch_size, eval_batch_size)

@@ -139,3 +139,46 @@ def check_batch(model, batch) -> dict:
             raise ValueError(f'labels fall outside [0, {model.num_classes}) (found {lo}..{hi}); '
                              'pass class indices 0..num_classes-1')
     return {**batch, 'x': x, 'y': y}
+
+
+def check_state(state, kind: type, rule: str) -> None:
+    """ValueError unless `state` is the `kind` that rule `rule`'s `init` returns."""
+    if not isinstance(state, kind):
+        raise ValueError(f'{rule}: the rule state is {type(state).__name__}, not {kind.__name__}; '
+                         'pass the state this rule made: state = rule.init(key, params)')
+
+
+def check_params(params, key: str, rule: str) -> None:
+    """ValueError unless `params` holds the entry `key` that rule `rule`'s `init_params` adds."""
+    if not isinstance(params, dict) or key not in params:
+        raise ValueError(f'{rule}: params have no {key!r} (the rule\'s own trainables); build them '
+                         'with params = rule.init_params(key, model.init(key))')
+
+
+def finite(value) -> bool:
+    """Whether `value` converts to a finite float (False for a string, None, NaN or inf)."""
+    try:
+        return math.isfinite(float(value))
+    except (TypeError, ValueError, OverflowError):
+        return False
+
+
+def check_range(name: str, value, ok: Callable, what: str) -> None:
+    """ValueError unless `value` is a finite number (not a bool) with `ok(value)`; a traced
+    value (a sweep member) is used as it is, unchecked."""
+    if is_traced(value):
+        return
+    if isinstance(value, bool) or not (finite(value) and ok(float(value))):
+        raise ValueError(f'{name} must be {what}, got {value!r}')
+
+
+def check_count(name: str, value, minimum: int, why: str = 'sets a shape or a loop length') -> int:
+    """`value` as an int; ValueError unless it is a whole number >= `minimum`. A count
+    cannot be swept (traced): it `why`."""
+    if is_traced(value):
+        raise ValueError(f'{name} {why}, so it cannot be swept in one program; run one '
+                         'program per value')
+    if (isinstance(value, bool) or not finite(value) or int(value) != value
+            or value < minimum):
+        raise ValueError(f'{name} must be an integer >= {minimum}, got {value!r}')
+    return int(value)

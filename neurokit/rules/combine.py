@@ -112,6 +112,12 @@ def combine(rules: Mapping[str, Rule], labels: Sequence[str] | Callable,
       ...                layer_labels(3, hidden=(0, 2), head=(2, 3)))
     """
     rules = dict(rules)
+    if not rules:
+        raise ValueError('combine needs at least one rule: pass {label: rule, ...}')
+    for name, r in rules.items():
+        if not isinstance(r, Rule):
+            raise ValueError(f'combine: rules[{name!r}] is a {type(r).__name__}, not a Rule; pass '
+                             'a built rule (e.g. mf(model)), not its constructor')
     if predict_with is not None and predict_with not in rules:
         raise ValueError(f'predict_with={predict_with!r} is not a label; labels: {sorted(rules)}')
     applies = _applies_updates(rules.values())
@@ -199,6 +205,9 @@ def parts_of(model: Model, parts: Sequence) -> list[Part]:
     """
     out, expect = [], 0
     for k, ((start, stop), build) in enumerate(parts):
+        if not callable(build) or isinstance(build, Rule):
+            raise ValueError(f'chain part {k}: {type(build).__name__} is not a rule builder; pass '
+                             'a function sub_model -> Rule, e.g. bp or lambda m: mf(m, ...)')
         if start != expect or stop <= start:
             raise ValueError(f'chain parts must cover consecutive layers; got ({start}, {stop}) '
                              f'after layer {expect}')

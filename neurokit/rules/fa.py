@@ -36,7 +36,8 @@ import jax.numpy as jnp
 
 from neurokit import losses
 from neurokit.models import Model
-from neurokit.rules.base import EmptyState, Rule, check_batch
+from neurokit.rules.base import (EmptyState, Rule, check_batch, check_count, check_params,
+                                  check_range, check_state)
 
 
 class FeedbackState(NamedTuple):
@@ -162,8 +163,9 @@ def _predict(model):
     return predict
 
 
-def _feedback_rule(model, make_feedback, init, loss, alignment_metrics):
-    """An FA-like rule: `make_feedback(params, state, key)` gives `B_l` for l >= 1."""
+def _feedback_rule(model, make_feedback, init, loss, alignment_metrics, name, state_type):
+    """An FA-like rule: `make_feedback(params, state, key)` gives `B_l` for l >= 1; `init`
+    returns a `state_type`."""
     loss_fn = losses.get(loss)
     layers = model.layers
     linears = [layers[0].linear] + [_feedback_linear(layer) for layer in layers[1:]]
@@ -176,6 +178,7 @@ def _feedback_rule(model, make_feedback, init, loss, alignment_metrics):
 
     def step(params, state, batch, key):
         batch = check_batch(model, batch)
+        check_state(state, state_type, name)
         feedback = jax.lax.stop_gradient(make_feedback(params, state, key))
         (value, logits), updates = jax.value_and_grad(objective, has_aux=True)(
             params, feedback, batch['x'], batch['y'])
@@ -218,12 +221,13 @@ def fa(model: Model, loss: str = 'cross_entropy', feedback_scale: float = 1.0,
       >>> state = rule.init(key, params)
       >>> updates, state, metrics = rule.step(params, state, batch, key)
     """
+    check_range('feedback_scale', feedback_scale, lambda v: v > 0, 'a finite number > 0')
 
     def init(key, params):
         return FeedbackState(_random_like_weights(key, params, feedback_scale))
 
     return _feedback_rule(model, lambda params, state, key: state.feedback, init, loss,
-                          alignment_metrics)
+                          alignment_metrics, 'fa', FeedbackState)
 
 
 def _signs(params):
@@ -252,7 +256,7 @@ def usf(model: Model, loss: str = 'cross_entropy', scaled: bool = True,
         return tuple(s * (1.0 / math.sqrt(_fan_in(s)) if scaled else 1.0) for s in _signs(params))
 
     return _feedback_rule(model, make_feedback, lambda key, params: EmptyState(), loss,
-                          alignment_metrics)
+                          alignment_metrics, 'usf', EmptyState)
 
 
 def brsf(model: Model, loss: str = 'cross_entropy', feedback_scale: float = 1.0,
@@ -268,6 +272,7 @@ def brsf(model: Model, loss: str = 'cross_entropy', feedback_scale: float = 1.0,
     Returns:
       A `Rule` with no state.
     """
+    check_range('feedback_scale', feedback_scale, lambda v: v > 0, 'a finite number > 0')
 
     def make_feedback(params, state, key):
         del state
@@ -275,7 +280,7 @@ def brsf(model: Model, loss: str = 'cross_entropy', feedback_scale: float = 1.0,
         return tuple(s * jnp.abs(m) for s, m in zip(_signs(params), mags))
 
     return _feedback_rule(model, make_feedback, lambda key, params: EmptyState(), loss,
-                          alignment_metrics)
+                          alignment_metrics, 'brsf', EmptyState)
 
 
 def frsf(model: Model, loss: str = 'cross_entropy', feedback_scale: float = 1.0,
@@ -288,6 +293,7 @@ def frsf(model: Model, loss: str = 'cross_entropy', feedback_scale: float = 1.0,
     Returns:
       A `Rule` whose `FeedbackState` holds the fixed magnitudes `M_l >= 0`.
     """
+    check_range('feedback_scale', feedback_scale, lambda v: v > 0, 'a finite number > 0')
 
     def init(key, params):
         return FeedbackState(tuple(jnp.abs(m) for m in _random_like_weights(key, params,
@@ -297,7 +303,8 @@ def frsf(model: Model, loss: str = 'cross_entropy', feedback_scale: float = 1.0,
         del key
         return tuple(s * m for s, m in zip(_signs(params), state.feedback))
 
-    return _feedback_rule(model, make_feedback, init, loss, alignment_metrics)
+    return _feedback_rule(model, make_feedback, init, loss, alignment_metrics, 'frsf',
+                          FeedbackState)
 
 
 def dfa(model: Model, loss: str = 'cross_entropy', feedback_scale: float = 1.0,
@@ -330,6 +337,7 @@ def dfa(model: Model, loss: str = 'cross_entropy', feedback_scale: float = 1.0,
     Example:
       >>> rule = dfa(cnn((28, 28, 1), 10))
     """
+    check_range('feedback_scale', feedback_scale, lambda v: v > 0, 'a finite number > 0')
     if conv_feedback not in ('full', 'channel'):
         raise ValueError(f"conv_feedback must be 'full' or 'channel', got {conv_feedback!r}")
     loss_fn = losses.get(loss)
@@ -365,6 +373,7 @@ def dfa(model: Model, loss: str = 'cross_entropy', feedback_scale: float = 1.0,
 
     def step(params, state, batch, key):
         batch = check_batch(model, batch)
+        check_state(state, FeedbackState, 'dfa')
         del key
         outs, vjp_fn = jax.vjp(forward, params['layers'], batch['x'])
         logits = outs[-1]
@@ -409,6 +418,7 @@ def pfa(model: Model, loss: str = 'cross_entropy', ratio: int = 10,
       >>> rule = pfa(mlp((784,), 10), ratio=10)
       >>> params = rule.init_params(key, model.init(key)); state = rule.init(key, params)
     """
+    ratio = check_count('ratio', ratio, 1, 'sets the shape of the feedback weights')
     loss_fn = losses.get(loss)
     layers = model.layers
     linears = [layers[0].linear] + [_pfa_linear(layer) for layer in layers[1:]]
@@ -440,6 +450,8 @@ def pfa(model: Model, loss: str = 'cross_entropy', ratio: int = 10,
 
     def step(params, state, batch, key):
         batch = check_batch(model, batch)
+        check_state(state, PFAState, 'pfa')
+        check_params(params, 'pfa_r', 'pfa')
         del key
         (value, logits), updates = jax.value_and_grad(objective, has_aux=True)(
             params, state.b, batch['x'], batch['y'])

@@ -62,8 +62,7 @@ import optax
 from neurokit import losses
 from neurokit.models import Model
 from neurokit.rules import ff_ops
-from neurokit.rules.base import Rule, check_batch
-from neurokit.traced import is_traced
+from neurokit.rules.base import Rule, check_batch, check_count, check_range, check_state
 
 MODES = ('auto', 'supervised', 'unsupervised', 'class_groups')
 NEGATIVES = ('random', 'hard')
@@ -95,16 +94,18 @@ def _forward_forward(model, *, collaborative, earlier_only, mode, goodness, thre
     n_layers, n_classes = len(hidden), model.num_classes
     if n_layers == 0:
         raise ValueError('forward-forward needs a model with at least one hidden layer')
-    for name, v in (('greedy_steps_per_layer', greedy_steps_per_layer), ('blur_steps', blur_steps)):
-        if v < 0:
-            raise ValueError(f'{name} must be >= 0, got {v}')
-    if not is_traced(alpha) and not alpha > 0:  # a sweep traces it
-        raise ValueError(f'alpha (the loss sharpness) must be > 0, got {alpha}')
+    greedy_steps_per_layer = check_count('greedy_steps_per_layer', greedy_steps_per_layer, 0,
+                                         'sets the training schedule')
+    blur_steps = check_count('blur_steps', blur_steps, 0, 'sets a loop length')
+    check_range('alpha (the loss sharpness)', alpha, lambda v: v > 0, 'a finite number > 0')
+    check_range('threshold', threshold, lambda v: True, 'a finite number')
+    check_range('label_scale', label_scale, lambda v: True, 'a finite number')
     if mode == 'auto':
         mode = 'class_groups' if any(l.kind == 'conv' for l in hidden) else 'supervised'
     if mode == 'supervised' and math.prod(model.input_shape) <= n_classes:
         raise ValueError(f'input of {math.prod(model.input_shape)} values is too small to hold '
                          f'a {n_classes}-way label')
+    predict_from = check_count('predict_from', predict_from, -n_layers, 'picks the readout layers')
     if not -n_layers <= predict_from < n_layers:
         raise ValueError(f'predict_from={predict_from} is not a hidden layer index '
                          f'(the model has {n_layers} hidden layers)')
@@ -201,6 +202,7 @@ def _forward_forward(model, *, collaborative, earlier_only, mode, goodness, thre
     def gradients(params, state, batch, key):
         """The gradient of the (schedule-weighted) sum of the local losses, and metrics."""
         batch = check_batch(model, batch)
+        check_state(state, FFState, 'ff')
         x, y = batch['x'], batch['y']
         b = x.shape[0]
         if mode == 'supervised':

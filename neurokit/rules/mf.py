@@ -57,7 +57,8 @@ import optax
 
 from neurokit import losses
 from neurokit.models import Model
-from neurokit.rules.base import EmptyState, Rule, check_batch, zeros_like_tree
+from neurokit.rules.base import (EmptyState, Rule, check_batch, check_params, check_range,
+                                  zeros_like_tree)
 
 PREDICTIONS = ('last', 'combine')
 CONV_SCORES = ('mean', 'flatten')
@@ -154,6 +155,7 @@ def mf(model: Model, prediction: str = 'last', conv_scores: str = 'mean',
         raise ValueError(f'unknown prediction {prediction!r}; valid: {", ".join(PREDICTIONS)}')
     if conv_scores not in CONV_SCORES:
         raise ValueError(f'unknown conv_scores {conv_scores!r}; valid: {", ".join(CONV_SCORES)}')
+    check_range('proj_init_scale', proj_init_scale, lambda v: v >= 0, 'a finite number >= 0')
     loss_fn = losses.get(loss)
     layers = tuple(model.layers)
     num_layers = len(layers)
@@ -237,6 +239,7 @@ def mf(model: Model, prediction: str = 'last', conv_scores: str = 'mean',
 
     def step(params, state, batch, key):
         batch = check_batch(model, batch)
+        check_params(params, 'mf_proj', 'mf')
         del key
         grads = []
 
@@ -251,6 +254,7 @@ def mf(model: Model, prediction: str = 'last', conv_scores: str = 'mean',
 
     def layerwise_step(params, state, opt_states, batch, key, optimizer):
         batch = check_batch(model, batch)
+        check_params(params, 'mf_proj', 'mf')
         del key
         old = blocks(params)
         new, new_states = [], []

@@ -73,7 +73,6 @@ step's updates, which saves a forward pass), 'energy_decrease', and
 """
 from __future__ import annotations
 
-import math
 from typing import Any, NamedTuple
 
 import jax
@@ -82,7 +81,7 @@ import jax.numpy as jnp
 from neurokit import losses, optim
 from neurokit.models import Model
 from neurokit.precision import has_float16, in_float32
-from neurokit.rules.base import EmptyState, Rule, check_batch
+from neurokit.rules.base import EmptyState, Rule, check_batch, check_range, check_state, finite
 from neurokit.traced import is_traced
 
 OUTPUT_ENERGIES = ('gaussian', 'cross_entropy')
@@ -172,7 +171,7 @@ class _Net:
             raise ValueError(f'unknown nudge {nudge!r}; valid: {", ".join(NUDGES)}')
         # A traced beta (a sweep varies it inside one program) is used as it is, unchecked.
         if not is_traced(beta):
-            if not _finite(beta):
+            if not finite(beta):
                 raise ValueError(f'beta must be a finite number, got {beta!r}')
             if beta == 0:
                 raise ValueError('beta must be non-zero (1: clamp the output to the target)')
@@ -275,21 +274,6 @@ class _Net:
         return tuple(xs), mu_out, t, e_out, tuple(g0), base
 
 
-def _finite(v):
-    """Whether `v` converts to a finite float (False for a string, None, NaN or inf)."""
-    try:
-        return math.isfinite(float(v))
-    except (TypeError, ValueError, OverflowError):
-        return False
-
-
-def _check_range(name, value, ok, what):
-    """Raises ValueError unless `value` is a finite number with `ok(value)`; a traced
-    value (a sweep member) is used as it is, unchecked."""
-    if not is_traced(value) and not (_finite(value) and ok(float(value))):
-        raise ValueError(f'{name} must be {what}, got {value!r}')
-
-
 def _check_inference(inference_steps, inference_lr, inference_momentum):
     """Checks the inference settings; returns `(steps, lr, momentum)`.
 
@@ -300,11 +284,11 @@ def _check_inference(inference_steps, inference_lr, inference_momentum):
     if is_traced(inference_steps):
         raise ValueError('inference_steps sets the length of the inference loop, so it cannot '
                          'be swept in one program; run one program per value')
-    if (isinstance(inference_steps, bool) or not _finite(inference_steps)
+    if (isinstance(inference_steps, bool) or not finite(inference_steps)
             or int(inference_steps) != inference_steps or inference_steps < 0):
         raise ValueError(f'inference_steps must be an integer >= 0, got {inference_steps!r}')
-    _check_range('inference_lr', inference_lr, lambda v: v >= 0, 'a finite number >= 0')
-    _check_range('inference_momentum', inference_momentum, lambda v: 0 <= v < 1, 'in [0, 1)')
+    check_range('inference_lr', inference_lr, lambda v: v >= 0, 'a finite number >= 0')
+    check_range('inference_momentum', inference_momentum, lambda v: 0 <= v < 1, 'in [0, 1)')
     scalar = lambda v: v if is_traced(v) else float(v)
     return int(inference_steps), scalar(inference_lr), scalar(inference_momentum)
 
@@ -476,9 +460,9 @@ def ipc(model: Model, inference_steps: int = 8, inference_lr: float = 0.1,
     if steps < 1:
         raise ValueError('ipc needs inference_steps >= 1 (weights move only during inference)')
     net = _Net(model, output_energy, beta, nudge)
-    _check_range('weight_lr', weight_lr, lambda v: v > 0, 'a finite number > 0')
-    _check_range('weight_decay', weight_decay, lambda v: v >= 0, 'a finite number >= 0')
-    _check_range('weight_momentum', weight_momentum, lambda v: 0 <= v < 1, 'in [0, 1)')
+    check_range('weight_lr', weight_lr, lambda v: v > 0, 'a finite number > 0')
+    check_range('weight_decay', weight_decay, lambda v: v >= 0, 'a finite number >= 0')
+    check_range('weight_momentum', weight_momentum, lambda v: 0 <= v < 1, 'in [0, 1)')
     if weight_optimizer not in WEIGHT_OPTIMIZERS:
         raise ValueError(f'unknown weight_optimizer {weight_optimizer!r}; '
                          f'valid: {", ".join(WEIGHT_OPTIMIZERS)}')
@@ -493,6 +477,7 @@ def ipc(model: Model, inference_steps: int = 8, inference_lr: float = 0.1,
 
     def step(params, state, batch, key):
         batch = check_batch(model, batch)
+        check_state(state, IPCState, 'ipc')
         del key
         x0, y = batch['x'], batch['y']
         xs, mu_out, t, e_start, _, base = net.forward_init(params, x0, y)

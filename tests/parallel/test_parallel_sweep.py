@@ -5,6 +5,7 @@ values as Python constants and its seed (to 1e-5); the epoch is traced once
 over several epochs (no recompilation).
 """
 import jax
+import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
@@ -95,8 +96,50 @@ def test_ipc_weight_optimizer_settings_are_traced(digits, kwarg, values, fixed):
 def test_mismatched_lengths_are_refused():
     with pytest.raises(ValueError, match='differ in length'):
         sweep._members({'a': [1, 2], 'b': [1]}, None)
-    with pytest.raises(ValueError, match='seeds'):
+    with pytest.raises(ValueError, match='3 seeds for 2 members'):
         sweep._members({'a': [1, 2]}, [0, 1, 2])
+
+
+# grid and train take name -> a non-empty list of values (an empty one leaves no members)
+# and integer seeds; misuse fails before anything is built, naming the argument.
+@pytest.mark.parametrize('call, error, match', [
+    (lambda: sweep.grid(lr=[]), ValueError, 'grid: lr is an empty list'),
+    (lambda: sweep.grid(lr=[1e-3], seeds=[]), ValueError, 'grid: seeds is an empty list'),
+    (lambda: sweep.grid(lr=1e-3), TypeError, 'grid: lr must be a list of values, got 0.001'),
+    (lambda: sweep.grid(lr='1e-3'), TypeError, "grid: lr must be a list .*got '1e-3'"),
+    (lambda: sweep.train(None, None, {'lr': []}, None, None, 1, 8), ValueError,
+     r"values\['lr'\] is an empty list"),
+    (lambda: sweep.train(None, None, {'lr': 0.1}, None, None, 1, 8), TypeError,
+     r"values\['lr'\] must be a list of values, got 0.1"),
+    (lambda: sweep.train(None, None, {'lr': ['a', 'b']}, None, None, 1, 8), TypeError,
+     r"values\['lr'\] must be a list of numbers"),
+    (lambda: sweep.train(None, None, {}, None, None, 1, 8, seeds=[]), ValueError,
+     'seeds is an empty list'),
+    (lambda: sweep.train(None, None, {'lr': [1, 2]}, None, None, 1, 8, seeds=[0, 1.5]),
+     TypeError, 'seeds must be integers, got 1.5'),
+])
+def test_sweep_misuse_is_refused_naming_the_argument(call, error, match):
+    with pytest.raises(error, match=match):
+        call()
+
+
+def test_sweep_train_refuses_labels_outside_the_classes(digits):
+    # an out-of-range label is a zero one-hot row (no loss, no error) once inside the
+    # compiled program, so train checks its concrete data first
+    x, y = digits[0][:64], digits[1][:64]
+    model = models.mlp((8, 8, 1), 10, hidden=(16,))
+    build = lambda hp: (bp(model), optax.sgd(hp['lr']))
+    with pytest.raises(ValueError, match=r'labels fall outside \[0, 10\) \(found 1..10\)'):
+        sweep.train(model, build, {'lr': [0.1]}, x, y + 1, 1, 32)
+    with pytest.raises(ValueError, match='integer'):
+        sweep.train(model, build, {'lr': [0.1]}, x, y.astype(jnp.float32), 1, 32)
+
+
+def test_numpy_seeds_are_accepted():
+    _, seeds, n = sweep._members({'lr': [1e-3, 1e-2]}, np.int64(3))
+    assert seeds.tolist() == [3, 3] and n == 2
+    _, seeds, n = sweep._members(sweep.grid(lr=(1e-3,), seeds=np.arange(2)), None)
+    assert seeds.tolist() == [0, 1] and n == 2
 
 
 def test_sharded_epoch_compiles_once(digits):

@@ -4,6 +4,7 @@ import math
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 from ml_collections import ConfigDict
 
@@ -95,3 +96,44 @@ def test_make_sgd_closed_form_concrete_and_traced(wd, mom):
 def test_make_refuses_an_unknown_optimizer():
     with pytest.raises(ValueError, match="unknown optimizer 'lion'; valid: sgd, adam"):
         optim.make('lion', 1e-3)
+
+
+# The documented ranges: learning_rate a finite number > 0 (or a schedule), weight_decay a
+# finite number >= 0 (or a schedule), momentum in [0, 1), grad_clip a finite number >= 0. A
+# negative rate or clip norm would train uphill, momentum >= 1 diverges.
+@pytest.mark.parametrize('kwargs, error, match', [
+    ({'learning_rate': -0.1}, ValueError, r'learning_rate must be a finite number > 0 .*got -0.1'),
+    ({'learning_rate': 0.0}, ValueError, 'learning_rate .*got 0.0'),
+    ({'learning_rate': float('nan')}, ValueError, 'learning_rate .*got nan'),
+    ({'learning_rate': float('inf')}, ValueError, 'learning_rate .*got inf'),
+    ({'learning_rate': '1e-3'}, TypeError, "learning_rate .*got '1e-3'"),
+    ({'learning_rate': True}, TypeError, 'learning_rate .*got True'),
+    ({'weight_decay': -1e-4}, ValueError,
+     r'weight_decay must be a finite number >= 0 .*got -0.0001'),
+    ({'weight_decay': float('inf')}, ValueError, 'weight_decay .*got inf'),
+    ({'momentum': 1.5}, ValueError, r'momentum must be a number in \[0, 1\).*got 1.5'),
+    ({'momentum': 1.0}, ValueError, r'momentum .*\[0, 1\).*got 1.0'),
+    ({'momentum': -0.1}, ValueError, 'momentum .*got -0.1'),
+    ({'grad_clip': -1.0}, ValueError, 'grad_clip must be a finite number >= 0 .*got -1.0'),
+])
+@pytest.mark.parametrize('name', optim.OPTIMIZERS)
+def test_make_refuses_values_out_of_range_naming_them(name, kwargs, error, match):
+    kwargs = {'learning_rate': 0.1, **kwargs}
+    with pytest.raises(error, match=match):
+        optim.make(name, **kwargs)
+
+
+def test_make_accepts_schedules_numpy_scalars_and_uses_a_traced_value_unchecked():
+    optim.make('sgd', optax.constant_schedule(0.1), weight_decay=optax.constant_schedule(1e-4))
+    optim.make('sgd', np.float32(0.1), weight_decay=jnp.asarray(1e-4), momentum=np.float64(0.9))
+    optim.make('rmsprop', 0.1, momentum=None)  # optax's "no momentum"
+
+    # traced: a sweep member's value is used as it is, even a negative rate (one sgd
+    # step on zero-decay, no momentum: p - lr * g)
+    def step(lr):
+        opt = optim.make('sgd', lr)
+        p, g = {'w': jnp.array([1.0, 2.0])}, {'w': jnp.array([0.5, -1.0])}
+        u, _ = opt.update(g, opt.init(p), p)
+        return p['w'] + u['w']
+    got = jax.vmap(step)(jnp.array([0.1, -0.1]))
+    np.testing.assert_allclose(np.asarray(got), [[0.95, 2.1], [1.05, 1.9]], rtol=1e-6)
