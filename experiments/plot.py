@@ -229,7 +229,8 @@ def plot(workdirs, out: str) -> list:
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; a plain file is not
         cols = min(3, len(keys))
         rows = -(-len(keys) // cols)
-        fig, axes = plt.subplots(rows, cols, figsize=(4.5 * cols, 3.2 * rows), squeeze=False)
+        fig, axes = plt.subplots(rows, cols, figsize=(4.5 * cols, 3.2 * rows + 0.3 * len(runs)),
+                                 squeeze=False, layout='constrained')
         try:
             # one colour per curve on every panel (a panel's own cycle would shift colours
             # whenever a run lacks that metric); tab20 once the default 10 run out
@@ -252,8 +253,11 @@ def plot(workdirs, out: str) -> list:
                 ax.grid(alpha=0.3)
             for ax in list(axes.flat)[len(keys):]:
                 ax.axis('off')
-            axes.flat[0].legend(fontsize=8)
-            fig.tight_layout()
+            # one legend for the figure, below the panels: inside a panel it covered points
+            from matplotlib.lines import Line2D
+            fig.legend([Line2D([], [], color=colour[w], marker='o', markersize=3) for w in runs],
+                       list(runs), loc='outside lower center', ncols=min(len(runs), 3),
+                       fontsize=8)
             fig.savefig(tmp, dpi=100, format=ext[1:])
         finally:
             plt.close(fig)
