@@ -7,7 +7,9 @@ Each rule runs with its own config file (experiments/configs/<rule>.py) on the
 same MLP, data and epoch budget; results go to --workdir/<rule>/.
 
 Exit codes: 0 done, 2 bad input (every flag and rule config is checked before
-anything is trained or written; stderr's last line is `error: ...`).
+anything is trained or written; stderr's last line is `error: ...`), 3 stopped by
+SIGTERM or Ctrl-C after a checkpoint, 130 a second Ctrl-C: re-run with the same
+--workdir to resume (finished rules are not trained again).
 """
 import os
 import sys
@@ -15,7 +17,7 @@ import tempfile
 
 from absl import app, flags, logging
 
-from neurokit.cli import USER_ERRORS, fail, flags_parser
+from neurokit.cli import EXIT_PREEMPTED, USER_ERRORS, fail, flags_parser, interrupted
 
 DATASETS = ('digits', 'mnist1d')  # embedded: no --config.data_dir needed
 
@@ -96,10 +98,18 @@ def main(argv):
             wd.check(os.path.join(root, name), config)
         except USER_ERRORS as e:
             fail(f'{name}: {e}')
+    from neurokit.train.checkpoint import Preempted
+    resume = f'run the same command with --workdir={root} to resume'
     rows, failed = [], []
     for name, config in configs:
         try:
             s = train.run(config, os.path.join(root, name))
+        except Preempted as e:  # SIGTERM or a first Ctrl-C: saved at the epoch's end
+            print(f'preempted: {name}: {" ".join(str(e).split())}; {resume}', file=sys.stderr)
+            sys.exit(EXIT_PREEMPTED)
+        except KeyboardInterrupt:  # a second Ctrl-C, or one before training started
+            interrupted(f'stopped during {name} without saving; the finished rules\' results '
+                        f'and saved checkpoints are in {root}: {resume}')
         except USER_ERRORS as e:  # e.g. a non-finite loss: the other rules still run
             failed.append(name)
             print(f'{name}: failed: {" ".join(str(e).split())}', file=sys.stderr)

@@ -74,6 +74,19 @@ def _out_of_memory(e: BaseException) -> bool:
             and ('RESOURCE_EXHAUSTED' in text or 'Out of memory' in text))
 
 
+def interrupted(message: str) -> None:
+    """Prints `interrupted: <message>` and exits with code 130 at once.
+
+    Not sys.exit: a Ctrl-C that lands while XLA compiles leaves its threads mid-work, and
+    the interpreter's normal shutdown then crashes (SIGSEGV, exit 139). Nothing is left to
+    save: a checkpoint is only ever renamed into place once complete.
+    """
+    print(f'interrupted: {message}', file=sys.stderr)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(EXIT_INTERRUPTED)
+
+
 def _kept(workdir) -> str:
     """What an interrupted or failed run left in `workdir`, and how to go on."""
     from neurokit.train.checkpoint import has_checkpoints
@@ -100,16 +113,11 @@ def run_main(config, workdir):
              '--config.batch_size, the model size, --config.num_seeds or the sweep\'s values, '
              f'or use more devices (--config.fsdp=True splits large weights); {_kept(workdir)}')
     except Preempted as e:
-        print(f'preempted: {" ".join(str(e).split())}', file=sys.stderr, flush=True)
+        print(f'preempted: {" ".join(str(e).split())}; run the same command again to resume',
+              file=sys.stderr, flush=True)
         sys.exit(EXIT_PREEMPTED)
     except KeyboardInterrupt:
-        print(f'interrupted: stopped without saving; {_kept(workdir)}', file=sys.stderr)
-        # Not sys.exit: a Ctrl-C that lands while XLA compiles leaves its threads mid-work,
-        # and the interpreter's normal shutdown then crashes (SIGSEGV, exit 139). Nothing
-        # is left to save: a checkpoint is only ever renamed into place once complete.
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(EXIT_INTERRUPTED)
+        interrupted(f'stopped without saving; {_kept(workdir)}')
     if summary.get('already_finished'):
         print(f'note: the run in {workdir} had already finished ({summary["epochs"]} epochs); '
               'nothing was changed. Pass a new --workdir to train again.', file=sys.stderr)

@@ -155,3 +155,22 @@ def test_compare_runs_without_info_logs(results):
     assert '\nbp ' in r.stdout
     info = [l for l in r.stderr.splitlines() if re.match(r'I\d{4} ', l)]
     assert not info, info[:3]
+
+
+@pytest.mark.parametrize('hook, code, words', [
+    ('0:before_start:int', 130, ['interrupted: stopped during bp without saving']),
+    ('1:after_metrics:int', 3, ['preempted: bp: stopped by SIGINT after epoch 1',
+                                'checkpoint saved']),
+])
+def test_compare_ctrl_c_is_one_line_naming_the_workdir_to_resume(tmp_path, hook, code, words):
+    # compare's default workdir is a new temp folder per call, so "run the same command"
+    # would start over: the line must name --workdir
+    wd = str(tmp_path / 'cmp')
+    r = subprocess.run([sys.executable, '-m', 'experiments.compare', '--rules=bp', '--epochs=2',
+                        '--hidden=8', f'--workdir={wd}'], cwd=ROOT, capture_output=True,
+                       text=True, timeout=300, env={**os.environ, 'NEUROKIT_TEST_HOOK': hook})
+    assert r.returncode == code, (r.returncode, r.stderr[-2000:])
+    assert 'Traceback' not in r.stderr, r.stderr[-2000:]
+    last = r.stderr.strip().splitlines()[-1]
+    for word in words + [f'--workdir={wd} to resume']:
+        assert word in last, (word, last)

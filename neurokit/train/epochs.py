@@ -147,8 +147,7 @@ def train_epochs(config, workdir: str, ckpt: Checkpointer, start: Resumed,
                     save(done)
                 if done < config.epochs:
                     raise Preempted(f'stopped by {stop.signal_name} after epoch {done} of '
-                                    f'{config.epochs}; checkpoint saved in {ckpt.directory}; '
-                                    'run the same command again to resume')
+                                    f'{config.epochs}; checkpoint saved in {ckpt.directory}')
     finally:
         writer.close()
         ckpt.close()
