@@ -1,10 +1,11 @@
 """Library misuse a notebook user can make fails at the call that was wrong, with a message
 naming the problem, instead of deep inside JAX or silently (from an API audit, session 8)."""
 import jax
+import jax.numpy as jnp
 import optax
 import pytest
 
-from neurokit import data, models, rules, train
+from neurokit import data, losses, models, rules, train
 from neurokit.rules.combine import chain, combine
 from neurokit.rules.registry import RULES
 
@@ -24,6 +25,14 @@ def test_a_donated_state_leaves_the_callers_key_alive(setup):
     epoch = jax.jit(train.make_epoch(rule, opt, 50), donate_argnums=0)
     epoch(state, ds.x_train[:200], ds.y_train[:200], 0)
     jax.random.split(key)  # raised "Buffer has been deleted or donated" when the state held it
+
+
+def _hand_state(model, optimizer):
+    """A TrainState built without init_state's checks (as a notebook might)."""
+    key = jax.random.PRNGKey(0)
+    params = model.init(key)
+    return train.TrainState(params, optimizer.init(params), rules.EmptyState(), key,
+                            jnp.zeros((), jnp.int32))
 
 
 def _step(name, model, batch, params=None, state=None):
@@ -62,6 +71,14 @@ def _step(name, model, batch, params=None, state=None):
     ('combine of no rules', 'at least one rule'),
     ('combine of a constructor', r"rules\['a'\] is a function, not a Rule"),
     ('chain of a built rule', 'part 0: Rule is not a rule builder'),
+    # silently wrong before: NaN after one Adam step; another model's extra layers dropped
+    ('float16 params, float16 Adam state', r'float16 parameters .*in_float32\(optimizer\)'),
+    ('float16 state made by hand, then stepped', r'float16 parameters .*in_float32'),
+    ('a deeper model\'s state', 'params hold 3 layers but the model has 2'),
+    ('apply with another model\'s params', 'params hold 3 layers but the model has 2'),
+    ('cross_entropy: labels of another length', r'labels of shape \(1,\) for logits of shape'),
+    ('cross_entropy: float labels', 'labels must be integer classes'),
+    ('mse: one-hot labels', 'argmax'),
 ])
 def test_misuse_is_a_value_error_naming_it(setup, case, match):
     ds, model, rule, opt = setup
@@ -69,6 +86,8 @@ def test_misuse_is_a_value_error_naming_it(setup, case, match):
     state = train.init_state(key, model, rule, opt)
     x, y = ds.x_train[:200], ds.y_train[:200]
     batch = {'x': x[:32], 'y': y[:32]}
+    half = models.mlp(ds.input_shape, 10, hidden=(16,), dtype='float16')
+    deeper = models.mlp(ds.input_shape, 10, hidden=(16, 16))
     calls = {
         'epoch: x and y lengths differ': lambda: train.make_epoch(rule, opt, 50)(
             state, x, y[:100], 0),
@@ -102,6 +121,19 @@ def test_misuse_is_a_value_error_naming_it(setup, case, match):
         'combine of no rules': lambda: combine({}, ('a', 'a')),
         'combine of a constructor': lambda: combine({'a': RULES['mf']}, ('a', 'a')),
         'chain of a built rule': lambda: chain(model, [((0, 1), rule), ((1, 2), rules.bp)]),
+        'float16 params, float16 Adam state': lambda: train.init_state(key, half, rules.bp(half),
+                                                                       optax.adam(1e-3)),
+        'float16 state made by hand, then stepped': lambda: train.make_train_step(
+            rules.bp(half), optax.adam(1e-3))(_hand_state(half, optax.adam(1e-3)), batch),
+        'a deeper model\'s state': lambda: train.make_train_step(rule, opt)(
+            train.init_state(key, deeper, rules.bp(deeper), opt), batch),
+        'apply with another model\'s params': lambda: model.apply(deeper.init(key), x),
+        'cross_entropy: labels of another length': lambda: losses.cross_entropy(
+            jnp.zeros((4, 10)), jnp.zeros((1,), jnp.int32)),
+        'cross_entropy: float labels': lambda: losses.cross_entropy(jnp.zeros((4, 10)),
+                                                                    jnp.full((4,), 2.5)),
+        'mse: one-hot labels': lambda: losses.mse(jnp.zeros((4, 10)),
+                                                  jnp.zeros((4, 10), jnp.int32)),
     }
     with pytest.raises(ValueError, match=match):
         calls[case]()

@@ -30,6 +30,18 @@ class Model(NamedTuple):
     num_classes: int
 
 
+def check_layer_count(layers, params) -> None:
+    """ValueError unless `params['layers']` has one entry per layer: a zip over both would
+    otherwise drop the extra layers without a word (params of another model)."""
+    got = params.get('layers') if isinstance(params, dict) else None
+    if not isinstance(got, (tuple, list)):
+        raise ValueError("params must be a dict with 'layers', one entry per layer, as "
+                         'model.init(key) returns')
+    if len(got) != len(layers):
+        raise ValueError(f'params hold {len(got)} layers but the model has {len(layers)}; pass '
+                         "params made by this model's init (another model's state?)")
+
+
 def sequential(layers: tuple[Layer, ...]) -> Model:
     """Builds a `Model` from layers whose shapes chain (at least one: the last gives the logits)."""
     layers = tuple(layers)
@@ -45,6 +57,7 @@ def sequential(layers: tuple[Layer, ...]) -> Model:
         return {'layers': tuple(layer.init(k) for layer, k in zip(layers, keys))}
 
     def apply(params, x):
+        check_layer_count(layers, params)
         acts = []
         for layer, p in zip(layers, params['layers']):
             x = layer(p, x)

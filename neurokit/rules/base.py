@@ -45,6 +45,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from neurokit.models.model import check_layer_count
 from neurokit.traced import is_traced
 
 Params = Any
@@ -114,7 +115,7 @@ def check_examples(x, y):
                          'y.astype(jnp.int32) if they are whole numbers')
 
 
-def check_batch(model, batch) -> dict:
+def check_batch(model, batch, params=None) -> dict:
     """`batch` with `x` and `y` as JAX arrays, checked against `model`; every rule's step
     calls it first.
 
@@ -124,7 +125,10 @@ def check_batch(model, batch) -> dict:
     must also lie in [0, num_classes): one outside it is an all-zero one-hot row, a
     zero loss and no learning, without any error. Under `jit` the values cannot be
     inspected; `neurokit.data`'s loaders check every data set's labels when they load it.
+    With `params`, also that they hold one entry per model layer (`check_layer_count`).
     """
+    if params is not None:
+        check_layer_count(model.layers, params)
     x, y = jnp.asarray(batch['x']), jnp.asarray(batch['y'])
     check_examples(x, y)
     want = math.prod(model.input_shape)

@@ -33,7 +33,7 @@ def bp(model: Model, loss: str = 'cross_entropy') -> Rule:
         return EmptyState()
 
     def step(params, state, batch, key):
-        batch = check_batch(model, batch)
+        batch = check_batch(model, batch, params)
         del key
         (value, logits), grads = jax.value_and_grad(objective, has_aux=True)(
             params, batch['x'], batch['y'])

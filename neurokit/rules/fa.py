@@ -177,7 +177,7 @@ def _feedback_rule(model, make_feedback, init, loss, alignment_metrics, name, st
         return loss_fn(x, y), x
 
     def step(params, state, batch, key):
-        batch = check_batch(model, batch)
+        batch = check_batch(model, batch, params)
         check_state(state, state_type, name)
         feedback = jax.lax.stop_gradient(make_feedback(params, state, key))
         (value, logits), updates = jax.value_and_grad(objective, has_aux=True)(
@@ -372,7 +372,7 @@ def dfa(model: Model, loss: str = 'cross_entropy', feedback_scale: float = 1.0,
         return tuple(outs)
 
     def step(params, state, batch, key):
-        batch = check_batch(model, batch)
+        batch = check_batch(model, batch, params)
         check_state(state, FeedbackState, 'dfa')
         del key
         outs, vjp_fn = jax.vjp(forward, params['layers'], batch['x'])
@@ -449,7 +449,7 @@ def pfa(model: Model, loss: str = 'cross_entropy', ratio: int = 10,
         return loss_fn(x, y), x
 
     def step(params, state, batch, key):
-        batch = check_batch(model, batch)
+        batch = check_batch(model, batch, params)
         check_state(state, PFAState, 'pfa')
         check_params(params, 'pfa_r', 'pfa')
         del key

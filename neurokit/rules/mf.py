@@ -238,7 +238,7 @@ def mf(model: Model, prediction: str = 'last', conv_scores: str = 'mean',
         return metrics
 
     def step(params, state, batch, key):
-        batch = check_batch(model, batch)
+        batch = check_batch(model, batch, params)
         check_params(params, 'mf_proj', 'mf')
         del key
         grads = []
@@ -253,7 +253,7 @@ def mf(model: Model, prediction: str = 'last', conv_scores: str = 'mean',
         return updates, state, metrics
 
     def layerwise_step(params, state, opt_states, batch, key, optimizer):
-        batch = check_batch(model, batch)
+        batch = check_batch(model, batch, params)
         check_params(params, 'mf_proj', 'mf')
         del key
         old = blocks(params)

@@ -352,7 +352,7 @@ def pc(model: Model, inference_steps: int = 8, inference_lr: float = 0.1,
         return EmptyState()
 
     def step(params, state, batch, key):
-        batch = check_batch(model, batch)
+        batch = check_batch(model, batch, params)
         del key
         x0, y = batch['x'], batch['y']
         if fixed_prediction:
@@ -476,7 +476,7 @@ def ipc(model: Model, inference_steps: int = 8, inference_lr: float = 0.1,
         return IPCState(opt_for(params).init(params))
 
     def step(params, state, batch, key):
-        batch = check_batch(model, batch)
+        batch = check_batch(model, batch, params)
         check_state(state, IPCState, 'ipc')
         del key
         x0, y = batch['x'], batch['y']

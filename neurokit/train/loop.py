@@ -6,6 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from neurokit.precision import check_optimizer_state
 from neurokit.rules.base import Rule, check_examples
 from neurokit.train.state import (LayerwiseOptState, TrainState, check_layerwise, shuffle_key,
                                   step_key)
@@ -25,6 +26,8 @@ def make_train_step(rule: Rule, optimizer: optax.GradientTransformation, reduce=
     """
 
     def train_step(state: TrainState, batch):
+        if not rule.applies_updates:
+            check_optimizer_state(state.params, state.opt_state)  # at trace time
         if isinstance(state.opt_state, LayerwiseOptState):
             check_layerwise(rule, True)
             if reduce is not None:

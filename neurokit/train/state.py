@@ -7,6 +7,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from neurokit.precision import check_optimizer_state
 from neurokit.rules.base import Rule
 
 
@@ -59,6 +60,8 @@ def init_state(key, model, rule: Rule, optimizer: optax.GradientTransformation,
         opt_state = LayerwiseOptState(tuple(optimizer.init(b) for b in rule.blocks(params)))
     else:
         opt_state = optimizer.init(params)
+    if not rule.applies_updates:  # a rule that steps its own weights owns their precision
+        check_optimizer_state(params, opt_state)
     # a copy: a donated state (the training loops donate it) must not delete the caller's key
     return TrainState(params, opt_state, rule_state, jnp.copy(key), jnp.zeros((), jnp.int32))
 
