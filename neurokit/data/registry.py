@@ -28,19 +28,18 @@ def load(name: str, data_dir: str = "", dtype=np.float32) -> Dataset:
     Args:
         name: one of DATASETS' keys.
         data_dir: folder holding the files; '' means the data set's default.
-        dtype: float dtype of the inputs (labels are always int32).
+        dtype: float dtype of the inputs, a dtype or its name ('float32',
+            'bfloat16', ...); labels are always int32.
 
     Returns:
         The Dataset.
 
     Raises:
-        DataError: unknown name, or missing / corrupt files.
+        DataError: unknown name, dtype not a float dtype, or missing / corrupt files.
     """
     if name not in DATASETS:
         raise DataError(f"unknown dataset {name!r}; valid names: {', '.join(sorted(DATASETS))}")
-    dtype = np.dtype(dtype)
-    if not jnp.issubdtype(dtype, jnp.floating):  # numpy does not count bfloat16 as floating
-        raise DataError(f"{name}: dtype {dtype} is not a float type; pass e.g. numpy.float32")
+    dtype = _float_dtype(name, dtype)
     ds = DATASETS[name](data_dir, dtype)
     for split, x in (('training', ds.x_train), ('test', ds.x_test)):
         if x.shape[0] == 0:
@@ -48,3 +47,17 @@ def load(name: str, data_dir: str = "", dtype=np.float32) -> Dataset:
             raise DataError(f'{name}: the {split} split{where} holds no examples; point '
                             '--config.data_dir at complete data files')
     return ds
+
+
+def _float_dtype(name: str, dtype) -> np.dtype:
+    """`dtype` as a numpy dtype, or DataError unless it names a float type."""
+    fix = "pass a float dtype such as 'float32' or 'bfloat16' (the default: numpy.float32)"
+    if dtype is None:  # numpy reads None as float64
+        raise DataError(f'load({name!r}): dtype=None is not a dtype; {fix}')
+    try:
+        parsed = jnp.dtype(dtype)  # jnp knows 'bfloat16' by name
+    except (TypeError, ValueError):
+        raise DataError(f'load({name!r}): dtype={dtype!r} is not a dtype; {fix}') from None
+    if not jnp.issubdtype(parsed, jnp.floating):  # numpy does not count bfloat16 as floating
+        raise DataError(f'load({name!r}): dtype={dtype!r} ({parsed}) is not a float type; {fix}')
+    return parsed

@@ -21,10 +21,12 @@ metadata). Explicitly, e.g. 2 CPU processes on one machine:
 """
 from __future__ import annotations
 
+import math
+
 import jax
 import numpy as np
 
-from neurokit.parallel.mesh import batch_sharding
+from neurokit.parallel.mesh import DATA, batch_sharding
 
 
 def initialize(coordinator_address: str | None = None, num_processes: int | None = None,
@@ -99,9 +101,30 @@ def process_slice(num_examples: int, process_index: int | None = None,
 
     All shards have the same size (`num_examples // process_count`); the
     remainder is dropped so that the global array splits evenly.
+
+    Args:
+      num_examples: examples in the whole data set (>= process_count).
+      process_index: this process, in [0, process_count); default `jax.process_index()`.
+      process_count: number of processes (>= 1); default `jax.process_count()`.
+
+    Raises:
+      TypeError / ValueError: an argument out of range (the message names it).
     """
     index = jax.process_index() if process_index is None else process_index
     count = jax.process_count() if process_count is None else process_count
+    for name, value in (('num_examples', num_examples), ('process_index', index),
+                        ('process_count', count)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            raise TypeError(f'process_slice: {name} must be an integer, got {value!r} '
+                            f'({type(value).__name__})')
+    if count < 1:
+        raise ValueError(f'process_slice: process_count must be >= 1, got {count}')
+    if not 0 <= index < count:
+        raise ValueError(f'process_slice: process_index must be in [0, process_count={count}), '
+                         f'got {index}')
+    if num_examples < count:
+        raise ValueError(f'process_slice: num_examples={num_examples} leaves the {count} '
+                         'processes no examples each; use at least one example per process')
     per = num_examples // count
     return slice(index * per, (index + 1) * per)
 
@@ -124,6 +147,12 @@ def global_array(local: np.ndarray, mesh):
 def load_shard(dataset, mesh, train_limit: int = 0):
     """This process's shard of a `Dataset`'s training set, as global arrays.
 
+    The global arrays are split over the mesh's 'data' axis, so their row count
+    must divide by its size as well as by the number of processes: the first
+    `n - n % m` rows are kept, with `m = lcm(process_count, data axis size)`
+    (the data axis size itself on a mesh of every device, as
+    `Placement.train_rows` counts them).
+
     Args:
       dataset: a `neurokit.data.Dataset` (every process reads the same files and
         keeps only its rows; a loader that reads only its rows plugs in here).
@@ -131,10 +160,19 @@ def load_shard(dataset, mesh, train_limit: int = 0):
       train_limit: use only the first N examples (0: all).
 
     Returns:
-      `(x, y)` global arrays split over 'data', of `n - n % process_count` rows.
+      `(x, y)` global arrays split over 'data', of `n - n % m` rows.
+
+    Raises:
+      ValueError: fewer than `m` examples.
     """
     n = dataset.x_train.shape[0]
     n = min(n, train_limit) if train_limit else n
-    rows = process_slice(n)
+    m = math.lcm(jax.process_count(), mesh.shape[DATA])
+    if n < m:
+        limit = f' (train_limit={train_limit})' if train_limit else ''
+        raise ValueError(f'load_shard: {n} training examples{limit} cannot be split evenly over '
+                         f'the {mesh.shape[DATA]} devices of the data axis in '
+                         f'{jax.process_count()} process(es); use at least {m}')
+    rows = process_slice(n - n % m)
     return (global_array(dataset.x_train[rows], mesh),
             global_array(dataset.y_train[rows], mesh))

@@ -21,6 +21,8 @@ Example:
 """
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 
@@ -77,8 +79,10 @@ def pmap_epoch(rule: Rule, optimizer, batch_size: int, devices=None):
       devices: devices to use (default: all local devices).
 
     Returns:
-      A pmapped function; `x`, `y` are whole data sets (broadcast to every
-      device), `epoch` an int. Metrics come back with a leading device axis.
+      The pmapped epoch; `state` must hold one replica per device
+      (`replicate(state, devices)`, checked: ValueError otherwise), `x`, `y`
+      are whole data sets (broadcast to every device), `epoch` an int. Metrics
+      come back with a leading device axis.
     """
     devices = devices or jax.local_devices()
     n_dev = len(devices)
@@ -97,5 +101,35 @@ def pmap_epoch(rule: Rule, optimizer, batch_size: int, devices=None):
         state, metrics = jax.lax.scan(body, state, order)
         return state, jax.tree.map(lambda m: jnp.mean(m, axis=0), metrics)
 
-    return jax.pmap(epoch_fn, AXIS, in_axes=(0, None, None, None), static_broadcasted_argnums=(),
-                    devices=devices)
+    pmapped = jax.pmap(epoch_fn, AXIS, in_axes=(0, None, None, None),
+                       static_broadcasted_argnums=(), devices=devices)
+
+    @functools.wraps(epoch_fn)
+    def checked(state, x, y, epoch):
+        check_replicas(state, n_dev)
+        return pmapped(state, x, y, epoch)
+
+    return checked
+
+
+def check_replicas(state, n_dev: int) -> None:
+    """Raises ValueError unless every leaf of `state` has a leading axis of `n_dev` replicas.
+
+    pmap itself accepts fewer replicas than devices (it then runs on fewer
+    devices, each still taking a 1/n_dev slice of every batch: the rest of the
+    batch is silently skipped) and names no cause for an unreplicated state.
+    """
+    shapes = [(jax.tree_util.keystr(path), jnp.shape(x))
+              for path, x in jax.tree_util.tree_flatten_with_path(state)[0]]
+    bad = [(name, shape) for name, shape in shapes if shape[:1] != (n_dev,)]
+    if not bad:
+        return
+    scalars = [(name, shape) for name, shape in bad if not shape]
+    name, shape = (scalars or bad)[0]  # a scalar leaf shows best that nothing was replicated
+    if not scalars and len({shape[:1] for _, shape in shapes}) == 1:
+        got = f'a state of {shape[0]} replicas (state{name} has shape {shape})'
+    else:
+        got = f'a state that is not replicated (state{name} has shape {shape})'
+    raise ValueError(f'pmap_epoch over {n_dev} devices got {got}; pass '
+                     f'replicate(state, devices) with the {n_dev} devices the epoch uses '
+                     '(default: all local devices)')

@@ -14,6 +14,7 @@ Example:
 """
 from __future__ import annotations
 
+import json
 import os
 import sys
 
@@ -25,6 +26,9 @@ import orbax.checkpoint as ocp
 from neurokit.errors import WorkdirError
 
 CHECKPOINTS = 'checkpoints'
+# Meta keys `save` writes itself: a caller's value would override the epoch `restore`
+# checks, or the checksums it verifies the arrays against.
+RESERVED_META = ('epoch', 'checksums')
 
 
 class Checkpointer:
@@ -68,10 +72,23 @@ class Checkpointer:
         The meta item also holds a checksum of every array (`checksums`), which
         `restore` verifies: orbax reads back a flipped bit in a data file without
         complaint.
+
+        Args:
+          epoch: an integer >= 0 (the checkpoint's folder name; `keep` evicts the
+            smallest).
+          state: the pytree to save.
+          meta: JSON-serialisable values (plain Python numbers, strings, lists,
+            dicts), other than the keys in `RESERVED_META`.
+
+        Raises:
+          TypeError, ValueError: a bad epoch or meta (checked before anything is
+            written).
         """
+        epoch = _check_epoch(epoch)
+        _check_meta(meta)
         self._manager.save(epoch, args=ocp.args.Composite(
             state=ocp.args.StandardSave(state),
-            meta=ocp.args.JsonSave({'epoch': int(epoch), 'checksums': checksums(state), **meta})),
+            meta=ocp.args.JsonSave({'epoch': epoch, 'checksums': checksums(state), **meta})),
             force=True)
         self._manager.wait_until_finished()
 
@@ -94,6 +111,10 @@ class Checkpointer:
         if like is None:
             state_args = ocp.args.StandardRestore()
         else:
+            # Before the restore: orbax would cast a float32 array into a bfloat16 `like`
+            # (whose checksums then differ, as if the files were damaged) and names a
+            # shape mismatch only in its own terms.
+            self._check_fits(epoch, like)
             state_args = ocp.args.StandardRestore(jax.tree.map(_abstract, like))
         previous_hook = _quiet_closed_loop_callbacks()
         try:
@@ -123,6 +144,40 @@ class Checkpointer:
         # With `like`, orbax rebuilds its containers (TrainState, optax's NamedTuples).
         return out['state'], meta
 
+    def _check_fits(self, epoch: int, like) -> None:
+        """WorkdirError if an array stored in the checkpoint has another dtype or shape
+        than the same leaf of `like` (checkpoints whose metadata cannot be read are left
+        to the restore, which reports them)."""
+        folder = os.path.join(self.directory, str(epoch))
+        try:
+            handler = ocp.StandardCheckpointHandler()
+            try:
+                stored = handler.metadata(self._manager.directory / str(epoch) / 'state')
+            finally:
+                handler.close()
+            stored = {getattr(x, 'name', None): x for x in jax.tree.leaves(stored)}
+        except Exception:  # noqa: BLE001 - a damaged checkpoint: the restore says so
+            return
+        differ = []
+        for path, x in jax.tree_util.tree_flatten_with_path(like)[0]:
+            if not hasattr(x, 'shape') or not hasattr(x, 'dtype') or \
+                    jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
+                continue
+            s = stored.get(_orbax_name(path))
+            if s is None or getattr(s, 'dtype', None) is None or getattr(s, 'shape', None) is None:
+                continue  # a structure orbax itself refuses
+            if np.dtype(s.dtype) != np.dtype(x.dtype) or tuple(s.shape) != tuple(x.shape):
+                differ.append(f'{jax.tree_util.keystr(path)} is {np.dtype(s.dtype)}'
+                              f'{list(s.shape)} there, {np.dtype(x.dtype)}{list(x.shape)} '
+                              'in like')
+        if differ:
+            more = f' (and {len(differ) - 1} more)' if len(differ) > 1 else ''
+            raise WorkdirError(
+                f'checkpoint {folder} holds arrays of other dtypes or shapes than like=: '
+                f'{differ[0]}{more}; the checkpoint itself is fine: restore it with like= a '
+                'state of the model, dtype and optimizer it was saved with (if config.json '
+                'was edited, put it back), or pass a new --workdir')
+
     def fallback(self, epoch: int) -> str:
         """What to do when the checkpoint of `epoch` cannot be used (for error messages)."""
         folder = os.path.join(self.directory, str(epoch))
@@ -147,6 +202,47 @@ class Checkpointer:
 
     def close(self) -> None:
         self._manager.close()
+
+
+def _check_epoch(epoch) -> int:
+    if isinstance(epoch, bool) or not isinstance(epoch, (int, np.integer)):
+        raise TypeError(f'Checkpointer.save: epoch must be an integer >= 0, got {epoch!r} '
+                        f'({type(epoch).__name__}); pass int(epoch)')
+    if epoch < 0:
+        raise ValueError(f'Checkpointer.save: epoch must be an integer >= 0, got {epoch}')
+    return int(epoch)
+
+
+def _check_meta(meta) -> None:
+    """Refuses a meta that orbax's JSON save would fail on halfway (leaving a temporary
+    folder that makes the next save of that epoch fail) or that overrides a reserved key."""
+    if not isinstance(meta, dict):
+        raise TypeError(f'Checkpointer.save: meta must be a dict, got {type(meta).__name__}; '
+                        'pass {} for none')
+    for key, value in meta.items():
+        if not isinstance(key, str):
+            raise TypeError(f'Checkpointer.save: meta key {key!r} is a {type(key).__name__}; '
+                            'JSON keys are strings')
+        if key in RESERVED_META:
+            raise ValueError(f'Checkpointer.save: meta key {key!r} is reserved (the checkpointer '
+                             f'writes {", ".join(RESERVED_META)} itself); rename it')
+        try:
+            json.dumps(value)
+        except (TypeError, ValueError) as e:
+            raise TypeError(f'Checkpointer.save: meta[{key!r}] is not JSON-serialisable '
+                            f'({type(value).__name__}: {e}); pass plain Python values, e.g. '
+                            'float(x) for an array scalar') from None
+
+
+def _orbax_name(path) -> str:
+    """The dotted name orbax gives the leaf at a key path (`opt_state.0.mu.layers.0.w`)."""
+    parts = []
+    for k in path:
+        for attr in ('name', 'key', 'idx'):  # GetAttrKey, DictKey / FlattenedIndexKey, SequenceKey
+            if hasattr(k, attr):
+                parts.append(str(getattr(k, attr)))
+                break
+    return '.'.join(parts)
 
 
 def _quiet_closed_loop_callbacks():

@@ -122,6 +122,80 @@ def test_unfinished_save_is_ignored(tmp_path):
     ckpt.close()
 
 
+def _plain_state(hidden=(4,), dtype='float32'):
+    m = models.build('mlp', (8, 8, 1), 10, hidden=hidden, dtype=dtype)
+    return init_state(jax.random.PRNGKey(0), m, registry.build('bp', m), optax.adam(1e-3))
+
+
+def test_restore_names_a_dtype_or_shape_that_differs_from_like(tmp_path):
+    """A float32 checkpoint restored into a bfloat16 (or wider) `like` is not damaged:
+    the error names the leaf, both dtypes/shapes, and that the checkpoint is fine."""
+    state = _plain_state()
+    ckpt = Checkpointer(str(tmp_path), keep=3)
+    ckpt.save(1, state, {})
+    with pytest.raises(WorkdirError) as e:
+        ckpt.restore(1, like=_plain_state(dtype='bfloat16'))
+    msg = str(e.value)
+    assert re.search(r"\.params\['layers'\]\[0\]\['b'\] is float32\[4\] there, "
+                     r"bfloat16\[4\] in like", msg), msg
+    assert 'checkpoint itself is fine' in msg and 'damaged' not in msg and '\n' not in msg
+    with pytest.raises(WorkdirError, match=r"is float32\[4\] there, float32\[6\] in like"):
+        ckpt.restore(1, like=_plain_state(hidden=(6,)))
+    restored, _ = ckpt.restore(1, like=state)  # the checkpoint itself is fine
+    ckpt.close()
+    for a, b in zip(jax.tree.leaves(state), jax.tree.leaves(restored)):
+        assert a.dtype == b.dtype and np.array_equal(a, b)
+
+
+def _listing(tmp_path):
+    return sorted(os.listdir(tmp_path / 'checkpoints'))
+
+
+@pytest.mark.parametrize('epoch, error, match', [
+    (-1, ValueError, 'epoch must be an integer >= 0, got -1'),
+    (2.5, TypeError, r'epoch must be an integer >= 0, got 2\.5 \(float\)'),
+    ('5', TypeError, r"epoch must be an integer >= 0, got '5' \(str\)"),
+    (True, TypeError, r'epoch must be an integer >= 0, got True \(bool\)'),
+])
+def test_save_refuses_an_epoch_that_is_not_an_integer_from_0(tmp_path, epoch, error, match):
+    # save(-1) with keep=2 evicted a real checkpoint; 2.5 or '5' broke epochs()
+    state = _state(1)
+    ckpt = Checkpointer(str(tmp_path), keep=2)
+    ckpt.save(1, state, {})
+    ckpt.save(2, state, {})
+    before = _listing(tmp_path)
+    with pytest.raises(error, match=match):
+        ckpt.save(epoch, state, {})
+    assert ckpt.epochs() == [1, 2] and _listing(tmp_path) == before
+    ckpt.save(np.int64(3), state, {})  # a numpy integer is an integer
+    assert ckpt.epochs() == [2, 3]
+    ckpt.close()
+
+
+@pytest.mark.parametrize('meta, error, match', [
+    ({'loss': jnp.float32(0.5)}, TypeError, r"meta\['loss'\] is not JSON-serialisable"),
+    ({'loss': np.float32(0.5)}, TypeError, r"meta\['loss'\] is not JSON-serialisable"),
+    ({'epoch': 7}, ValueError, "meta key 'epoch' is reserved"),
+    ({'checksums': {}}, ValueError, "meta key 'checksums' is reserved"),
+    ({1: 2.0}, TypeError, 'meta key 1 is a int'),
+    (None, TypeError, 'meta must be a dict, got NoneType'),
+])
+def test_save_checks_meta_before_writing_anything(tmp_path, meta, error, match):
+    # A jnp.float32 value made orbax fail halfway, leave a temporary folder and make
+    # the retry fail with "Directory not empty"; 'epoch' overrode the epoch.
+    state = _state(1)
+    ckpt = Checkpointer(str(tmp_path), keep=3)
+    ckpt.save(1, state, {})
+    before = _listing(tmp_path)
+    with pytest.raises(error, match=match):
+        ckpt.save(2, state, meta)
+    assert _listing(tmp_path) == before
+    ckpt.save(2, state, {'loss': 0.5})  # the retry with a plain float
+    _, meta = ckpt.restore(2, like=state)
+    ckpt.close()
+    assert meta['epoch'] == 2 and meta['loss'] == 0.5
+
+
 def test_config_diff_ignores_bookkeeping_keys():
     a = wd.config_json(base_config())
     b = base_config()
