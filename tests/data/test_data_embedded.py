@@ -5,7 +5,7 @@ import os
 import numpy as np
 import pytest
 
-from neurokit.data import DATASETS, load
+from neurokit.data import DATASETS, DataError, load
 
 _FASHION = "/usr/share/datasets/fashion-mnist"
 
@@ -44,6 +44,23 @@ def test_mnist1d_leaves_global_rng_alone():
     np.random.seed(123)
     load("mnist1d")
     assert np.random.rand() == expected
+
+
+@pytest.mark.parametrize("dtype, match", [
+    ("flaot32", r"dtype='flaot32' is not a dtype; pass a float dtype such as 'float32'"),
+    (None, r"dtype=None is not a dtype; pass a float dtype"),  # numpy reads None as float64
+    ("int32", r"dtype='int32' \(int32\) is not a float type; pass a float dtype"),
+    (np.complex64, r"dtype=.*complex64.* is not a float type"),
+])
+def test_load_refuses_a_dtype_that_is_not_a_float_dtype(dtype, match):
+    # The module promises DataError for every failure (a typo raised numpy's TypeError).
+    with pytest.raises(DataError, match=match):
+        load("digits", dtype=dtype)
+
+
+def test_load_takes_a_float_dtype_or_its_name():
+    assert load("digits", dtype="bfloat16").x_train.dtype.name == "bfloat16"
+    assert load("digits", dtype=np.float16).x_train.dtype == np.float16
 
 
 @pytest.mark.skipif(not os.path.isdir(_FASHION), reason="dataset-fashion-mnist not installed")

@@ -151,45 +151,51 @@ def _listing(tmp_path):
     return sorted(os.listdir(tmp_path / 'checkpoints'))
 
 
-@pytest.mark.parametrize('epoch, error, match', [
+BAD_EPOCHS = [
     (-1, ValueError, 'epoch must be an integer >= 0, got -1'),
     (2.5, TypeError, r'epoch must be an integer >= 0, got 2\.5 \(float\)'),
     ('5', TypeError, r"epoch must be an integer >= 0, got '5' \(str\)"),
     (True, TypeError, r'epoch must be an integer >= 0, got True \(bool\)'),
-])
-def test_save_refuses_an_epoch_that_is_not_an_integer_from_0(tmp_path, epoch, error, match):
+]
+
+
+def test_save_refuses_an_epoch_that_is_not_an_integer_from_0(tmp_path):
     # save(-1) with keep=2 evicted a real checkpoint; 2.5 or '5' broke epochs()
     state = _state(1)
     ckpt = Checkpointer(str(tmp_path), keep=2)
     ckpt.save(1, state, {})
     ckpt.save(2, state, {})
     before = _listing(tmp_path)
-    with pytest.raises(error, match=match):
-        ckpt.save(epoch, state, {})
-    assert ckpt.epochs() == [1, 2] and _listing(tmp_path) == before
+    for epoch, error, match in BAD_EPOCHS:
+        with pytest.raises(error, match=match):
+            ckpt.save(epoch, state, {})
+        assert ckpt.epochs() == [1, 2] and _listing(tmp_path) == before, epoch
     ckpt.save(np.int64(3), state, {})  # a numpy integer is an integer
     assert ckpt.epochs() == [2, 3]
     ckpt.close()
 
 
-@pytest.mark.parametrize('meta, error, match', [
+BAD_META = [
     ({'loss': jnp.float32(0.5)}, TypeError, r"meta\['loss'\] is not JSON-serialisable"),
     ({'loss': np.float32(0.5)}, TypeError, r"meta\['loss'\] is not JSON-serialisable"),
     ({'epoch': 7}, ValueError, "meta key 'epoch' is reserved"),
     ({'checksums': {}}, ValueError, "meta key 'checksums' is reserved"),
     ({1: 2.0}, TypeError, 'meta key 1 is a int'),
     (None, TypeError, 'meta must be a dict, got NoneType'),
-])
-def test_save_checks_meta_before_writing_anything(tmp_path, meta, error, match):
+]
+
+
+def test_save_checks_meta_before_writing_anything(tmp_path):
     # A jnp.float32 value made orbax fail halfway, leave a temporary folder and make
     # the retry fail with "Directory not empty"; 'epoch' overrode the epoch.
     state = _state(1)
     ckpt = Checkpointer(str(tmp_path), keep=3)
     ckpt.save(1, state, {})
     before = _listing(tmp_path)
-    with pytest.raises(error, match=match):
-        ckpt.save(2, state, meta)
-    assert _listing(tmp_path) == before
+    for meta, error, match in BAD_META:
+        with pytest.raises(error, match=match):
+            ckpt.save(2, state, meta)
+        assert _listing(tmp_path) == before, meta
     ckpt.save(2, state, {'loss': 0.5})  # the retry with a plain float
     _, meta = ckpt.restore(2, like=state)
     ckpt.close()
