@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import itertools
 import math
-import numbers
 from typing import Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from neurokit.checks import positive_int, positive_ints
 
 ACTIVATIONS: dict[str, Callable] = {
     'relu': jax.nn.relu,
@@ -39,29 +40,6 @@ def activation_fn(name: str) -> Callable:
 
 INITS = ('lecun_normal', 'he_normal', 'xavier_uniform', 'torch')
 PADDINGS = ('SAME', 'VALID')
-
-
-def positive_int(value, name: str, where: str) -> int:
-    """`value` as an int if it is a positive integer (a Python or NumPy integer, not a bool).
-
-    A width, window or shape entry sets an array shape: a float would be truncated
-    (8.7 -> 8) and 0 or a negative size fails deep inside JAX, so both are refused here.
-    Raises TypeError (not an integer) or ValueError (not > 0) naming `where`'s `name`.
-    """
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f'{where}: {name} must be a positive integer, got {value!r}')
-    if value < 1:
-        raise ValueError(f'{where}: {name} must be a positive integer, got {value!r}')
-    return int(value)
-
-
-def positive_ints(value, name: str, where: str) -> tuple[int, ...]:
-    """`value` as a tuple of ints if it is a sequence of positive integers (may be empty)."""
-    if isinstance(value, (str, bytes)) or not hasattr(value, '__iter__'):
-        hint = f'; for one entry write ({value!r},)' if isinstance(value, numbers.Number) else ''
-        raise TypeError(f'{where}: {name} must be a sequence of positive integers, '
-                        f'got {value!r}{hint}')
-    return tuple(positive_int(v, f'{name}[{i}]', where) for i, v in enumerate(value))
 
 
 class Layer(NamedTuple):

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
-from neurokit.models.layers import dense, positive_int, positive_ints
+from neurokit.checks import positive_int, positive_ints
+from neurokit.models.layers import dense
 from neurokit.models.model import Model, sequential
 
 

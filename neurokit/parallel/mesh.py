@@ -26,6 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
+from neurokit.checks import positive_int
 from neurokit.rules.base import Rule
 from neurokit.train import loop
 
@@ -49,8 +50,8 @@ def make_mesh(data: int | None = None, stage: int = 1, devices: Sequence | None 
       ValueError: an axis size is < 1, or the axes need more devices than given.
     """
     if data is not None:
-        _check_axis_size('data', data, ' or None (all devices left after stage)')
-    _check_axis_size('stage', stage, ' (1: no layer parallelism)')
+        positive_int(data, 'data', 'make_mesh', ' or None (all devices left after stage)')
+    positive_int(stage, 'stage', 'make_mesh', ' (1: no layer parallelism)')
     devices = list(jax.devices() if devices is None else devices)
     if data is None:
         if len(devices) % stage:
@@ -61,14 +62,6 @@ def make_mesh(data: int | None = None, stage: int = 1, devices: Sequence | None 
                          f'{len(devices)} available')
     grid = np.asarray(devices[:data * stage], dtype=object).reshape(data, stage)
     return Mesh(grid, (DATA, STAGE))
-
-
-def _check_axis_size(name: str, size, allowed: str) -> None:
-    if isinstance(size, bool) or not isinstance(size, (int, np.integer)):
-        raise TypeError(f'make_mesh: {name} must be a positive integer{allowed}, got {size!r} '
-                        f'({type(size).__name__})')
-    if size < 1:
-        raise ValueError(f'make_mesh: {name} must be a positive integer{allowed}, got {size}')
 
 
 def replicated(mesh: Mesh) -> NamedSharding:

@@ -37,6 +37,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from neurokit.checks import positive_int
 from neurokit.rules import combine as combine_lib
 from neurokit.train import loop
 from neurokit.train.state import TrainState, init_state, step_key
@@ -59,14 +60,6 @@ class PipelineState(NamedTuple):
     step: int
 
 
-def _check_positive_int(name: str, value) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f'LayerPipeline: {name} must be a positive integer, got {value!r} '
-                        f'({type(value).__name__})')
-    if value < 1:
-        raise ValueError(f'LayerPipeline: {name} must be a positive integer, got {value}')
-
-
 class LayerPipeline:
     """Trains a `chain` of block-local rules with block k on device k.
 
@@ -82,8 +75,8 @@ class LayerPipeline:
 
     def __init__(self, model, parts: Sequence, optimizer, batch_size: int, microbatches: int,
                  devices=None):
-        _check_positive_int('batch_size', batch_size)
-        _check_positive_int('microbatches', microbatches)
+        positive_int(batch_size, 'batch_size', 'LayerPipeline')
+        positive_int(microbatches, 'microbatches', 'LayerPipeline')
         if batch_size % microbatches:
             raise ValueError(f'batch_size={batch_size} must divide by microbatches={microbatches}')
         self.model, self.optimizer = model, optimizer
