@@ -189,9 +189,11 @@ def train(model, build_fn: Callable, values: Mapping[str, Sequence], x, y, epoch
         [0, num_classes)).
     """
     arrays, seeds_arr, n = _members(values, seeds)
-    check_batch(model, {'x': x, 'y': y})  # concrete here: labels outside [0, C) are caught
+    # concrete here, so labels outside [0, C) are caught; the checked arrays are on the
+    # device, so the epochs reuse them instead of copying numpy data again
+    x, y = (check_batch(model, {'x': x, 'y': y})[k] for k in ('x', 'y'))
     if x_test is not None:
-        check_batch(model, {'x': x_test, 'y': y_test})
+        x_test, y_test = (check_batch(model, {'x': x_test, 'y': y_test})[k] for k in ('x', 'y'))
     if not arrays:
         arrays = {'_member': jnp.zeros((n,), jnp.float32)}  # vmap needs one mapped input
     init, epoch_fn, eval_fn = make_sweep(model, build_fn, batch_size, eval_batch_size)
