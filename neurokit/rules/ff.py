@@ -202,7 +202,7 @@ def _forward_forward(model, *, collaborative, earlier_only, mode, goodness, thre
     def gradients(params, state, batch, key):
         """The gradient of the (schedule-weighted) sum of the local losses, and metrics."""
         batch = check_batch(model, batch, params)
-        check_state(state, FFState, 'ff')
+        check_state(state, FFState, 'cff' if collaborative else 'ff')
         x, y = batch['x'], batch['y']
         b = x.shape[0]
         if mode == 'supervised':
