@@ -81,7 +81,8 @@ import jax.numpy as jnp
 from neurokit import losses, optim
 from neurokit.models import Model
 from neurokit.precision import has_float16, in_float32
-from neurokit.rules.base import EmptyState, Rule, check_batch, check_range, check_state, finite
+from neurokit.rules.base import (EmptyState, Rule, check_batch, check_count, check_range,
+                                  check_state, finite)
 from neurokit.traced import is_traced
 
 OUTPUT_ENERGIES = ('gaussian', 'cross_entropy')
@@ -281,16 +282,12 @@ def _check_inference(inference_steps, inference_lr, inference_momentum):
     them inside one program): they are then used as they are, unchecked. The step
     count sets the program's length, so it must be a concrete integer.
     """
-    if is_traced(inference_steps):
-        raise ValueError('inference_steps sets the length of the inference loop, so it cannot '
-                         'be swept in one program; run one program per value')
-    if (isinstance(inference_steps, bool) or not finite(inference_steps)
-            or int(inference_steps) != inference_steps or inference_steps < 0):
-        raise ValueError(f'inference_steps must be an integer >= 0, got {inference_steps!r}')
+    steps = check_count('inference_steps', inference_steps, 0,
+                        'sets the length of the inference loop')
     check_range('inference_lr', inference_lr, lambda v: v >= 0, 'a finite number >= 0')
     check_range('inference_momentum', inference_momentum, lambda v: 0 <= v < 1, 'in [0, 1)')
     scalar = lambda v: v if is_traced(v) else float(v)
-    return int(inference_steps), scalar(inference_lr), scalar(inference_momentum)
+    return steps, scalar(inference_lr), scalar(inference_momentum)
 
 
 def _activity_step(xs, vs, gs, lr, momentum):
