@@ -17,6 +17,15 @@ def digits():
     return tuple(jnp.asarray(a) for a in (ds.x_train, ds.y_train, ds.x_test, ds.y_test))
 
 
+@pytest.fixture(scope='session')
+def cli():
+    """A command server (tests/cli_runner.py), one per test process:
+    `cli.run('experiments.train', argv, extra_env)` -> (returncode, stdout, stderr)."""
+    from cli_runner import Server, cli_env
+    with Server(cli_env()) as server:
+        yield server
+
+
 @pytest.fixture
 def key():
     return jax.random.PRNGKey(0)

@@ -1,20 +1,26 @@
 """The command-line contract: `python -m experiments.train` and `experiments.compare`."""
 import json
 import os
-import subprocess
-import sys
+from typing import NamedTuple
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def _run(args, timeout=300, env=None):
-    return subprocess.run([sys.executable, '-m'] + args, cwd=ROOT, capture_output=True, text=True,
-                          timeout=timeout, env={**os.environ, **(env or {})})
+import pytest
 
 
-def test_train_writes_metrics_and_summary(tmp_path):
+class Run(NamedTuple):
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture
+def run_cli(cli):
+    """`python -m module *args` through the command server (tests/cli_runner.py)."""
+    return lambda args, env=None: Run(*cli.run(args[0], args[1:], env, timeout=300))
+
+
+def test_train_writes_metrics_and_summary(tmp_path, run_cli):
     workdir = str(tmp_path / 'run')
-    r = _run(['experiments.train', '--config=experiments/configs/bp.py', f'--workdir={workdir}',
+    r = run_cli(['experiments.train', '--config=experiments/configs/bp.py', f'--workdir={workdir}',
               '--config.dataset=digits', '--config.epochs=2', '--config.model.hidden=(32,)',
               '--config.batch_size=64', '--config.optimizer.learning_rate=0.01'])
     assert r.returncode == 0, r.stderr[-2000:]
@@ -30,9 +36,9 @@ def test_train_writes_metrics_and_summary(tmp_path):
     assert s['test_accuracy'] == lines[-1]['test_accuracy'] and s['test_accuracy'] > 0.5
 
 
-def test_num_seeds_reports_each_member(tmp_path):
+def test_num_seeds_reports_each_member(tmp_path, run_cli):
     workdir = str(tmp_path / 'seeds')
-    r = _run(['experiments.train', '--config=experiments/configs/bp.py', f'--workdir={workdir}',
+    r = run_cli(['experiments.train', '--config=experiments/configs/bp.py', f'--workdir={workdir}',
               '--config.dataset=digits', '--config.epochs=1', '--config.model.hidden=(16,)',
               '--config.num_seeds=3'])
     assert r.returncode == 0, r.stderr[-2000:]
@@ -41,17 +47,17 @@ def test_num_seeds_reports_each_member(tmp_path):
     assert abs(s['test_accuracy_mean'] - sum(s['test_accuracy']) / 3) < 1e-9
 
 
-def test_compare_prints_a_table(tmp_path):
-    r = _run(['experiments.compare', '--rules=bp', '--epochs=1', '--hidden=16',
+def test_compare_prints_a_table(tmp_path, run_cli):
+    r = run_cli(['experiments.compare', '--rules=bp', '--epochs=1', '--hidden=16',
               f'--workdir={tmp_path}'])
     assert r.returncode == 0, r.stderr[-2000:]
     assert 'rule' in r.stdout and '\nbp ' in r.stdout
 
 
-def test_compare_goes_on_after_a_rule_fails_and_prints_the_table(tmp_path):
+def test_compare_goes_on_after_a_rule_fails_and_prints_the_table(tmp_path, run_cli):
     # NaN inputs in epoch 1 stop every rule; each is still attempted (a failure does not
     # lose the rules after it), the table lists them as failed, and the exit code is 2.
-    r = _run(['experiments.compare', '--rules=bp,fa', '--epochs=1', '--hidden=16',
+    r = run_cli(['experiments.compare', '--rules=bp,fa', '--epochs=1', '--hidden=16',
               f'--workdir={tmp_path}'], env={'NEUROKIT_TEST_POISON_EPOCH': '1'})
     assert r.returncode == 2, r.stderr[-2000:]
     assert 'bp: failed: non-finite' in r.stderr and 'fa: failed: non-finite' in r.stderr
@@ -60,9 +66,9 @@ def test_compare_goes_on_after_a_rule_fails_and_prints_the_table(tmp_path):
     assert last.startswith('error: 2 of 2 rules failed'), last
 
 
-def test_compare_checks_every_workdir_before_training(tmp_path):
+def test_compare_checks_every_workdir_before_training(tmp_path, run_cli):
     (tmp_path / 'fa').write_text('not a folder')
-    r = _run(['experiments.compare', '--rules=bp,fa', '--epochs=1', '--hidden=16',
+    r = run_cli(['experiments.compare', '--rules=bp,fa', '--epochs=1', '--hidden=16',
               f'--workdir={tmp_path}'])
     assert r.returncode == 2 and 'fa' in r.stderr.strip().splitlines()[-1]
     assert not (tmp_path / 'bp').exists()  # nothing trained, nothing written

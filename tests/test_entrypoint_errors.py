@@ -2,19 +2,18 @@
 `neurokit/cli.py`): exit 2, stderr ending in ONE line `error: ...` that names the
 problem, no traceback, and nothing written.
 
-Every case runs once, two at a time (a subprocess costs a few seconds of startup),
-from a module fixture; each case is then checked by its own parametrized test.
+Every case runs once, two at a time, from a module fixture, through
+`cli_runner.run_many` (one interpreter imports JAX once and forks a real
+`python -m ...` per case); each case is then checked by its own parametrized test.
 """
-import concurrent.futures
 import json
 import os
 import re
-import subprocess
-import sys
+from typing import NamedTuple
 
 import pytest
+from cli_runner import run_many
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TORN = '{"epoch": 9, "tor'  # a last line cut by a kill: no newline
 
 
@@ -92,25 +91,36 @@ def error_cases(tmp):
     ])
 
 
-def _run(module, flags):
-    return subprocess.run([sys.executable, '-m', module] + flags, cwd=ROOT, capture_output=True,
-                          text=True, timeout=300)
+CTRL_C = {  # NEUROKIT_TEST_HOOK -> exit code, words of the last line
+    '0:before_start:int': (130, ['interrupted: stopped during bp without saving']),
+    '1:after_metrics:int': (3, ['preempted: bp: stopped by SIGINT after epoch 1',
+                                'checkpoint saved']),
+}
+
+
+class Run(NamedTuple):
+    returncode: int
+    stdout: str
+    stderr: str
 
 
 @pytest.fixture(scope='module')
-def results(tmp_path_factory):
+def results(tmp_path_factory, cli):
     tmp = str(tmp_path_factory.mktemp('entrypoints'))
     cases = error_cases(tmp)
     assert sorted(cases) == sorted(ERROR_CASES)
     jobs = {name: (module, flags) for name, (module, flags, _, _) in cases.items()}
-    # The happy paths ride along in the same pool.
+    # The happy paths and Ctrl-C ride along in the same batch.
     jobs['plot_svg'] = ('experiments.plot', [f'--workdirs={os.path.join(tmp, "good")}',
                                              f'--out={os.path.join(tmp, "svg", "c.svg")}'])
     jobs['compare_ok'] = ('experiments.compare', ['--rules=bp', '--epochs=1', '--hidden=8',
                                                   f'--workdir={os.path.join(tmp, "compare_ok")}'])
-    with concurrent.futures.ThreadPoolExecutor(2) as pool:
-        futures = {name: pool.submit(_run, *job) for name, job in jobs.items()}
-        return tmp, cases, {name: f.result() for name, f in futures.items()}
+    for i, hook in enumerate(CTRL_C):
+        jobs[hook] = ('experiments.compare', ['--rules=bp', '--epochs=2', '--hidden=8',
+                                              f'--workdir={os.path.join(tmp, f"ctrl_c{i}")}'],
+                      {'NEUROKIT_TEST_HOOK': hook})
+    runs = run_many(cli, list(jobs.values()))
+    return tmp, cases, {name: Run(*r) for name, r in zip(jobs, runs)}
 
 
 @pytest.mark.parametrize('name', ERROR_CASES)
@@ -157,18 +167,14 @@ def test_compare_runs_without_info_logs(results):
     assert not info, info[:3]
 
 
-@pytest.mark.parametrize('hook, code, words', [
-    ('0:before_start:int', 130, ['interrupted: stopped during bp without saving']),
-    ('1:after_metrics:int', 3, ['preempted: bp: stopped by SIGINT after epoch 1',
-                                'checkpoint saved']),
-])
-def test_compare_ctrl_c_is_one_line_naming_the_workdir_to_resume(tmp_path, hook, code, words):
+@pytest.mark.parametrize('hook', list(CTRL_C))
+def test_compare_ctrl_c_is_one_line_naming_the_workdir_to_resume(results, hook):
     # compare's default workdir is a new temp folder per call, so "run the same command"
     # would start over: the line must name --workdir
-    wd = str(tmp_path / 'cmp')
-    r = subprocess.run([sys.executable, '-m', 'experiments.compare', '--rules=bp', '--epochs=2',
-                        '--hidden=8', f'--workdir={wd}'], cwd=ROOT, capture_output=True,
-                       text=True, timeout=300, env={**os.environ, 'NEUROKIT_TEST_HOOK': hook})
+    tmp, _, runs = results
+    code, words = CTRL_C[hook]
+    r = runs[hook]
+    wd = os.path.join(tmp, f'ctrl_c{list(CTRL_C).index(hook)}')
     assert r.returncode == code, (r.returncode, r.stderr[-2000:])
     assert 'Traceback' not in r.stderr, r.stderr[-2000:]
     last = r.stderr.strip().splitlines()[-1]

@@ -4,25 +4,24 @@ Each case must: exit non-zero, end stderr with ONE line starting 'error:' that
 names the problem, and leave every file that was in the workdir before
 byte-identical (a workdir that did not exist must still not exist).
 
-All cases run once, in a thread pool (a subprocess costs ~3 s of startup),
-from a module fixture; each case is then checked by its own parametrized test.
+All cases run once from a module fixture, through `cli_runner.run_many` (one
+interpreter imports JAX once and forks a real `python -m experiments.train` per
+case: a fresh process costs ~2 s of imports); each case is then checked by its own
+parametrized test.
 """
-import concurrent.futures
 import glob
 import hashlib
 import json
 import os
 import shutil
 import struct
-import subprocess
-import sys
 
 import pytest
+from cli_runner import run_many
 from idx_files import write_mnist
 
 from neurokit.train import workdir as wd
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BP = 'experiments/configs/bp.py'
 
 
@@ -267,34 +266,26 @@ def snapshot(path):
     return out
 
 
-def env():
-    e = dict(os.environ)
-    e.pop('NEUROKIT_TEST_HOOK', None)
-    e['JAX_PLATFORMS'] = 'cpu'
-    return e
-
-
 @pytest.fixture(scope='module')
-def results(tmp_path_factory):
+def results(tmp_path_factory, cli):
     tmp = str(tmp_path_factory.mktemp('bad'))
     table = cases(tmp)
     tiny = table['unknown key on command line'][1][:-1]
     finished = os.path.join(tmp, 'finished_run')
-    r = subprocess.run([sys.executable, '-m', 'experiments.train', f'--config={BP}',
-                        f'--workdir={finished}', '--config.tensorboard=False', *tiny],
-                       cwd=REPO, env=env(), capture_output=True, text=True, timeout=600)
-    assert r.returncode == 0, r.stderr[-2000:]
     unfinished = os.path.join(tmp, 'unfinished_run')
     resume = [f for f in tiny if not f.startswith('--config.epochs')] + ['--config.epochs=3']
-    r = subprocess.run([sys.executable, '-m', 'experiments.train', f'--config={BP}',
-                        f'--workdir={unfinished}', '--config.tensorboard=False', *resume],
-                       cwd=REPO, env={**env(), 'NEUROKIT_TEST_HOOK': '2:after_checkpoint:kill'},
-                       capture_output=True, text=True, timeout=600)
-    assert r.returncode == -9, r.stderr[-2000:]
+    train = lambda workdir, flags: [f'--config={BP}', f'--workdir={workdir}',
+                                    '--config.tensorboard=False', *flags]
+    (rc, _, err), (rc_killed, _, err_killed) = run_many(
+        cli, [('experiments.train', train(finished, tiny)),
+              ('experiments.train', train(unfinished, resume),
+               {'NEUROKIT_TEST_HOOK': '2:after_checkpoint:kill'})])
+    assert rc == 0, err[-2000:]
+    assert rc_killed == -9, err_killed[-2000:]
     assert sorted(os.listdir(os.path.join(unfinished, 'checkpoints'))) == ['1', '2']
 
-    def one(item):
-        i, (name, (config, flags, words, kind)) = item
+    def prepare(i, config, flags, kind):
+        """The case's workdir made as `kind` says, and its command line."""
         if kind is None:
             workdir = None
         elif kind == '':
@@ -313,7 +304,6 @@ def results(tmp_path_factory):
             workdir = os.path.join(tmp, f'w{i}')
             if kind == 'run':
                 shutil.copytree(finished, workdir)
-                workdir = workdir
             elif kind.startswith('file'):
                 with open(workdir, 'w') as f:
                     f.write('not a folder\n')
@@ -324,31 +314,33 @@ def results(tmp_path_factory):
                 os.makedirs(workdir)
                 with open(os.path.join(workdir, 'metrics.jsonl'), 'w') as f:
                     f.write('{"epoch": 1}\n')
+        argv = [f'--config={config}', *flags] + ([] if workdir is None else [f'--workdir={workdir}'])
         probe = os.path.dirname(workdir) if kind == 'file/sub' else workdir
-        link_state = lambda: (os.readlink(workdir), os.path.lexists(os.readlink(workdir)))
-        before = link_state() if kind == 'link' else snapshot(probe) if probe else None
-        cmd = [sys.executable, '-m', 'experiments.train', f'--config={config}', *flags]
-        if workdir is not None:
-            cmd.append(f'--workdir={workdir}')
+        return argv, workdir, probe
 
-        lock = None
+    def state(kind, workdir, probe):
+        if kind == 'link':
+            return os.readlink(workdir), os.path.lexists(os.readlink(workdir))
+        return snapshot(probe) if probe else None
+
+    prepared = {name: (prepare(i, config, flags, kind), kind, words)
+                for i, (name, (config, flags, words, kind)) in enumerate(table.items())}
+    locks = []
+    for (_, workdir, _), kind, _ in prepared.values():
         if kind == 'locked':  # this process plays the other run, holding the workdir's lock
-            lock = wd.Lock()
-            lock.acquire(workdir, wd.RESUME)
-            before = snapshot(probe)
-        try:
-            p = subprocess.run(cmd, cwd=REPO, env=env(), capture_output=True, text=True,
-                               timeout=600)
-        finally:
-            if lock is not None:
-                lock.release()
-        after = link_state() if kind == 'link' else snapshot(probe) if probe else None
-        return name, (p.returncode, p.stderr, before, after, words)
-
-    with concurrent.futures.ThreadPoolExecutor(3) as pool:
-        return dict(pool.map(one, enumerate(table.items())))
-
-
+            locks.append(wd.Lock())
+            locks[-1].acquire(workdir, wd.RESUME)
+    before = {name: state(kind, workdir, probe)
+              for name, ((_, workdir, probe), kind, _) in prepared.items()}
+    try:
+        ran = run_many(cli, [('experiments.train', argv)
+                             for (argv, _, _), _, _ in prepared.values()])
+    finally:
+        for lock in locks:
+            lock.release()
+    return {name: (rc, stderr, before[name], state(kind, workdir, probe), words)
+            for ((name, ((_, workdir, probe), kind, words)), (rc, _, stderr))
+            in zip(prepared.items(), ran)}
 
 
 def _names():

@@ -1,16 +1,12 @@
 """experiments/plot.py turns workdirs into a PNG of learning curves."""
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 
 pytest.importorskip('matplotlib')
 
 from experiments import plot  # noqa: E402
-
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def _workdir(tmp_path, name, records):
@@ -40,12 +36,11 @@ def test_plot_draws_accuracy_loss_and_per_layer_keys(tmp_path):
         assert f.read(8) == b'\x89PNG\r\n\x1a\n'
 
 
-def test_plot_cli(tmp_path):
+def test_plot_cli(tmp_path, cli):
     a = _workdir(tmp_path, 'run', [{'epoch': 1, 'train_loss': 2.0, 'test_accuracy': 0.3}])
     out = str(tmp_path / 'c.png')
-    r = subprocess.run([sys.executable, '-m', 'experiments.plot', f'--workdirs={a}',
-                        f'--out={out}'], cwd=REPO, capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, r.stderr[-2000:]
+    rc, _, err = cli.run('experiments.plot', [f'--workdirs={a}', f'--out={out}'], timeout=300)
+    assert rc == 0, err[-2000:]
     assert os.path.getsize(out) > 1000
 
 
