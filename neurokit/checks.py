@@ -1,10 +1,96 @@
-"""Argument checks shared by constructors across the package (models, mesh, pipeline).
+"""Argument checks shared by constructors across the package (rules, optimizers, config,
+models, mesh, pipeline).
 
-A leaf module: it imports nothing from neurokit, so any module can use it.
+Its one neurokit import is `neurokit.traced`, itself a leaf (it imports only jax), so any
+module can use this one without an import cycle.
 """
 from __future__ import annotations
 
+import math
 import numbers
+from typing import Callable
+
+import jax.numpy as jnp
+
+from neurokit.traced import is_traced
+
+
+def is_number(value) -> bool:
+    """Whether `value` is a real number: a Python or NumPy int or float (not a bool) or a
+    0-d integer or float array (a JAX or NumPy scalar)."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, numbers.Real):
+        return True
+    dtype = getattr(value, 'dtype', None)
+    return (getattr(value, 'shape', None) == () and dtype is not None
+            and (jnp.issubdtype(dtype, jnp.integer) or jnp.issubdtype(dtype, jnp.floating)))
+
+
+def finite(value) -> bool:
+    """Whether `value` is a real number (`is_number`) that is finite (False for a bool, a
+    string, None, NaN or inf)."""
+    if not is_number(value):
+        return False
+    try:
+        return math.isfinite(float(value))
+    except (TypeError, ValueError, OverflowError):  # a traced scalar, an int past float range
+        return False
+
+
+def check_range(name: str, value, ok: Callable[[float], bool] = lambda v: True,
+                what: str = 'a finite number', *, where: str = '', schedule: bool = False,
+                cannot_sweep: str | None = None) -> None:
+    """Raises unless `value` is a finite real number with `ok(float(value))`.
+
+    The one number check of the package: rule constructors, `optim.make` and
+    `config.validate` all call it.
+
+    Args:
+      name: the argument, as the message names it.
+      value: what was passed.
+      ok: the range, a predicate on `float(value)`.
+      what: what `name` must be, for the message ('a finite number > 0').
+      where: the function the message names first ('optim.make'); '' for none.
+      schedule: whether a callable (an optax schedule) is accepted, unchecked.
+      cannot_sweep: None: a traced value (a sweep member, `neurokit.traced`) is used as
+        it is, unchecked; else why it cannot be traced ('sets a loop length'), and a
+        traced value is refused, saying so.
+
+    Raises:
+      TypeError: `value` is not a real number (a bool, str, None, list; a callable where
+        `schedule` is False).
+      ValueError: NaN, inf, `not ok(value)`, or a traced value where `cannot_sweep` is set.
+
+    Example:
+      >>> check_range('momentum', 0.9, lambda v: 0 <= v < 1, 'a number in [0, 1)',
+      ...             where='optim.make')
+    """
+    prefix = f'{where}: ' if where else ''
+    if is_traced(value):
+        if cannot_sweep is None:
+            return
+        raise ValueError(f'{prefix}{name} {cannot_sweep}, so it cannot be swept in one program; '
+                         'run one program per value')
+    if schedule and callable(value):
+        return
+    if not is_number(value):
+        raise TypeError(f'{prefix}{name} must be {what}, got {value!r} ({type(value).__name__})')
+    if not (finite(value) and ok(float(value))):
+        raise ValueError(f'{prefix}{name} must be {what}, got {value!r}')
+
+
+def check_count(name: str, value, minimum: int, why: str = 'sets a shape or a loop length',
+                *, where: str = '') -> int:
+    """`value` as an int if it is a whole number >= `minimum` (2.0 passes as 2).
+
+    A count cannot be swept (traced): it `why`. Raises as `check_range` does:
+    TypeError for a non-number, ValueError for a fraction, a number < `minimum` or a
+    traced value.
+    """
+    check_range(name, value, lambda v: v == int(v) and v >= minimum,
+                f'an integer >= {minimum}', where=where, cannot_sweep=why)
+    return int(value)
 
 
 def positive_int(value, name: str, where: str, allowed: str = '') -> int:

@@ -7,12 +7,12 @@ anything is loaded or compiled.
 """
 from __future__ import annotations
 
-import math
 import numbers
 
 import ml_collections
 
 from neurokit import models, optim
+from neurokit.checks import check_range
 from neurokit.data import DATASETS
 from neurokit.errors import ConfigError
 from neurokit.rules import registry as rule_registry
@@ -176,9 +176,11 @@ def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
             raise ConfigError(f'config.{key} must be an integer >= {low}, got {v!r}')
     for key in ('learning_rate', 'momentum', 'weight_decay', 'warmup_epochs', 'grad_clip',
                 'initial_weight_decay', 'initial_weight_decay_epochs'):
-        v = config.optimizer[key]
-        if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v) or v < 0:
-            raise ConfigError(f'config.optimizer.{key} must be a finite number >= 0, got {v!r}')
+        try:
+            check_range(f'config.optimizer.{key}', config.optimizer[key], lambda v: v >= 0,
+                        'a finite number >= 0')
+        except (TypeError, ValueError) as e:
+            raise ConfigError(str(e)) from None
     if config.optimizer.learning_rate == 0:
         raise ConfigError('config.optimizer.learning_rate must be > 0, got 0')
     if config.optimizer.momentum >= 1:
@@ -188,8 +190,6 @@ def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
             config.model.kernel_size, bool) or config.model.kernel_size < 1:
         raise ConfigError(f'config.model.kernel_size must be an integer >= 1, '
                           f'got {config.model.kernel_size!r}')
-    if config.optimizer.learning_rate == 0:
-        raise ConfigError('config.optimizer.learning_rate must be > 0')
     for key in ('hidden', 'channels', 'dense_widths'):
         v = config.model[key]
         if not isinstance(v, (tuple, list)) or not all(

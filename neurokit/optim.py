@@ -5,11 +5,9 @@ its own optimizer (incremental PC) builds it here as `run` does.
 """
 from __future__ import annotations
 
-import math
-import numbers
-
 import optax
 
+from neurokit.checks import check_range
 from neurokit.precision import in_float32
 from neurokit.traced import is_traced
 
@@ -60,19 +58,6 @@ def _used(value) -> bool:
     return callable(value) or is_traced(value) or bool(value)
 
 
-def _check(name, value, ok, what, schedule=False) -> None:
-    """Raises unless `value` is a finite number with `ok(value)`: TypeError for a non-number,
-    ValueError for one out of range. A traced value (a sweep member) is used as it is,
-    unchecked, and so is a schedule where `schedule` allows one."""
-    if is_traced(value) or (schedule and callable(value)):
-        return
-    number = isinstance(value, numbers.Real) or getattr(value, 'shape', None) == ()
-    if isinstance(value, (bool, str, bytes)) or not number:
-        raise TypeError(f'optim.make: {name} must be {what}, got {value!r}')
-    if not (math.isfinite(float(value)) and ok(float(value))):
-        raise ValueError(f'optim.make: {name} must be {what}, got {value!r}')
-
-
 def make(name: str, learning_rate, weight_decay=0.0, momentum=0.0,
          grad_clip: float = 0.0) -> optax.GradientTransformation:
     """The optimizer `name` ('sgd', 'adam', 'adamw', 'rmsprop').
@@ -97,13 +82,15 @@ def make(name: str, learning_rate, weight_decay=0.0, momentum=0.0,
     """
     if name not in OPTIMIZERS:
         raise ValueError(f'unknown optimizer {name!r}; valid: {", ".join(OPTIMIZERS)}')
-    _check('learning_rate', learning_rate, lambda v: v > 0,
-           'a finite number > 0 or a schedule', schedule=True)
-    _check('weight_decay', weight_decay, lambda v: v >= 0,
-           'a finite number >= 0 or a schedule', schedule=True)
+    check_range('learning_rate', learning_rate, lambda v: v > 0,
+                'a finite number > 0 or a schedule', where='optim.make', schedule=True)
+    check_range('weight_decay', weight_decay, lambda v: v >= 0,
+                'a finite number >= 0 or a schedule', where='optim.make', schedule=True)
     if momentum is not None:
-        _check('momentum', momentum, lambda v: 0 <= v < 1, 'a number in [0, 1) (0: none)')
-    _check('grad_clip', grad_clip, lambda v: v >= 0, 'a finite number >= 0 (0: no clipping)')
+        check_range('momentum', momentum, lambda v: 0 <= v < 1, 'a number in [0, 1) (0: none)',
+                    where='optim.make')
+    check_range('grad_clip', grad_clip, lambda v: v >= 0, 'a finite number >= 0 (0: no clipping)',
+                where='optim.make')
     if name == 'sgd':
         opt = optax.sgd(learning_rate, momentum=momentum if _used(momentum) else None)
         if _used(weight_decay):

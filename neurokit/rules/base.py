@@ -45,8 +45,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from neurokit.checks import check_count, check_range, finite
 from neurokit.models.model import check_layer_count
 from neurokit.traced import is_traced
+
+# The number checks rules use live in `neurokit.checks` (optim and config share them);
+# they are re-exported here, where rule code has always found them.
+__all__ = ['Batch', 'EmptyState', 'Metrics', 'Params', 'Rule', 'RuleState', 'check_batch',
+           'check_count', 'check_examples', 'check_label_range', 'check_params', 'check_range',
+           'check_state',
+           'finite', 'no_extra_params', 'zeros_like_tree']
 
 Params = Any
 RuleState = Any
@@ -136,13 +144,21 @@ def check_batch(model, batch, params=None) -> dict:
         raise ValueError(f'x has examples of shape {tuple(x.shape[1:])} but the model takes '
                          f'{tuple(model.input_shape)} ({want} values); pass inputs of shape '
                          f'(N, {", ".join(map(str, model.input_shape))})')
-    if not is_traced(batch['y']) and y.size:
-        labels = np.asarray(batch['y'])  # on the host: inside a trace, jnp.min would be traced
-        lo, hi = int(labels.min()), int(labels.max())
-        if lo < 0 or hi >= model.num_classes:
-            raise ValueError(f'labels fall outside [0, {model.num_classes}) (found {lo}..{hi}); '
-                             'pass class indices 0..num_classes-1')
+    check_label_range(batch['y'], model.num_classes)
     return {**batch, 'x': x, 'y': y}
+
+
+def check_label_range(y, num_classes: int) -> None:
+    """ValueError if concrete labels `y` fall outside [0, num_classes): such a label is an
+    all-zero one-hot row, a zero loss and no error. Traced labels (under `jit`) cannot be
+    inspected and pass; one pass over `y` on the host otherwise."""
+    if is_traced(y) or not np.size(y):
+        return
+    labels = np.asarray(y)  # on the host: inside a trace, jnp.min would be traced
+    lo, hi = int(labels.min()), int(labels.max())
+    if lo < 0 or hi >= num_classes:
+        raise ValueError(f'labels fall outside [0, {num_classes}) (found {lo}..{hi}); '
+                         'pass class indices 0..num_classes-1')
 
 
 def check_state(state, kind: type, rule: str) -> None:
@@ -158,31 +174,3 @@ def check_params(params, key: str, rule: str) -> None:
         raise ValueError(f'{rule}: params have no {key!r} (the rule\'s own trainables); build them '
                          'with params = rule.init_params(key, model.init(key))')
 
-
-def finite(value) -> bool:
-    """Whether `value` converts to a finite float (False for a string, None, NaN or inf)."""
-    try:
-        return math.isfinite(float(value))
-    except (TypeError, ValueError, OverflowError):
-        return False
-
-
-def check_range(name: str, value, ok: Callable, what: str) -> None:
-    """ValueError unless `value` is a finite number (not a bool) with `ok(value)`; a traced
-    value (a sweep member) is used as it is, unchecked."""
-    if is_traced(value):
-        return
-    if isinstance(value, bool) or not (finite(value) and ok(float(value))):
-        raise ValueError(f'{name} must be {what}, got {value!r}')
-
-
-def check_count(name: str, value, minimum: int, why: str = 'sets a shape or a loop length') -> int:
-    """`value` as an int; ValueError unless it is a whole number >= `minimum`. A count
-    cannot be swept (traced): it `why`."""
-    if is_traced(value):
-        raise ValueError(f'{name} {why}, so it cannot be swept in one program; run one '
-                         'program per value')
-    if (isinstance(value, bool) or not finite(value) or int(value) != value
-            or value < minimum):
-        raise ValueError(f'{name} must be an integer >= {minimum}, got {value!r}')
-    return int(value)

@@ -35,9 +35,9 @@ import jax
 import jax.numpy as jnp
 
 from neurokit import losses
+from neurokit.checks import check_count, check_range
 from neurokit.models import Model
-from neurokit.rules.base import (EmptyState, Rule, check_batch, check_count, check_params,
-                                  check_range, check_state)
+from neurokit.rules.base import EmptyState, Rule, check_batch, check_params, check_state
 
 
 class FeedbackState(NamedTuple):

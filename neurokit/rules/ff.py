@@ -60,9 +60,10 @@ import jax.numpy as jnp
 import optax
 
 from neurokit import losses
+from neurokit.checks import check_count, check_range
 from neurokit.models import Model
 from neurokit.rules import ff_ops
-from neurokit.rules.base import Rule, check_batch, check_count, check_range, check_state
+from neurokit.rules.base import Rule, check_batch, check_state
 
 MODES = ('auto', 'supervised', 'unsupervised', 'class_groups')
 NEGATIVES = ('random', 'hard')

@@ -56,9 +56,9 @@ import numpy as np
 import optax
 
 from neurokit import losses
+from neurokit.checks import check_range
 from neurokit.models import Model
-from neurokit.rules.base import (EmptyState, Rule, check_batch, check_params, check_range,
-                                  zeros_like_tree)
+from neurokit.rules.base import EmptyState, Rule, check_batch, check_params, zeros_like_tree
 
 PREDICTIONS = ('last', 'combine')
 CONV_SCORES = ('mean', 'flatten')

@@ -79,10 +79,10 @@ import jax
 import jax.numpy as jnp
 
 from neurokit import losses, optim
+from neurokit.checks import check_count, check_range
 from neurokit.models import Model
 from neurokit.precision import has_float16, in_float32
-from neurokit.rules.base import (EmptyState, Rule, check_batch, check_count, check_range,
-                                  check_state, finite)
+from neurokit.rules.base import EmptyState, Rule, check_batch, check_state
 from neurokit.traced import is_traced
 
 OUTPUT_ENERGIES = ('gaussian', 'cross_entropy')
@@ -172,8 +172,7 @@ class _Net:
             raise ValueError(f'unknown nudge {nudge!r}; valid: {", ".join(NUDGES)}')
         # A traced beta (a sweep varies it inside one program) is used as it is, unchecked.
         if not is_traced(beta):
-            if not finite(beta):
-                raise ValueError(f'beta must be a finite number, got {beta!r}')
+            check_range('beta', beta)
             if beta == 0:
                 raise ValueError('beta must be non-zero (1: clamp the output to the target)')
             beta = float(beta)

@@ -73,24 +73,56 @@ class Checkpointer:
         `restore` verifies: orbax reads back a flipped bit in a data file without
         complaint.
 
+        Epochs are saved in increasing order and a checkpoint is never replaced: an
+        overwrite would leave no complete checkpoint of that epoch if the process died
+        halfway, and a resume reads the newest epoch, so an older one saved after it
+        would never be used (and `keep` would evict it first).
+
         Args:
-          epoch: an integer >= 0 (the checkpoint's folder name; `keep` evicts the
-            smallest).
+          epoch: an integer >= 0 after the newest saved epoch (the checkpoint's
+            folder name; `keep` evicts the smallest).
           state: the pytree to save.
           meta: JSON-serialisable values (plain Python numbers, strings, lists,
             dicts), other than the keys in `RESERVED_META`.
 
         Raises:
-          TypeError, ValueError: a bad epoch or meta (checked before anything is
-            written).
+          TypeError, ValueError: a bad epoch or meta, or an epoch not after the
+            newest saved one (checked before anything is written; the checkpoints
+            there stay as they are).
         """
         epoch = _check_epoch(epoch)
         _check_meta(meta)
+        self._check_after_latest(epoch)
         self._manager.save(epoch, args=ocp.args.Composite(
             state=ocp.args.StandardSave(state),
             meta=ocp.args.JsonSave({'epoch': epoch, 'checksums': checksums(state), **meta})),
             force=True)
         self._manager.wait_until_finished()
+
+    def _check_after_latest(self, epoch: int) -> None:
+        """ValueError unless `epoch` is after the newest saved epoch (the folder is read
+        again first, so checkpoints deleted since, as the message advises, count as gone)."""
+        latest = self.latest()
+        if latest is None or epoch > latest:
+            return
+        self._manager.reload()
+        latest = self.latest()
+        if latest is None or epoch > latest:
+            return
+        folder = os.path.join(self.directory, str(epoch))
+        # a replacement (or an older epoch) needs every checkpoint from `epoch` on gone
+        paths = ', '.join(os.path.join(self.directory, str(e)) for e in self.epochs()
+                          if e >= epoch)
+        if epoch in self.epochs():
+            raise ValueError(
+                f'Checkpointer.save: epoch {epoch} already has a checkpoint ({folder}), left as '
+                f'it is; save under an epoch after {latest}, or delete {paths} first to replace '
+                'it, or use another workdir')
+        raise ValueError(
+            f'Checkpointer.save: epoch {epoch} is before the newest checkpoint, epoch {latest} '
+            f'({os.path.join(self.directory, str(latest))}), which a resume would read instead, '
+            f'so nothing was saved; save under an epoch after {latest}, or delete {paths} first '
+            f'to go back to epoch {epoch}, or use another workdir')
 
     def restore(self, epoch: int, like=None):
         """Reads the checkpoint of `epoch`.

@@ -7,9 +7,10 @@ import numpy as np
 import optax
 
 from neurokit.precision import check_optimizer_state
-from neurokit.rules.base import Rule, check_examples
-from neurokit.train.state import (LayerwiseOptState, TrainState, check_layerwise, shuffle_key,
-                                  step_key)
+from neurokit.rules.base import Rule, check_examples, check_label_range
+from neurokit.traced import is_traced
+from neurokit.train.state import (LayerwiseOptState, TrainState, check_layerwise, check_opt_state,
+                                  shuffle_key, step_key)
 
 
 def make_train_step(rule: Rule, optimizer: optax.GradientTransformation, reduce=None):
@@ -23,13 +24,21 @@ def make_train_step(rule: Rule, optimizer: optax.GradientTransformation, reduce=
     A state whose `opt_state` is a `LayerwiseOptState` (`init_state(...,
     layerwise=True)`) is stepped by `rule.layerwise_step`: each block's optimizer
     update is applied inside the rule's forward pass.
+
+    Raises (at trace time):
+      ValueError: the state's optimizer state was made by another optimizer
+        (`state.check_opt_state`), or float16 parameters with float16 optimizer state.
     """
 
     def train_step(state: TrainState, batch):
-        if not rule.applies_updates:
-            check_optimizer_state(state.params, state.opt_state)  # at trace time
-        if isinstance(state.opt_state, LayerwiseOptState):
+        layerwise = isinstance(state.opt_state, LayerwiseOptState)
+        if layerwise:
             check_layerwise(rule, True)
+        if layerwise or not rule.applies_updates:  # the optimizer steps this state
+            check_opt_state(rule, optimizer, state.params, state.opt_state)  # at trace time
+        if not rule.applies_updates:
+            check_optimizer_state(state.params, state.opt_state)
+        if layerwise:
             if reduce is not None:
                 raise ValueError('layerwise updates apply each block inside the step, so there is '
                                  'no point to average updates across devices (pmap); use '
@@ -79,17 +88,34 @@ def epoch_order(key, epoch, num_examples, batch_size):
     return perm[:steps * batch_size].reshape(steps, batch_size)
 
 
+def check_labels(rule: Rule, params, rule_state, x, y) -> None:
+    """`rules.base.check_label_range` for a whole data set, the class count read from
+    `rule.predict`'s logits (`jax.eval_shape`: nothing is computed). Traced labels (under
+    `jit`) cannot be inspected and are left alone."""
+    if is_traced(y) or np.size(y) == 0 or rule.predict is None:
+        return
+    num_classes = jax.eval_shape(rule.predict, params, rule_state, x[:1]).shape[-1]
+    check_label_range(y, num_classes)
+
+
 def make_epoch(rule: Rule, optimizer, batch_size: int):
     """`(state, x, y, epoch) -> (state, mean metrics)`: one epoch as one `lax.scan`.
 
     The data set stays on the device; each step gathers its batch by index.
+
+    Raises:
+      ValueError: `x` and `y` do not match (`rules.check_examples`), or, when they are
+        concrete (called outside `jit`), a label lies outside [0, num_classes)
+        (`check_labels`); under `jit` the labels cannot be inspected.
     """
     check_batch_size(batch_size)
     train_step = make_train_step(rule, optimizer)
 
     def epoch_fn(state: TrainState, x, y, epoch):
+        y_in = y
         x, y = jnp.asarray(x), jnp.asarray(y)  # numpy arrays cannot be indexed by a traced order
         check_examples(x, y)
+        check_labels(rule, state.params, state.rule_state, x, y_in)
         order = epoch_order(state.key, epoch, x.shape[0], batch_size)
 
         def body(s, idx):
@@ -102,12 +128,19 @@ def make_epoch(rule: Rule, optimizer, batch_size: int):
 
 
 def make_evaluate(rule: Rule, batch_size: int):
-    """`(params, rule_state, x, y) -> accuracy`, compiled as one scan over batches."""
+    """`(params, rule_state, x, y) -> accuracy`, compiled as one scan over batches.
+
+    Raises:
+      ValueError: as `make_epoch` (concrete labels outside [0, num_classes) would count
+        as wrong without an error), or no examples.
+    """
     check_batch_size(batch_size)
 
     def evaluate(params, rule_state, x, y):
+        y_in = y
         x, y = jnp.asarray(x), jnp.asarray(y)
         check_examples(x, y)
+        check_labels(rule, params, rule_state, x, y_in)
         n = x.shape[0]
         if n == 0:
             raise ValueError('no examples to evaluate')

@@ -74,6 +74,59 @@ def check_layerwise(rule: Rule, layerwise: bool):
                          'or init_state(..., layerwise=False)')
 
 
+def check_opt_state(rule: Rule, optimizer: optax.GradientTransformation, params,
+                    opt_state) -> None:
+    """ValueError unless `opt_state` has the tree structure `init_state` gives `optimizer`
+    for `params` (one state per block of `rule.blocks` for a `LayerwiseOptState`).
+
+    A state made by another optimizer (`init_state(..., optax.sgd(0.1))` stepped with
+    `optax.adam`) otherwise fails deep inside optax (`'EmptyState' object has no
+    attribute 'mu'`). Only the structure is compared, through `jax.eval_shape`: nothing
+    is computed, and a vmapped state (a leading member axis) or one restored from a
+    checkpoint passes as it is.
+
+    Example:
+      check_opt_state(rule, optimizer, state.params, state.opt_state)  # at trace time
+    """
+    if isinstance(opt_state, LayerwiseOptState):
+        def made(p):
+            return LayerwiseOptState(tuple(optimizer.init(b) for b in rule.blocks(p)))
+    else:
+        made = optimizer.init
+    want = jax.eval_shape(made, params)
+    if jax.tree.structure(opt_state) == jax.tree.structure(want):
+        return
+    have, make = _kinds(opt_state), _kinds(want)
+    what = (f'was made by another optimizer: it holds {have}, but this optimizer makes {make}'
+            if have != make else 'does not fit this optimizer and these params (made for '
+            'other params, or by another optimizer)')
+    raise ValueError(f'the optimizer state {what}; re-create the state with '
+                     'neurokit.train.init_state(key, model, rule, optimizer) using the '
+                     'optimizer you train with')
+
+
+def _kinds(tree, limit: int = 4) -> str:
+    """The state types in `tree`, outermost first (`ScaleByAdamState, EmptyState`), for
+    messages: optax states are NamedTuples, whose names say which optimizer made them."""
+    names = []
+
+    def walk(x):
+        if isinstance(x, tuple) and hasattr(x, '_fields'):
+            names.append(type(x).__name__)
+        if isinstance(x, (tuple, list)):
+            for v in x:
+                walk(v)
+        elif isinstance(x, dict):
+            for v in x.values():
+                walk(v)
+
+    walk(tree)
+    if not names:
+        return f'a {type(tree).__name__} of {len(jax.tree.leaves(tree))} arrays'
+    more = f', ... ({len(names)} in all)' if len(names) > limit else ''
+    return ', '.join(names[:limit]) + more
+
+
 def step_key(state: TrainState):
     """The key of the current step: `fold_in(fold_in(key, STEP), step)`."""
     return jax.random.fold_in(jax.random.fold_in(state.key, _STEP), state.step)

@@ -202,6 +202,78 @@ def test_save_checks_meta_before_writing_anything(tmp_path):
     assert meta['epoch'] == 2 and meta['loss'] == 0.5
 
 
+def _contents(folder):
+    """`{relative path: bytes}` of every file under `folder`."""
+    out = {}
+    for root, _, files in os.walk(folder):
+        for f in files:
+            path = os.path.join(root, f)
+            out[os.path.relpath(path, folder)] = open(path, 'rb').read()
+    return out
+
+
+def _equal_trees(a, b):
+    return all(x.dtype == y.dtype and np.array_equal(x, y)
+               for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True))
+
+
+def test_save_refuses_an_epoch_already_saved_and_leaves_it_byte_identical(tmp_path):
+    # orbax raised its StepAlreadyExistsError; replacing the checkpoint in place could
+    # lose it to a crash mid-save, so the caller chooses (a later epoch, or delete it).
+    first, second = _plain_state(), _plain_state()._replace(step=jnp.int32(7))
+    ckpt = Checkpointer(str(tmp_path), keep=3)
+    ckpt.save(2, first, {'train_seconds': 1.0})
+    before, listing = _contents(tmp_path / 'checkpoints'), _listing(tmp_path)
+    folder = os.path.join(ckpt.directory, '2')
+    with pytest.raises(ValueError) as e:
+        ckpt.save(2, second, {'train_seconds': 2.0})
+    msg = str(e.value)
+    assert f'epoch 2 already has a checkpoint ({folder})' in msg and '\n' not in msg, msg
+    assert 'save under an epoch after 2' in msg and f'delete {folder} first' in msg, msg
+    assert _contents(tmp_path / 'checkpoints') == before and _listing(tmp_path) == listing
+    restored, meta = ckpt.restore(2, like=first)
+    assert _equal_trees(restored, first) and meta['train_seconds'] == 1.0
+    ckpt.close()
+
+
+def test_save_refuses_an_epoch_before_the_newest(tmp_path):
+    # orbax wrote it: a resume would still read the newest, and keep= evicts the smallest
+    state = _plain_state()
+    ckpt = Checkpointer(str(tmp_path), keep=3)
+    ckpt.save(2, state, {})
+    ckpt.save(3, state, {})
+    before, listing = _contents(tmp_path / 'checkpoints'), _listing(tmp_path)
+    newer = [re.escape(os.path.join(ckpt.directory, e)) for e in ('2', '3')]
+    for epoch, match in ((1, f'epoch 1 is before the newest checkpoint, epoch 3 .*delete '
+                             f'{newer[0]}, {newer[1]} first to go back to epoch 1'),
+                         (2, f'epoch 2 already has a checkpoint .*delete {newer[0]}, '
+                             f'{newer[1]} first to replace it')):
+        with pytest.raises(ValueError, match=match):
+            ckpt.save(epoch, state, {})
+        assert ckpt.epochs() == [2, 3] and _listing(tmp_path) == listing
+        assert _contents(tmp_path / 'checkpoints') == before
+    ckpt.close()
+    reader = Checkpointer(str(tmp_path), create=False)
+    assert reader.epochs() == [2, 3]
+    reader.close()
+
+
+def test_save_after_deleting_the_named_folder_replaces_the_checkpoint(tmp_path):
+    # the message's advice works in the same Checkpointer (it reads the folder again)
+    first, second = _plain_state(), _plain_state()._replace(step=jnp.int32(5))
+    ckpt = Checkpointer(str(tmp_path), keep=3)
+    ckpt.save(1, first, {})
+    ckpt.save(2, first, {})
+    with pytest.raises(ValueError, match='already has a checkpoint'):
+        ckpt.save(2, second, {})
+    shutil.rmtree(os.path.join(ckpt.directory, '2'))
+    ckpt.save(2, second, {})
+    assert ckpt.epochs() == [1, 2]
+    restored, _ = ckpt.restore(2, like=second)
+    ckpt.close()
+    assert int(restored.step) == 5 and _equal_trees(restored, second)
+
+
 def test_config_diff_ignores_bookkeeping_keys():
     a = wd.config_json(base_config())
     b = base_config()
