@@ -104,34 +104,20 @@ def test_unreadable_pickle(tmp_path):
     _assert_one_line(e.value, tmp_path / "test_batch")
 
 
-def test_missing_key(tmp_path):
-    _make100(tmp_path)
+@pytest.mark.parametrize("name, batch, rows, labels, key, words", [
     # A CIFAR-10 style batch (b'labels') where CIFAR-100 needs b'fine_labels'.
-    _dump(tmp_path / "train", np.zeros((2, 3072), np.uint8), [0, 1], b"labels")
-    with pytest.raises(DataError, match="fine_labels"):
-        load("cifar100", str(tmp_path))
-
-
-def test_wrong_row_length(tmp_path):
-    _make10(tmp_path)
-    _dump(tmp_path / "data_batch_1", np.zeros((2, 3000), np.uint8), [0, 1], b"labels")
-    with pytest.raises(DataError, match="3072") as e:
-        load("cifar10", str(tmp_path))
-    _assert_one_line(e.value, tmp_path / "data_batch_1")
-
-
-def test_label_out_of_range(tmp_path):
-    _make10(tmp_path)
-    _dump(tmp_path / "test_batch", np.zeros((2, 3072), np.uint8), [0, 10], b"labels")
-    with pytest.raises(DataError, match="outside"):
-        load("cifar10", str(tmp_path))
-
-
-def test_count_mismatch(tmp_path):
-    _make10(tmp_path)
-    _dump(tmp_path / "test_batch", np.zeros((2, 3072), np.uint8), [0, 1, 2], b"labels")
-    with pytest.raises(DataError, match="2 examples but 3 labels"):
-        load("cifar10", str(tmp_path))
+    ("cifar100", "train", np.zeros((2, 3072), np.uint8), [0, 1], b"labels", "fine_labels"),
+    ("cifar10", "data_batch_1", np.zeros((2, 3000), np.uint8), [0, 1], b"labels", "3072"),
+    ("cifar10", "test_batch", np.zeros((2, 3072), np.uint8), [0, 10], b"labels", "outside"),
+    ("cifar10", "test_batch", np.zeros((2, 3072), np.uint8), [0, 1, 2], b"labels",
+     "2 examples but 3 labels"),
+], ids=["missing_key", "wrong_row_length", "label_out_of_range", "count_mismatch"])
+def test_a_bad_batch_is_one_line_naming_it(tmp_path, name, batch, rows, labels, key, words):
+    (_make10 if name == "cifar10" else _make100)(tmp_path)
+    _dump(tmp_path / batch, rows, labels, key)
+    with pytest.raises(DataError, match=words) as e:
+        load(name, str(tmp_path))
+    _assert_one_line(e.value, tmp_path / batch)
 
 
 @pytest.mark.parametrize("data, words", [
