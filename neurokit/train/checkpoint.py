@@ -39,10 +39,14 @@ class Checkpointer:
       keep: how many of the newest checkpoints to keep (older ones are deleted
         after a newer one is complete).
       create: create the folder (False for read-only inspection).
+      run: the folder is a training run's (`neurokit.train.run`, the CLI): error messages
+        then also name its config.json and `--workdir`; otherwise they speak of this
+        object's `restore`/`restore_latest` and `like=` only.
     """
 
-    def __init__(self, workdir: str, keep: int = 3, create: bool = True):
+    def __init__(self, workdir: str, keep: int = 3, create: bool = True, run: bool = False):
         self.directory = os.path.join(os.path.abspath(workdir), CHECKPOINTS)
+        self._run = run
         # Synchronous saves: the state is small next to an epoch's compute
         # (results/checkpoint.md), and a save that is complete when `save`
         # returns keeps the metrics/checkpoint ordering simple.
@@ -207,22 +211,30 @@ class Checkpointer:
             raise WorkdirError(
                 f'checkpoint {folder} holds arrays of other dtypes or shapes than like=: '
                 f'{differ[0]}{more}; the checkpoint itself is fine: restore it with like= a '
-                'state of the model, dtype and optimizer it was saved with (if config.json '
-                'was edited, put it back), or pass a new --workdir')
+                'state of the model, dtype and optimizer it was saved with'
+                + (' (if config.json was edited, put it back), or pass a new --workdir'
+                   if self._run else ' (or like=None for the raw arrays)'))
 
     def fallback(self, epoch: int) -> str:
         """What to do when the checkpoint of `epoch` cannot be used (for error messages)."""
         folder = os.path.join(self.directory, str(epoch))
         older = [s for s in self.epochs() if s < epoch]
-        then = f'resume from epoch {older[-1]}' if older else 'start over'
-        return f'delete {folder} to {then}, or pass a new --workdir'
+        if self._run:
+            then = f'resume from epoch {older[-1]}' if older else 'start over'
+            return f'delete {folder} to {then}, or pass a new --workdir'
+        if older:
+            return (f'restore({older[-1]}) reads the epoch before it; delete {folder} to make '
+                    f'epoch {older[-1]} the newest')
+        return f'no earlier checkpoint exists; delete {folder} to start over'
 
     def _restore_failed(self, epoch: int, e: Exception) -> str:
         folder = os.path.join(self.directory, str(epoch))
         detail = ' '.join(str(e).split())[:200]
+        edited = ('config.json was edited, put it back' if self._run else
+                  'like= is a state of another model or optimizer, pass one of the model it '
+                  'was saved with')
         return (f'checkpoint {folder} cannot be restored ({type(e).__name__}: {detail}); if '
-                'config.json was edited, put it back; if the checkpoint is damaged, '
-                f'{self.fallback(epoch)}')
+                f'{edited}; if the checkpoint is damaged, {self.fallback(epoch)}')
 
     def restore_latest(self, like=None):
         """`(epoch, state, meta)` of the newest checkpoint, or None if there is none."""

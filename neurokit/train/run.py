@@ -288,7 +288,7 @@ def _run(config, workdir: str, lock) -> dict:
 
     with epochs.writing(os.path.abspath(workdir), 0):
         wd.start_writing(workdir, status, config, lock if primary else None)
-        ckpt = Checkpointer(workdir, keep=config.keep_checkpoints)
+        ckpt = Checkpointer(workdir, keep=config.keep_checkpoints, run=True)
     start = epochs.resume(ckpt, state, steps, os.path.join(workdir, wd.METRICS), primary)
     dstate = place.to_devices(start.state)  # what the compiled epoch takes (pmap: replicas)
     poison = epochs.poison_epoch()

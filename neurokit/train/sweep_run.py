@@ -192,7 +192,7 @@ def run_sweep(config, workdir: str, status: str, lock) -> dict:
 
     with epochs.writing(os.path.abspath(workdir), 0):
         wd.start_writing(workdir, status, config, lock)
-        ckpt = Checkpointer(workdir, keep=config.keep_checkpoints)
+        ckpt = Checkpointer(workdir, keep=config.keep_checkpoints, run=True)
     start = epochs.resume(ckpt, state, steps, os.path.join(workdir, wd.METRICS))
     poison = epochs.poison_epoch()
 

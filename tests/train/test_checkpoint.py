@@ -102,12 +102,20 @@ def test_restore_refuses_a_state_that_does_not_match_its_checksums(tmp_path):
         meta = json.load(open(path))
         meta['checksums'] = checksums(flipped)
         json.dump(meta, open(path, 'w'))
+    # A library caller is told about restore(1); a run's folder (the CLI) about resuming.
     ckpt = Checkpointer(str(tmp_path), keep=3)
-    with pytest.raises(WorkdirError, match=r'checkpoints/2 is damaged.*resume from epoch 1'):
+    with pytest.raises(WorkdirError, match=r'checkpoints/2 is damaged.*restore\(1\) reads the '
+                                           r'epoch before it') as e:
         ckpt.restore(2, like=state)
-    _, meta = ckpt.restore(1, like=state)  # the older one is fine
+    assert '--workdir' not in str(e.value) and 'resume' not in str(e.value)
+    _, meta = ckpt.restore(1, like=state)  # the older one is fine, as the message says
     ckpt.close()
     assert meta['epoch'] == 1
+    run = Checkpointer(str(tmp_path), keep=3, run=True)
+    with pytest.raises(WorkdirError, match=r'checkpoints/2 is damaged.*resume from epoch 1.*'
+                                           r'--workdir'):
+        run.restore(2, like=state)
+    run.close()
 
 
 def test_unfinished_save_is_ignored(tmp_path):
@@ -139,6 +147,7 @@ def test_restore_names_a_dtype_or_shape_that_differs_from_like(tmp_path):
     assert re.search(r"\.params\['layers'\]\[0\]\['b'\] is float32\[4\] there, "
                      r"bfloat16\[4\] in like", msg), msg
     assert 'checkpoint itself is fine' in msg and 'damaged' not in msg and '\n' not in msg
+    assert '--workdir' not in msg and 'config.json' not in msg  # a library caller's words
     with pytest.raises(WorkdirError, match=r"is float32\[4\] there, float32\[6\] in like"):
         ckpt.restore(1, like=_plain_state(hidden=(6,)))
     restored, _ = ckpt.restore(1, like=state)  # the checkpoint itself is fine
