@@ -206,10 +206,6 @@ def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
                           'time, which needs one optimizer state per layer (else Adam moves '
                           'finished layers): set --config.layerwise_updates=True')
     parse_sweep(config.sweep, config)
-    if config.sweep and config.nan_policy != 'stop':
-        raise ConfigError(f"config.nan_policy={config.nan_policy!r} is not available in a sweep "
-                          "(its members run as one program and stop together); use "
-                          "nan_policy='stop' or run the members as separate runs")
     return config
 
 

@@ -187,8 +187,13 @@ def _bcast(ok, m):
     return ok.reshape(ok.shape + (1,) * (m.ndim - 1))
 
 
-def _nonfinite_message(guard, groups, steps, workdir, last_saved, layerwise=False,
-                       dtype='float32', own_optimizer=False):
+def nonfinite_message(guard, groups, steps, workdir, last_saved, layerwise=False,
+                      dtype='float32', own_optimizer=False, who=None, fix=None):
+    """The one-line TrainingError text for a guard (`make_guarded_epoch`) that saw a
+    non-finite step: where (step, epoch, batch; the first bad member's), what (loss, which
+    layers), what was kept, and the fixes. `who` names the member(s) (default: the seed
+    offset when there are several); `fix` replaces the config changes suggested (which
+    then do not resume: only nan_policy=skip does)."""
     first_bad = np.atleast_1d(np.asarray(guard['first_bad']))
     member = int(np.argmax(first_bad >= 0))
     step = int(first_bad[member])
@@ -197,19 +202,23 @@ def _nonfinite_message(guard, groups, steps, workdir, last_saved, layerwise=Fals
     what = (['loss'] if loss_bad else []) + (
         [f'parameters of layer {", ".join(g for g, b in zip(groups, bad) if b)}']
         if bad.any() else [])
-    who = f' in member {member} (seed offset {member})' if len(first_bad) > 1 else ''
+    if who is None:
+        who = f' in member {member} (seed offset {member})' if len(first_bad) > 1 else ''
     kept = (f'the last good checkpoint (epoch {last_saved}) is intact in '
             f'{os.path.join(workdir, "checkpoints")}' if last_saved else 'no checkpoint was saved')
     fp16 = ("float16's range ends at 65504, so first try --config.model.dtype=bfloat16; "
             if dtype == 'float16' else '')
-    if own_optimizer:  # the rule steps its weights itself (ipc): config.optimizer is unused
+    resumes = 'either change'
+    if fix is not None:
+        resumes = 'it'
+    elif own_optimizer:  # the rule steps its weights itself (ipc): config.optimizer is unused
         fix = 'lower --config.rule_kwargs.weight_lr'
     else:
         fix = ('lower --config.optimizer.learning_rate, clip with --config.optimizer.grad_clip'
                + (' (with --config.layerwise_updates=False)' if layerwise else ''))
     return (f'non-finite {" and ".join(what)} at step {step + 1} (epoch {step // steps + 1}, '
             f'batch {step % steps + 1} of {steps}){who}; {kept}; {fp16}{fix}, or pass '
-            '--config.nan_policy=skip (the same command resumes with either change'
+            f'--config.nan_policy=skip (the same command resumes with {resumes}'
             + (')' if last_saved else ' or starts over)'))
 
 
@@ -303,7 +312,7 @@ def _run(config, workdir: str, lock) -> dict:
         state = place.host_state(dstate)
         metrics, guard = fetch(metrics), fetch(guard)
         if config.nan_policy == 'stop' and np.any(guard['first_bad'] >= 0):
-            raise TrainingError(_nonfinite_message(guard, groups, steps, workdir, last_saved,
+            raise TrainingError(nonfinite_message(guard, groups, steps, workdir, last_saved,
                                                    config.layerwise_updates, config.model.dtype,
                                                    rule.applies_updates))
         metrics = _scalars(metrics)

@@ -44,7 +44,8 @@ from neurokit.rules import registry as rule_registry
 from neurokit.train import epochs
 from neurokit.train import workdir as wd
 from neurokit.train.checkpoint import Checkpointer, checksums
-from neurokit.train.run import build as build_run, num_train
+from neurokit.train.run import (build as build_run, make_guarded_epoch, nonfinite_message,
+                                num_train, param_groups)
 
 
 class _Cfg(dict):
@@ -163,9 +164,13 @@ def run_sweep(config, workdir: str, status: str, lock) -> dict:
     x, y, x_test, y_test = jax.device_put(
         (dataset.x_train[:n], dataset.y_train[:n], dataset.x_test, dataset.y_test), whole)
 
+    # each member's epoch is a run's guarded epoch: a non-finite loss or parameter stops the
+    # sweep naming the member ('stop'), or is skipped in that member only ('skip')
+    guarded = lambda rule, opt, batch_size: make_guarded_epoch(
+        rule, opt, batch_size, model, config.nan_policy)
     init, epoch_fn, eval_fn = sweep_lib.make_sweep(model, _build_fn(config, model, steps),
                                                    config.batch_size, config.eval_batch_size,
-                                                   config.layerwise_updates)
+                                                   config.layerwise_updates, guarded)
     t0 = time.perf_counter()
     try:
         # every leaf of the state, the metrics and the accuracies has the member axis first
@@ -196,20 +201,27 @@ def run_sweep(config, workdir: str, status: str, lock) -> dict:
     start = epochs.resume(ckpt, state, steps, os.path.join(workdir, wd.METRICS))
     poison = epochs.poison_epoch()
 
+    groups = param_groups(jax.tree.map(lambda a: a[0], state.params), model)
+
     def one_epoch(epoch, state, last_saved):
         x_in = x if poison != epoch + 1 else poison_c(x)
         t = time.perf_counter()
-        state, metrics = epoch_c(state, arrays, x_in, y, epoch)
+        state, metrics, guard = epoch_c(state, arrays, x_in, y, epoch)
         jax.block_until_ready(state)
         dt = time.perf_counter() - t
         metrics = {k: np.asarray(v) for k, v in jax.device_get(metrics).items()}
-        loss = metrics['loss']
-        if config.nan_policy == 'stop' and not np.all(np.isfinite(loss)):
-            bad = [int(i) for i in np.flatnonzero(~np.isfinite(loss))]
-            raise TrainingError(f'non-finite loss in epoch {epoch + 1} for sweep member(s) '
-                                f'{bad} ({[values[i] for i in bad][:3]}); '
-                                f'{epochs.kept(last_saved)}; lower the swept values or drop '
-                                'those members, with a new --workdir')
+        guard = jax.device_get(guard)
+        if config.nan_policy == 'stop' and np.any(guard['first_bad'] >= 0):
+            bad = [int(i) for i in np.flatnonzero(guard['first_bad'] >= 0)]
+            shown = '; '.join(', '.join(f'{k}={v:g}' for k, v in {**values[i], 'seed': seeds[i]}
+                                        .items()) for i in bad[:3])
+            more = f' and {len(bad) - 3} more' if len(bad) > 3 else ''
+            who = f' in sweep member(s) {bad} ({shown}{more})'
+            raise TrainingError(nonfinite_message(guard, groups, steps, workdir, last_saved,
+                                                  config.layerwise_updates, config.model.dtype,
+                                                  rule.applies_updates, who=who,
+                                                  fix='lower or drop those values of '
+                                                  '--config.sweep (with a new --workdir)'))
         acc = np.asarray(eval_c(state, arrays, x_test, y_test), np.float64)
         record = {'epoch': epoch + 1, 'step': steps * (epoch + 1)}
         record.update({f'train_{k}': v.tolist() for k, v in metrics.items()})

@@ -208,8 +208,6 @@ def cases(tmp):
         'float64 without x64': (BP, tiny + ['--config.model.dtype=float64'], ['JAX_ENABLE_X64'], 'new'),
         'negative swept learning rate': (BP, tiny + ['--config.sweep=optimizer.learning_rate=-1,0.001'],
                                          ['sweep member', 'learning_rate=-1', '>= 0'], 'new'),
-        'nan skip in a sweep': (BP, tiny + ['--config.sweep=optimizer.learning_rate=0.001,0.01',
-                                            '--config.nan_policy=skip'], ['nan_policy', 'sweep'], 'new'),
         'data_dir for generated data': (BP, tiny + ['--config.dataset=digits', f'--config.data_dir={good}'],
                                         ['digits', 'data_dir', 'not used'], 'new'),
         'rule hyperparameter of the wrong kind in a file': (

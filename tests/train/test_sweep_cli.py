@@ -7,7 +7,7 @@ import pytest
 
 from experiments.configs import bp as bp_config
 from experiments.configs import pc as pc_config
-from neurokit.errors import ConfigError
+from neurokit.errors import ConfigError, TrainingError
 from neurokit.train.run import run
 
 
@@ -123,3 +123,36 @@ def test_sweep_of_a_warmup_cosine_learning_rate_and_sgd_momentum_equals_separate
         run(_config(**over, **{'optimizer.learning_rate': lr, 'optimizer.momentum': momentum}),
             str(wdir))
         np.testing.assert_allclose(sweep_loss[:, i], _curve(wdir, 'train_loss'), rtol=1e-5)
+
+
+# sgd at 1e30 overflows the weights within two steps; 0.01 trains normally.
+DIVERGING = {'optimizer.name': 'sgd', 'sweep': 'optimizer.learning_rate=0.01,1e30'}
+
+
+def test_a_diverging_member_stops_the_sweep_naming_its_values(tmp_path):
+    with pytest.raises(TrainingError) as e:
+        run(_config(**DIVERGING), str(tmp_path / 'w'))
+    msg = str(e.value)
+    assert 'sweep member(s) [1] (optimizer.learning_rate=1e+30, seed=0)' in msg, msg
+    assert 'epoch 1' in msg and '\n' not in msg, msg
+    # lowering a swept value is another sweep (not resumable); skip is
+    assert 'drop those values of --config.sweep (with a new --workdir)' in msg, msg
+    assert 'nan_policy=skip (the same command resumes with it' in msg, msg
+    # ... as the message says: the same workdir takes the skip
+    summary = run(_config(**DIVERGING, nan_policy='skip'), str(tmp_path / 'w'))
+    assert summary['epochs'] == 2 and np.all(np.isfinite(summary['test_accuracy']))
+
+
+def test_skip_in_a_sweep_skips_only_the_diverging_member(tmp_path):
+    """nan_policy=skip applies per member: member 0 trains exactly as a run of its own,
+    member 1 skips its non-finite steps and keeps finite parameters."""
+    summary = run(_config(**DIVERGING, nan_policy='skip'), str(tmp_path / 'sweep'))
+    skipped = _curve(tmp_path / 'sweep', 'train_skipped_steps')  # (epochs, members)
+    assert np.all(skipped[:, 0] == 0) and np.all(skipped[:, 1] > 0), skipped
+    assert np.all(np.isfinite(summary['test_accuracy']))
+    single = tmp_path / 'single'
+    run(_config(**{'optimizer.name': 'sgd', 'optimizer.learning_rate': 0.01}), str(single))
+    np.testing.assert_allclose(_curve(tmp_path / 'sweep', 'train_loss')[:, 0],
+                               _curve(single, 'train_loss'), rtol=1e-5)
+    np.testing.assert_allclose(_curve(tmp_path / 'sweep', 'test_accuracy')[:, 0],
+                               _curve(single, 'test_accuracy'), atol=1e-6)
