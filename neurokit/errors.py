@@ -11,3 +11,8 @@ class WorkdirError(OSError):
 
 class TrainingError(RuntimeError):
     """Training cannot go on (e.g. a non-finite loss)."""
+
+
+class CheckpointOrderError(WorkdirError, ValueError):
+    """A checkpoint would be saved at or before the newest one (which it would overwrite,
+    or which a resume would read instead)."""

@@ -4,9 +4,10 @@ A fresh interpreter spends about 2 s importing jax, flax, optax and orbax before
 entrypoint reads its flags, and the CLI tests run about 150 commands. A `Server` is ONE
 process started with the tests' environment; it imports those modules once (without
 starting a JAX backend, so forking is safe) and forks a child per command. The child
-runs the entrypoint module as `__main__`, as `python -m` does: its own argv, stdin
-(/dev/null), stdout, stderr, atexit handlers and exit status (a signal gives -N, as
-`subprocess` reports it), and its own JAX backend. The entrypoint modules themselves are
+runs the entrypoint module as `__main__`, as `python -m` does, and leaves through the
+interpreter's own exit (thread shutdown, atexit, finalisation): its own argv, stdin
+(/dev/null), stdout, stderr and exit status (a signal gives -N, as `subprocess` reports
+it), and its own JAX backend. The entrypoint modules themselves are
 not imported by the server: they define absl flags, which must be defined once, in the
 child. Environment variables read at import (JAX_PLATFORMS, XLA_FLAGS, the compilation
 cache) are the server's; per-command `extra_env` is for those read at run time
@@ -15,6 +16,7 @@ cache) are the server's; per-command `extra_env` is for those read at run time
 import concurrent.futures
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -27,40 +29,29 @@ PRELOAD = ['neurokit', 'neurokit.cli', 'neurokit.train', 'absl.app',
            'ml_collections.config_flags']
 
 _SERVER = r'''
-import atexit, json, os, runpy, select, sys, traceback
+import json, os, runpy, select, sys
 preload, out_dir = json.loads(sys.argv[1])
 for name in preload:
     __import__(name)
 from jax._src import xla_bridge
 assert not xla_bridge._backends, 'a preloaded module started a JAX backend: forking is unsafe'
 reply = os.fdopen(os.dup(1), 'w')
+os.dup2(os.open(os.devnull, os.O_WRONLY), 1)  # stray prints cannot break the reply stream
 
 
 def child(i, module, argv, extra_env):
-    code = 1
-    try:
-        os.environ.update(extra_env)
-        os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
-        for fd, ext in ((1, 'out'), (2, 'err')):
-            os.dup2(os.open(f'{out_dir}/{i}.{ext}', os.O_WRONLY | os.O_CREAT | os.O_TRUNC), fd)
-        sys.argv = [module] + argv
-        try:
-            runpy.run_module(module, run_name='__main__', alter_sys=True)
-            code = 0
-        except SystemExit as e:
-            if e.code is None or isinstance(e.code, int):
-                code = e.code or 0
-            else:
-                print(e.code, file=sys.stderr)
-        except BaseException:
-            traceback.print_exc()
-        atexit._run_exitfuncs()
-    finally:
-        try:
-            sys.stdout.flush()
-            sys.stderr.flush()
-        finally:
-            os._exit(code)
+    """Runs `module` as `python -m` would, then leaves through the interpreter's own exit:
+    a normal return or SystemExit runs threading's shutdown (joining non-daemon threads),
+    atexit handlers and finalisation; an uncaught exception prints its traceback (exit 1);
+    an uncaught KeyboardInterrupt ends the process by SIGINT. None of it returns here."""
+    reply.close()
+    os.environ.update(extra_env)
+    os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
+    for fd, ext in ((1, 'out'), (2, 'err')):
+        os.dup2(os.open(f'{out_dir}/{i}.{ext}', os.O_WRONLY | os.O_CREAT | os.O_TRUNC), fd)
+    sys.argv = [module] + argv
+    runpy.run_module(module, run_name='__main__', alter_sys=True)
+    sys.exit(0)
 
 
 children, pending, closed = {}, b'', False
@@ -76,7 +67,6 @@ while children or not closed:
             i, module, argv, extra_env = json.loads(line)
             pid = os.fork()
             if pid == 0:
-                reply.close()
                 child(i, module, argv, extra_env)
             children[pid] = i
             reply.write(json.dumps([i, 'pid', pid]) + '\n')
@@ -93,17 +83,35 @@ while children or not closed:
 
 
 class Job:
-    """One command in flight: `pid` (to signal it from outside) and `wait()`."""
+    """One command in flight: `pid`, `wait()`, `kill_after()`."""
 
     def __init__(self, server, i):
         self._server, self._i = server, i
         self._started, self._done = threading.Event(), threading.Event()
         self.pid = self.returncode = None
 
+    def kill_after(self, seconds):
+        """SIGKILLs the command if it still runs after `seconds` (from outside, at an
+        arbitrary moment); then as `wait()`."""
+        if not self._done.wait(seconds):
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+            except ProcessLookupError:  # it ended and was reaped just now
+                pass
+        return self.wait()
+
     def wait(self, timeout=600):
-        """(returncode, stdout, stderr) once the command has ended."""
+        """(returncode, stdout, stderr) once the command has ended. One that runs past
+        `timeout` is killed (so that nothing outlives the test) and raises TimeoutError."""
         if not self._done.wait(timeout):
-            raise TimeoutError(f'command {self._i} ran over {timeout} s')
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            raise TimeoutError(f'command {self._i} ran over {timeout} s and was killed')
+        if self.returncode is None:
+            raise RuntimeError(f'the command server died while command {self._i} ran:\n'
+                               f'{self._server.stderr()[-3000:]}')
         read = lambda ext: open(f'{self._server.out_dir}/{self._i}.{ext}', errors='replace').read()
         return self.returncode, read('out'), read('err')
 
@@ -117,7 +125,7 @@ class Server:
         self._proc = subprocess.Popen(
             [sys.executable, '-c', _SERVER, json.dumps([PRELOAD, self.out_dir])], cwd=REPO,
             env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            text=True)
+            text=True, start_new_session=True)  # its own process group: close() can kill all
         first = self._proc.stdout.readline()
         if first != 'ready\n':
             self._proc.kill()
@@ -136,6 +144,16 @@ class Server:
             else:
                 job.returncode = value
                 job._done.set()
+        for job in list(self._jobs.values()):  # the server is gone: nothing more will come
+            job._started.set()
+            job._done.set()
+
+    def stderr(self) -> str:
+        """What the server itself wrote to stderr (once it has exited)."""
+        try:
+            return self._proc.stderr.read() if self._proc.poll() is not None else ''
+        except ValueError:
+            return ''
 
     def start(self, module, argv, extra_env=None):
         """Starts `python -m module *argv` (from the repo root); returns its Job."""
@@ -144,16 +162,23 @@ class Server:
             job = self._jobs[i] = Job(self, i)
             self._proc.stdin.write(json.dumps([i, module, list(argv), dict(extra_env or {})]) + '\n')
             self._proc.stdin.flush()
-        if not job._started.wait(60):
-            raise RuntimeError(f'the command server did not start command {i}')
+        if not job._started.wait(60) or job.pid is None:
+            raise RuntimeError(f'the command server did not start command {i}:\n'
+                               f'{self.stderr()[-3000:]}')
         return job
 
     def run(self, module, argv, extra_env=None, timeout=600):
         return self.start(module, argv, extra_env).wait(timeout)
 
     def close(self):
+        """Waits for the commands in flight (each bounded by its own wait's timeout), then
+        for the server; kills the server and its children if that takes over a minute."""
         self._proc.stdin.close()
-        self._proc.wait(timeout=600)
+        try:
+            self._proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(self._proc.pid, signal.SIGKILL)
+            self._proc.wait()
         self._reader.join(timeout=10)
         self._tmp.cleanup()
 

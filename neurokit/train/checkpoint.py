@@ -23,7 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 import orbax.checkpoint as ocp
 
-from neurokit.errors import WorkdirError
+from neurokit.errors import CheckpointOrderError, WorkdirError
 
 CHECKPOINTS = 'checkpoints'
 # Meta keys `save` writes itself: a caller's value would override the epoch `restore`
@@ -104,7 +104,8 @@ class Checkpointer:
         self._manager.wait_until_finished()
 
     def _check_after_latest(self, epoch: int) -> None:
-        """ValueError unless `epoch` is after the newest saved epoch (the folder is read
+        """CheckpointOrderError (a ValueError and a WorkdirError) unless `epoch` is after the
+        newest saved epoch (the folder is read
         again first, so checkpoints deleted since, as the message advises, count as gone)."""
         latest = self.latest()
         if latest is None or epoch > latest:
@@ -118,11 +119,11 @@ class Checkpointer:
         paths = ', '.join(os.path.join(self.directory, str(e)) for e in self.epochs()
                           if e >= epoch)
         if epoch in self.epochs():
-            raise ValueError(
+            raise CheckpointOrderError(
                 f'Checkpointer.save: epoch {epoch} already has a checkpoint ({folder}), left as '
                 f'it is; save under an epoch after {latest}, or delete {paths} first to replace '
                 'it, or use another workdir')
-        raise ValueError(
+        raise CheckpointOrderError(
             f'Checkpointer.save: epoch {epoch} is before the newest checkpoint, epoch {latest} '
             f'({os.path.join(self.directory, str(latest))}), which a resume would read instead, '
             f'so nothing was saved; save under an epoch after {latest}, or delete {paths} first '
@@ -159,7 +160,7 @@ class Checkpointer:
             meta = dict(out['meta'])
         except Exception as e:  # noqa: BLE001 - orbax/tensorstore raise many unrelated types
             # the hook stays: the failed restore's stray callbacks may still come
-            raise WorkdirError(self._restore_failed(epoch, e)) from None
+            raise WorkdirError(self._restore_failed(epoch, e, like is not None)) from None
         sys.unraisablehook = previous_hook
         folder = os.path.join(self.directory, str(epoch))
         if meta.get('epoch', epoch) != epoch:
@@ -227,14 +228,18 @@ class Checkpointer:
                     f'epoch {older[-1]} the newest')
         return f'no earlier checkpoint exists; delete {folder} to start over'
 
-    def _restore_failed(self, epoch: int, e: Exception) -> str:
+    def _restore_failed(self, epoch: int, e: Exception, with_like: bool) -> str:
         folder = os.path.join(self.directory, str(epoch))
         detail = ' '.join(str(e).split())[:200]
-        edited = ('config.json was edited, put it back' if self._run else
-                  'like= is a state of another model or optimizer, pass one of the model it '
-                  'was saved with')
-        return (f'checkpoint {folder} cannot be restored ({type(e).__name__}: {detail}); if '
-                f'{edited}; if the checkpoint is damaged, {self.fallback(epoch)}')
+        if self._run:
+            edited = 'if config.json was edited, put it back; '
+        elif with_like:
+            edited = ('if like= is a state of another model or optimizer, pass one of the model '
+                      'it was saved with; ')
+        else:
+            edited = ''
+        return (f'checkpoint {folder} cannot be restored ({type(e).__name__}: {detail}); '
+                f'{edited}if the checkpoint is damaged, {self.fallback(epoch)}')
 
     def restore_latest(self, like=None):
         """`(epoch, state, meta)` of the newest checkpoint, or None if there is none."""

@@ -206,7 +206,7 @@ def writing(what: str, last_saved: int, errors=(OSError,)):
     try:
         yield
     except WorkdirError:
-        raise  # already one line (it is an OSError too)
+        raise  # already one line (it is an OSError too; a CheckpointOrderError says its own fix)
     except errors as e:
         detail = (e.strerror if isinstance(e, OSError) and e.strerror
                   else f'{type(e).__name__}: {" ".join(str(e).split())[:200]}')

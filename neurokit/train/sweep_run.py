@@ -212,11 +212,12 @@ def run_sweep(config, workdir: str, status: str, lock) -> dict:
         metrics = {k: np.asarray(v) for k, v in jax.device_get(metrics).items()}
         guard = jax.device_get(guard)
         if config.nan_policy == 'stop' and np.any(guard['first_bad'] >= 0):
+            # the step and layers named are the first bad member's; the others are listed
             bad = [int(i) for i in np.flatnonzero(guard['first_bad'] >= 0)]
-            shown = '; '.join(', '.join(f'{k}={v:g}' for k, v in {**values[i], 'seed': seeds[i]}
-                                        .items()) for i in bad[:3])
-            more = f' and {len(bad) - 3} more' if len(bad) > 3 else ''
-            who = f' in sweep member(s) {bad} ({shown}{more})'
+            shown = ', '.join(f'{k}={v:g}' for k, v in {**values[bad[0]], 'seed': seeds[bad[0]]}
+                              .items())
+            also = f' (also non-finite in epoch {epoch + 1}: members {bad[1:]})' if bad[1:] else ''
+            who = f' in sweep member {bad[0]} ({shown}){also}'
             raise TrainingError(nonfinite_message(guard, groups, steps, workdir, last_saved,
                                                   config.layerwise_updates, config.model.dtype,
                                                   rule.applies_updates, who=who,

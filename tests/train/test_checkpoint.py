@@ -237,6 +237,8 @@ def test_save_refuses_an_epoch_already_saved_and_leaves_it_byte_identical(tmp_pa
     with pytest.raises(ValueError) as e:
         ckpt.save(2, second, {'train_seconds': 2.0})
     msg = str(e.value)
+    # a WorkdirError too: the run path's `writing` passes it on with its own fix
+    assert isinstance(e.value, WorkdirError)
     assert f'epoch 2 already has a checkpoint ({folder})' in msg and '\n' not in msg, msg
     assert 'save under an epoch after 2' in msg and f'delete {folder} first' in msg, msg
     assert _contents(tmp_path / 'checkpoints') == before and _listing(tmp_path) == listing
@@ -441,8 +443,9 @@ def test_a_sweep_stopped_by_a_non_finite_loss_keeps_what_it_recorded(tmp_path, d
     monkeypatch.setenv('NEUROKIT_TEST_POISON_EPOCH', '2')  # NaN inputs in epoch 2
     workdir = str(tmp_path / 'sweep')
     config = tiny_config(data_dir, epochs=3, sweep='optimizer.learning_rate=0.001,0.01')
-    with pytest.raises(TrainingError, match=r'non-finite loss .*\(epoch 2, .*member\(s\) \[0, 1\]'
-                       r'.*checkpoint \(epoch 1\) is intact'):
+    with pytest.raises(TrainingError, match=r'non-finite loss .*\(epoch 2, .*sweep member 0 '
+                       r'\(optimizer.learning_rate=0.001, seed=0\) \(also non-finite in epoch 2: '
+                       r'members \[1\]\).*checkpoint \(epoch 1\) is intact'):
         run(config, workdir)
     assert sorted(os.listdir(os.path.join(workdir, 'checkpoints'))) == ['1']
     assert [json.loads(l)['epoch'] for l in open(os.path.join(workdir, 'metrics.jsonl'))] == [1]

@@ -61,13 +61,7 @@ def train(env, workdir, hook=None, kill_after=None, extra=(), config='experiment
     job = env['server'].start('experiments.train',
                               command(env, workdir, *extra, config=config, hidden=hidden), e)
     if kill_after is not None:
-        try:
-            return job.wait(timeout=kill_after)
-        except TimeoutError:
-            try:
-                os.kill(job.pid, signal.SIGKILL)
-            except ProcessLookupError:  # it ended just now
-                pass
+        return job.kill_after(kill_after)
     return job.wait(timeout=300)
 
 

@@ -133,7 +133,7 @@ def test_a_diverging_member_stops_the_sweep_naming_its_values(tmp_path):
     with pytest.raises(TrainingError) as e:
         run(_config(**DIVERGING), str(tmp_path / 'w'))
     msg = str(e.value)
-    assert 'sweep member(s) [1] (optimizer.learning_rate=1e+30, seed=0)' in msg, msg
+    assert 'sweep member 1 (optimizer.learning_rate=1e+30, seed=0);' in msg, msg
     assert 'epoch 1' in msg and '\n' not in msg, msg
     # lowering a swept value is another sweep (not resumable); skip is
     assert 'drop those values of --config.sweep (with a new --workdir)' in msg, msg
