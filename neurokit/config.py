@@ -120,6 +120,12 @@ def _one_of(value, valid, what):
         raise ConfigError(f'unknown {what} {value!r}; valid names: {", ".join(sorted(valid))}')
 
 
+def _check_int(value, name: str, low: int) -> None:
+    """ConfigError unless `value` is an integer (not a bool, not 2.0) >= `low`."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
+        raise ConfigError(f'{name} must be an integer >= {low}, got {value!r}')
+
+
 def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     """Checks a config before any data is read or anything compiled.
 
@@ -171,25 +177,19 @@ def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     _one_of(config.optimizer.schedule, optim.SCHEDULES, 'schedule')
     _validate_devices(config)
     for key, low in _INT_KEYS.items():
-        v = config[key]
-        if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < low:
-            raise ConfigError(f'config.{key} must be an integer >= {low}, got {v!r}')
+        _check_int(config[key], f'config.{key}', low)
+    # lr 0 trains nothing and momentum >= 1 diverges: optim.make refuses both, so the config
+    # does, before anything is written
+    ranges = {'learning_rate': (lambda v: v > 0, 'a finite number > 0'),
+              'momentum': (lambda v: 0 <= v < 1, 'a finite number in [0, 1)')}
     for key in ('learning_rate', 'momentum', 'weight_decay', 'warmup_epochs', 'grad_clip',
                 'initial_weight_decay', 'initial_weight_decay_epochs'):
+        ok, what = ranges.get(key, (lambda v: v >= 0, 'a finite number >= 0'))
         try:
-            check_range(f'config.optimizer.{key}', config.optimizer[key], lambda v: v >= 0,
-                        'a finite number >= 0')
+            check_range(f'config.optimizer.{key}', config.optimizer[key], ok, what)
         except (TypeError, ValueError) as e:
             raise ConfigError(str(e)) from None
-    if config.optimizer.learning_rate == 0:
-        raise ConfigError('config.optimizer.learning_rate must be > 0, got 0')
-    if config.optimizer.momentum >= 1:
-        raise ConfigError(f'config.optimizer.momentum must be in [0, 1), got '
-                          f'{config.optimizer.momentum!r}')
-    if not isinstance(config.model.kernel_size, numbers.Integral) or isinstance(
-            config.model.kernel_size, bool) or config.model.kernel_size < 1:
-        raise ConfigError(f'config.model.kernel_size must be an integer >= 1, '
-                          f'got {config.model.kernel_size!r}')
+    _check_int(config.model.kernel_size, 'config.model.kernel_size', 1)
     for key in ('hidden', 'channels', 'dense_widths'):
         v = config.model[key]
         if not isinstance(v, (tuple, list)) or not all(
@@ -341,9 +341,7 @@ def _validate_devices(config) -> None:
     _check_type(d.coordinator_address, str, 'config.distributed.coordinator_address',
                 "a 'host:port' string")
     for key, low in (('num_processes', 0), ('process_id', -1)):
-        v = d[key]
-        if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < low:
-            raise ConfigError(f'config.distributed.{key} must be an integer >= {low}, got {v!r}')
+        _check_int(d[key], f'config.distributed.{key}', low)
     explicit = bool(d.coordinator_address) or d.num_processes or d.process_id >= 0
     if explicit and not d.enabled:
         raise ConfigError('config.distributed settings are given but config.distributed.enabled '

@@ -82,9 +82,9 @@ def test_device_keys_may_change_on_resume():
 
 
 @pytest.mark.parametrize('key, value, match', [
-    ('learning_rate', 0.0, 'learning_rate must be > 0'),
-    ('momentum', 1.0, r'momentum must be in \[0, 1\)'),
-    ('momentum', 1.5, r'momentum must be in \[0, 1\)'),
+    ('learning_rate', 0.0, 'learning_rate must be a finite number > 0, got 0.0'),
+    ('momentum', 1.0, r'momentum must be a finite number in \[0, 1\), got 1.0'),
+    ('momentum', 1.5, r'momentum must be a finite number in \[0, 1\), got 1.5'),
 ])
 def test_optimizer_values_the_optimizer_refuses_are_config_errors(key, value, match):
     # lr 0 trains nothing; momentum >= 1 diverges; optim.make refuses both, so the config

@@ -155,7 +155,7 @@ def cases(tmp):
         'wrong type in file': (wrong_type, tiny, ['epochs', 'ten'], 'new'),
         'batch size zero': (BP, tiny + ['--config.batch_size=0'], ['batch_size', '>= 1'], 'new'),
         'negative learning rate': (BP, tiny + ['--config.optimizer.learning_rate=-1'],
-                                   ['learning_rate', '>= 0'], 'new'),
+                                   ['learning_rate', '> 0'], 'new'),
         'zero seeds': (BP, tiny + ['--config.num_seeds=0'], ['num_seeds'], 'new'),
         'zero width layer': (BP, [f for f in tiny if 'model.hidden' not in f] + ['--config.model.hidden=0,'],
                              ['model.hidden', 'positive'], 'new'),
@@ -207,7 +207,7 @@ def cases(tmp):
                              ['warmup_epochs', 'finite'], 'new'),
         'float64 without x64': (BP, tiny + ['--config.model.dtype=float64'], ['JAX_ENABLE_X64'], 'new'),
         'negative swept learning rate': (BP, tiny + ['--config.sweep=optimizer.learning_rate=-1,0.001'],
-                                         ['sweep member', 'learning_rate=-1', '>= 0'], 'new'),
+                                         ['sweep member', 'learning_rate=-1', '> 0'], 'new'),
         'data_dir for generated data': (BP, tiny + ['--config.dataset=digits', f'--config.data_dir={good}'],
                                         ['digits', 'data_dir', 'not used'], 'new'),
         'rule hyperparameter of the wrong kind in a file': (
