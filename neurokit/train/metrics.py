@@ -10,6 +10,7 @@ Example:
 """
 from __future__ import annotations
 
+import math
 import numbers
 import os
 import sys
@@ -20,7 +21,8 @@ def scalars(record: dict, prefix: str = '') -> dict:
     """Flattens a metrics record into `{tag: float}`.
 
     Lists (one value per vmapped member, or per layer) become `tag/0`,
-    `tag/1`, ...; a list of members also gets `tag/mean`.
+    `tag/1`, ...; a list of members also gets `tag/mean` (over the members that report a
+    number: a member whose every step was skipped reports NaN).
     """
     out = {}
     for key, value in record.items():
@@ -33,7 +35,7 @@ def scalars(record: dict, prefix: str = '') -> dict:
             for i, v in enumerate(value):
                 out.update(scalars({str(i): v}, f'{tag}/'))
             if all(isinstance(v, numbers.Real) for v in value):
-                out[f'{tag}/mean'] = float(sum(value)) / len(value)
+                out[f'{tag}/mean'] = _mean(list(value))
     return out
 
 
@@ -113,7 +115,10 @@ class Progress:
 
 
 def _mean(v):
+    """The members' mean, over those with a number (a member whose every step of the
+    epoch was skipped reports NaN); NaN if none has."""
     if isinstance(v, (list, tuple)):
+        v = [x for x in v if x is not None and math.isfinite(x)]
         return sum(v) / len(v) if v else float('nan')
     return float('nan') if v is None else float(v)
 

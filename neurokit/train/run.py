@@ -168,11 +168,11 @@ def make_guarded_epoch(rule, optimizer, batch_size: int, model, nan_policy: str 
                 jnp.int32(0))
         (state, first_bad, loss_bad, bad_groups, skipped), (metrics, ok) = jax.lax.scan(
             body, init, order)
-        if nan_policy == 'skip':  # average over the steps that were taken
-            w = ok.astype(jnp.float32)
-            n_ok = jnp.maximum(jnp.sum(w), 1.0)
+        if nan_policy == 'skip':  # average over the steps that were taken (NaN: none was)
+            n_ok = jnp.sum(ok.astype(jnp.float32))
             metrics = jax.tree.map(
-                lambda m: jnp.sum(jnp.where(_bcast(ok, m), m, 0), 0) / n_ok, metrics)
+                lambda m: jnp.where(n_ok > 0, jnp.sum(jnp.where(_bcast(ok, m), m, 0), 0)
+                                    / jnp.maximum(n_ok, 1.0), jnp.nan), metrics)
             metrics['skipped_steps'] = skipped
         else:
             metrics = jax.tree.map(lambda m: jnp.mean(m, axis=0), metrics)

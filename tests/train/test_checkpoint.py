@@ -394,10 +394,14 @@ def test_nan_policy_skip_counts_and_skips_bad_steps(tmp_path, data_dir, monkeypa
 def test_event_scalars_and_progress_line(tmp_path):
     assert scalars({'a': 1.0, 'b': [1.0, 3.0]}) == {'a': 1.0, 'b/0': 1.0, 'b/1': 3.0,
                                                     'b/mean': 2.0}
+    assert scalars({'b': [1.0, float('nan'), 3.0]})['b/mean'] == 2.0
     p = Progress(10, 'on', start_epoch=0)
     line = p.line({'epoch': 2, 'train_loss': [0.5, 0.7], 'test_accuracy': 0.9,
                    'epoch_seconds': 1.5})
     assert line.startswith('epoch 2/10') and 'loss 0.6000' in line and 'ETA' in line
+    # a member whose every step was skipped (nan_policy=skip) reports NaN: the others' mean
+    line = p.line({'epoch': 2, 'train_loss': [0.5, float('nan'), 0.7], 'test_accuracy': 0.9})
+    assert 'loss 0.6000' in line, line
     assert not Progress(10, 'auto', stream=open(os.devnull, 'w')).enabled
     with EventWriter(str(tmp_path), enabled=False) as w:
         w.write({'epoch': 1, 'x': 1.0})

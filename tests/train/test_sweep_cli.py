@@ -149,6 +149,11 @@ def test_skip_in_a_sweep_skips_only_the_diverging_member(tmp_path):
     summary = run(_config(**DIVERGING, nan_policy='skip'), str(tmp_path / 'sweep'))
     skipped = _curve(tmp_path / 'sweep', 'train_skipped_steps')  # (epochs, members)
     assert np.all(skipped[:, 0] == 0) and np.all(skipped[:, 1] > 0), skipped
+    # an epoch whose every step was skipped has no loss to report: NaN, not a perfect 0
+    loss, steps = _curve(tmp_path / 'sweep', 'train_loss'), _curve(tmp_path / 'sweep', 'step')[0]
+    assert np.all(np.isnan(loss[skipped[:, 1] == steps, 1]))
+    assert np.all(np.isfinite(loss[skipped[:, 1] < steps, 1]))
+    assert np.any(skipped[:, 1] == steps), skipped  # the case above was reached
     assert np.all(np.isfinite(summary['test_accuracy']))
     single = tmp_path / 'single'
     run(_config(**{'optimizer.name': 'sgd', 'optimizer.learning_rate': 0.01}), str(single))
