@@ -63,7 +63,8 @@ class EventWriter:
             return
         epoch = int(record['epoch'])
         for tag, value in scalars({k: v for k, v in record.items() if k != 'epoch'}).items():
-            self._writer.add_scalar(tag, value, epoch)
+            if math.isfinite(value):  # NaN (an epoch of skipped steps): a gap, not a warning
+                self._writer.add_scalar(tag, value, epoch)
         self._writer.flush()
 
     def close(self) -> None:

@@ -408,6 +408,16 @@ def test_event_scalars_and_progress_line(tmp_path):
     assert not os.path.exists(tmp_path / 'tb')
 
 
+def test_event_writer_leaves_a_gap_for_nan(tmp_path):
+    # a member whose every step of an epoch was skipped reports NaN; TensorBoard gets no
+    # point for it (tensorboardX would log a warning per value), the other members do
+    added = []
+    with EventWriter(str(tmp_path), enabled=True) as w:
+        w._writer.add_scalar = lambda tag, value, step: added.append((tag, value, step))
+        w.write({'epoch': 3, 'train_loss': [0.5, float('nan')]})
+    assert added == [('train_loss/0', 0.5, 3), ('train_loss/mean', 0.5, 3)]
+
+
 def test_a_sweep_killed_after_a_checkpoint_resumes_from_it(tmp_path, data_dir):
     # A sweep checkpoints its whole vmapped state like a run. Remove what a kill right
     # after epoch 2's metrics line would not have written (checkpoint 3, later lines,
