@@ -90,13 +90,15 @@ def check_out(out: str) -> None:
 
 
 def _series(records, key):
-    """`(epochs, mean, std)` of `key`; entries that are lists (members) are averaged."""
+    """`(epochs, mean, std)` of `key`; entries that are lists (members) are averaged over
+    the members that report a number (NaN: an epoch whose every step nan_policy=skip
+    skipped); an epoch where none does is left out (a gap)."""
     xs, means, stds = [], [], []
     for r in records:
         v = r.get(key)
         if v is None:
             continue
-        vals = [float(x) for x in _flat(v)]
+        vals = [x for x in (float(x) for x in _flat(v)) if math.isfinite(x)]
         if not vals:
             continue
         m = sum(vals) / len(vals)

@@ -95,3 +95,12 @@ def test_sweep_labels_keep_whole_keys_when_last_parts_clash(tmp_path):
     labels = sorted(plot.curves({d: plot.read_metrics(d)}))
     assert labels[0] == 'sw optimizer.weight_decay=0,rule_kwargs.weight_decay=0', labels
     assert len(labels) == 4
+
+
+def test_a_nan_member_is_left_out_of_the_mean_and_an_all_nan_epoch_is_a_gap():
+    # nan_policy=skip reports NaN for a member whose every step of an epoch was skipped
+    nan = float('nan')
+    records = [{'epoch': 1, 'train_loss': [1.0, 3.0]}, {'epoch': 2, 'train_loss': [0.5, nan]},
+               {'epoch': 3, 'train_loss': [nan, nan]}]
+    xs, means, stds = plot._series(records, 'train_loss')
+    assert xs == [1, 2] and means == [2.0, 0.5] and stds == [1.0, 0.0]
