@@ -11,9 +11,10 @@ Devices: by default a run uses every visible device, the batch split over a
 `--config.distributed.coordinator_address=HOST:PORT --config.distributed.num_processes=N
 --config.distributed.process_id=I`). summary.json says how many devices a run used.
 
-Exit codes: 0 done (or already done), 2 bad input (stderr's last line is
-`error: ...`), 3 stopped by SIGTERM or Ctrl-C after a checkpoint (re-run to resume),
-130 a second Ctrl-C, or one before training started: stopped without saving.
+Exit codes: 0 done (or already done), 2 bad input or a run that cannot go on, e.g. a
+non-finite loss (stderr's last line is `error: ...`), 3 stopped by SIGTERM or Ctrl-C
+after a checkpoint (re-run to resume), 130 a second Ctrl-C, or one before training
+started: stopped without saving (a SIGTERM then ends the process at once, 143).
 """
 
 import os
