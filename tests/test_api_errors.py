@@ -152,3 +152,22 @@ def test_a_layerwise_state_with_a_rule_without_layerwise_step(setup):
 def test_bfloat16_data_loads():
     import jax.numpy as jnp
     assert data.load('digits', dtype=jnp.bfloat16).x_train.dtype == jnp.bfloat16
+
+
+@pytest.mark.parametrize('name', ['bp', 'mf', 'fa', 'dfa', 'ff', 'pc'])
+def test_params_of_a_model_of_other_widths_are_one_error_naming_the_layer(name):
+    # The layer count matches, so only the shapes tell: before, a reshape TypeError deep
+    # in the first layer. Both the model's apply and the rule's step refuse them.
+    key = jax.random.PRNGKey(0)
+    narrow = models.mlp((8, 8, 1), 10, hidden=(16,))
+    wide = models.mlp((8, 8, 1), 10, hidden=(32,))
+    rule = rules.build(name, narrow)
+    good = rule.init_params(key, narrow.init(key))
+    state = rule.init(key, good)
+    params = {**good, 'layers': wide.init(key)['layers']}  # the rule's own entries kept
+    batch = {'x': jnp.zeros((4, 64)), 'y': jnp.zeros((4,), jnp.int32)}
+    with pytest.raises(ValueError, match=r'params of layer dense_0 hold b\[32\], w\[64, 32\] '
+                                         r'but the layer makes b\[16\], w\[64, 16\]'):
+        narrow.apply(params, batch['x'])
+    with pytest.raises(ValueError, match='params of layer dense_0'):
+        rule.step(params, state, batch, key)

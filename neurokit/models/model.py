@@ -31,8 +31,10 @@ class Model(NamedTuple):
 
 
 def check_layer_count(layers, params) -> None:
-    """ValueError unless `params['layers']` has one entry per layer: a zip over both would
-    otherwise drop the extra layers without a word (params of another model)."""
+    """ValueError unless `params['layers']` has one entry per layer, each with the arrays
+    (names and shapes; any dtype) that layer's `init` makes: a zip over both would otherwise
+    drop the extra layers without a word, and a layer of another width would fail deep in
+    a reshape (params of another model). Shapes come from `jax.eval_shape`, once per layer."""
     got = params.get('layers') if isinstance(params, dict) else None
     if not isinstance(got, (tuple, list)):
         raise ValueError("params must be a dict with 'layers', one entry per layer, as "
@@ -40,6 +42,46 @@ def check_layer_count(layers, params) -> None:
     if len(got) != len(layers):
         raise ValueError(f'params hold {len(got)} layers but the model has {len(layers)}; pass '
                          "params made by this model's init (another model's state?)")
+    for layer, p in zip(layers, got):
+        want = _param_shapes(layer)
+        have = _shapes(p)
+        if have is not None and want is not None and have != want:
+            raise ValueError(f'params of layer {layer.name} hold {_show(have)} but the layer makes '
+                             f"{_show(want)}; pass params made by this model's init (another "
+                             "model's state?)")
+
+
+def _shapes(tree):
+    """`((path, shape), ...)` of a params tree's arrays; None if a leaf has no shape."""
+    leaves = jax.tree_util.tree_flatten_with_path(tree)[0]
+    if not all(hasattr(x, 'shape') for _, x in leaves):
+        return None
+    return tuple((jax.tree_util.keystr(path), tuple(x.shape)) for path, x in leaves)
+
+
+def _show(shapes) -> str:
+    return ', '.join(f'{path.strip("[]").strip(chr(39))}{list(shape)}' for path, shape in shapes)
+
+
+_SHAPES: dict = {}
+
+
+def _param_shapes(layer):
+    """The shapes `layer.init` makes (cached per layer; None for a layer that cannot be
+    traced abstractly, which is then not compared)."""
+    try:
+        key = hash(layer), layer
+    except TypeError:  # an unhashable field: compute each time
+        key = None
+    if key is not None and key in _SHAPES:
+        return _SHAPES[key]
+    try:
+        shapes = _shapes(jax.eval_shape(layer.init, jax.random.PRNGKey(0)))
+    except Exception:  # noqa: BLE001 - a custom layer's init; the layer itself will say
+        shapes = None
+    if key is not None:
+        _SHAPES[key] = shapes
+    return shapes
 
 
 def sequential(layers: tuple[Layer, ...]) -> Model:
