@@ -94,20 +94,20 @@ class Job:
         """SIGKILLs the command if it still runs after `seconds` (from outside, at an
         arbitrary moment); then as `wait()`."""
         if not self._done.wait(seconds):
-            try:
-                os.kill(self.pid, signal.SIGKILL)
-            except ProcessLookupError:  # it ended and was reaped just now
-                pass
+            self._kill()
         return self.wait()
+
+    def _kill(self):
+        try:
+            os.kill(self.pid, signal.SIGKILL)
+        except ProcessLookupError:  # it ended and was reaped just now
+            pass
 
     def wait(self, timeout=600):
         """(returncode, stdout, stderr) once the command has ended. One that runs past
         `timeout` is killed (so that nothing outlives the test) and raises TimeoutError."""
         if not self._done.wait(timeout):
-            try:
-                os.kill(self.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+            self._kill()
             raise TimeoutError(f'command {self._i} ran over {timeout} s and was killed')
         if self.returncode is None:
             raise RuntimeError(f'the command server died while command {self._i} ran:\n'

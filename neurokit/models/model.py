@@ -70,18 +70,20 @@ def _param_shapes(layer):
     """The shapes `layer.init` makes (cached per layer; None for a layer that cannot be
     traced abstractly, which is then not compared)."""
     try:
-        key = hash(layer), layer
-    except TypeError:  # an unhashable field: compute each time
-        key = None
-    if key is not None and key in _SHAPES:
-        return _SHAPES[key]
-    try:
-        shapes = _shapes(jax.eval_shape(layer.init, jax.random.PRNGKey(0)))
-    except Exception:  # noqa: BLE001 - a custom layer's init; the layer itself will say
-        shapes = None
-    if key is not None:
-        _SHAPES[key] = shapes
+        return _SHAPES[layer]
+    except KeyError:
+        pass
+    except TypeError:  # a layer with an unhashable field: not cached
+        return _init_shapes(layer)
+    shapes = _SHAPES[layer] = _init_shapes(layer)
     return shapes
+
+
+def _init_shapes(layer):
+    try:
+        return _shapes(jax.eval_shape(layer.init, jax.random.PRNGKey(0)))
+    except Exception:  # noqa: BLE001 - a custom layer's init; the layer itself will say
+        return None
 
 
 def sequential(layers: tuple[Layer, ...]) -> Model:

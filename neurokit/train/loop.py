@@ -112,10 +112,9 @@ def make_epoch(rule: Rule, optimizer, batch_size: int):
     train_step = make_train_step(rule, optimizer)
 
     def epoch_fn(state: TrainState, x, y, epoch):
-        y_in = y
         x, y = jnp.asarray(x), jnp.asarray(y)  # numpy arrays cannot be indexed by a traced order
         check_examples(x, y)
-        check_labels(rule, state.params, state.rule_state, x, y_in)
+        check_labels(rule, state.params, state.rule_state, x, y)
         order = epoch_order(state.key, epoch, x.shape[0], batch_size)
 
         def body(s, idx):
@@ -137,10 +136,9 @@ def make_evaluate(rule: Rule, batch_size: int):
     check_batch_size(batch_size)
 
     def evaluate(params, rule_state, x, y):
-        y_in = y
         x, y = jnp.asarray(x), jnp.asarray(y)
         check_examples(x, y)
-        check_labels(rule, params, rule_state, x, y_in)
+        check_labels(rule, params, rule_state, x, y)
         n = x.shape[0]
         if n == 0:
             raise ValueError('no examples to evaluate')

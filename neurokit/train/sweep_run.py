@@ -111,6 +111,11 @@ def member_devices(config, members: int, num_devices: int, processes: int = 1):
     return data, note
 
 
+def _settings(hp: dict) -> str:
+    """A member's values for messages: 'optimizer.learning_rate=0.001, seed=0'."""
+    return ', '.join(f'{k}={v:g}' for k, v in hp.items())
+
+
 def _build_fn(config, model, steps_per_epoch):
     base_rule = config.rule_kwargs.to_dict()
     base_opt = config.optimizer.to_dict()
@@ -152,8 +157,7 @@ def run_sweep(config, workdir: str, status: str, lock) -> dict:
             config_lib.validate(member)
             config_lib.validate_with_data(member, dataset)
         except ConfigError as e:
-            shown = ', '.join(f'{k}={v:g}' for k, v in combo)
-            raise ConfigError(f'config.sweep member {shown}: {e}') from None
+            raise ConfigError(f'config.sweep member {_settings(dict(combo))}: {e}') from None
     devices, note = member_devices(config, len(values), jax.device_count(), jax.process_count())
     mesh = Mesh(np.asarray(jax.devices()[:devices]), (mesh_lib.DATA,))
     split, whole = NamedSharding(mesh, P(mesh_lib.DATA)), NamedSharding(mesh, P())
@@ -214,8 +218,7 @@ def run_sweep(config, workdir: str, status: str, lock) -> dict:
         if config.nan_policy == 'stop' and np.any(guard['first_bad'] >= 0):
             # the step and layers named are the first bad member's; the others are listed
             bad = [int(i) for i in np.flatnonzero(guard['first_bad'] >= 0)]
-            shown = ', '.join(f'{k}={v:g}' for k, v in {**values[bad[0]], 'seed': seeds[bad[0]]}
-                              .items())
+            shown = _settings({**values[bad[0]], 'seed': seeds[bad[0]]})
             also = f' (also non-finite in epoch {epoch + 1}: members {bad[1:]})' if bad[1:] else ''
             who = f' in sweep member {bad[0]} ({shown}){also}'
             raise TrainingError(nonfinite_message(guard, groups, steps, workdir, last_saved,
