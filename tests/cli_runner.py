@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+from typing import NamedTuple
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -82,6 +83,13 @@ while children or not closed:
 '''
 
 
+class Run(NamedTuple):
+    """What a command left: its exit status (-N for signal N), stdout and stderr."""
+    returncode: int
+    stdout: str
+    stderr: str
+
+
 class Job:
     """One command in flight: `pid`, `wait()`, `kill_after()`."""
 
@@ -104,7 +112,7 @@ class Job:
             pass
 
     def wait(self, timeout=600):
-        """(returncode, stdout, stderr) once the command has ended. One that runs past
+        """`Run(returncode, stdout, stderr)` once the command has ended. One that runs past
         `timeout` is killed (so that nothing outlives the test) and raises TimeoutError."""
         if not self._done.wait(timeout):
             self._kill()
@@ -113,7 +121,7 @@ class Job:
             raise RuntimeError(f'the command server died while command {self._i} ran:\n'
                                f'{self._server.stderr()[-3000:]}')
         read = lambda ext: open(f'{self._server.out_dir}/{self._i}.{ext}', errors='replace').read()
-        return self.returncode, read('out'), read('err')
+        return Run(self.returncode, read('out'), read('err'))
 
 
 class Server:
@@ -198,7 +206,7 @@ def cli_env(**extra):
 
 def run_many(server, commands, jobs=2, timeout=900):
     """Runs each (module, argv) or (module, argv, extra_env) of `commands` on `server`,
-    `jobs` at a time. Returns [(returncode, stdout, stderr)] in the order of `commands`."""
+    `jobs` at a time. Returns their `Run`s in the order of `commands`."""
     with concurrent.futures.ThreadPoolExecutor(jobs) as pool:
         futures = [pool.submit(server.run, *c, timeout=timeout) for c in commands]
         return [f.result() for f in futures]

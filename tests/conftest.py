@@ -20,7 +20,7 @@ def digits():
 @pytest.fixture(scope='session')
 def cli():
     """A command server (tests/cli_runner.py), one per test process:
-    `cli.run('experiments.train', argv, extra_env)` -> (returncode, stdout, stderr)."""
+    `cli.run('experiments.train', argv, extra_env)` -> Run(returncode, stdout, stderr)."""
     from cli_runner import Server, cli_env
     with Server(cli_env()) as server:
         yield server

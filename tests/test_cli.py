@@ -1,21 +1,14 @@
 """The command-line contract: `python -m experiments.train` and `experiments.compare`."""
 import json
 import os
-from typing import NamedTuple
 
 import pytest
-
-
-class Run(NamedTuple):
-    returncode: int
-    stdout: str
-    stderr: str
 
 
 @pytest.fixture
 def run_cli(cli):
     """`python -m module *args` through the command server (tests/cli_runner.py)."""
-    return lambda args, env=None: Run(*cli.run(args[0], args[1:], env, timeout=300))
+    return lambda args, env=None: cli.run(args[0], args[1:], env, timeout=300)
 
 
 def test_train_writes_metrics_and_summary(tmp_path, run_cli):

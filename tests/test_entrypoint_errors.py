@@ -9,7 +9,6 @@ Every case runs once, two at a time, from a module fixture, through
 import json
 import os
 import re
-from typing import NamedTuple
 
 import pytest
 from cli_runner import run_many
@@ -98,12 +97,6 @@ CTRL_C = {  # NEUROKIT_TEST_HOOK -> exit code, words of the last line
 }
 
 
-class Run(NamedTuple):
-    returncode: int
-    stdout: str
-    stderr: str
-
-
 @pytest.fixture(scope='module')
 def results(tmp_path_factory, cli):
     tmp = str(tmp_path_factory.mktemp('entrypoints'))
@@ -120,7 +113,7 @@ def results(tmp_path_factory, cli):
                                               f'--workdir={os.path.join(tmp, f"ctrl_c{i}")}'],
                       {'NEUROKIT_TEST_HOOK': hook})
     runs = run_many(cli, list(jobs.values()))
-    return tmp, cases, {name: Run(*r) for name, r in zip(jobs, runs)}
+    return tmp, cases, dict(zip(jobs, runs))
 
 
 @pytest.mark.parametrize('name', ERROR_CASES)
