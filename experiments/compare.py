@@ -17,7 +17,7 @@ import tempfile
 
 from absl import app, flags, logging
 
-from neurokit.cli import EXIT_PREEMPTED, USER_ERRORS, fail, flags_parser, interrupted
+from neurokit.experiment.cli import EXIT_PREEMPTED, USER_ERRORS, fail, flags_parser, interrupted
 
 DATASETS = ('digits', 'mnist1d')  # embedded: no --config.data_dir needed
 
@@ -50,7 +50,7 @@ def _hidden():
 
 def _configs():
     """Checks every flag; returns `[(rule, config)]`, each config validated, or `fail`s."""
-    from neurokit import config as config_lib
+    from neurokit.experiment import config as config_lib
     from neurokit.rules import RULES
     if _DATASET.value not in DATASETS:
         fail(f'unknown --dataset {_DATASET.value!r}; valid names: {", ".join(DATASETS)} (for '
@@ -90,20 +90,20 @@ def main(argv):
     if len(argv) > 1:
         fail(f'unexpected arguments {" ".join(argv[1:])}; flags look like --rules=bp,ff')
     configs = _configs()  # before anything is written
-    from neurokit import train
-    from neurokit.train import workdir as wd
+    from neurokit import experiment
+    from neurokit.experiment import workdir as wd
     root = _WORKDIR.value or tempfile.mkdtemp(prefix='neurokit-compare-')
     for name, config in configs:  # every rule's workdir, before any rule trains
         try:
             wd.check(os.path.join(root, name), config)
         except USER_ERRORS as e:
             fail(f'{name}: {e}')
-    from neurokit.train.checkpoint import Preempted
+    from neurokit.experiment.checkpoint import Preempted
     resume = f'run the same command with --workdir={root} to resume'
     rows, failed = [], []
     for name, config in configs:
         try:
-            s = train.run(config, os.path.join(root, name))
+            s = experiment.run(config, os.path.join(root, name))
         except Preempted as e:  # SIGTERM or a first Ctrl-C: saved at the epoch's end
             print(f'preempted: {name}: {" ".join(str(e).split())}; {resume}', file=sys.stderr)
             sys.exit(EXIT_PREEMPTED)

@@ -54,8 +54,8 @@ def read_metrics(workdir: str) -> list:
     if not os.path.isfile(path):
         raise PlotError(f'{path} not found; is {workdir} a run folder (the --workdir of '
                         'experiments.train)?')
-    from neurokit.errors import WorkdirError
-    from neurokit.train import workdir as wd
+    from neurokit.experiment.errors import WorkdirError
+    from neurokit.experiment import workdir as wd
     try:
         out = wd.read_jsonl(path)  # the run's own reader: a torn last line is skipped
     except WorkdirError as e:
@@ -151,8 +151,8 @@ def _sweep_groups(workdir: str) -> dict:
     if not isinstance(stored, dict) or not stored.get('sweep'):
         return {}
     import ml_collections
-    from neurokit.errors import ConfigError
-    from neurokit.train.sweep_run import members
+    from neurokit.experiment.errors import ConfigError
+    from neurokit.experiment.sweep_run import members
     try:
         values, _ = members(ml_collections.ConfigDict(stored))
     except (ConfigError, KeyError, TypeError, ValueError) as e:
@@ -285,7 +285,7 @@ def plot(workdirs, out: str) -> list:
 
 
 def main(argv):
-    from neurokit.cli import fail
+    from neurokit.experiment.cli import fail
     if len(argv) > 1:
         fail(f'unexpected arguments {" ".join(argv[1:])}; usage: python -m experiments.plot '
              '--workdirs=DIR[,DIR...] --out=curves.png')
@@ -301,5 +301,5 @@ def main(argv):
 
 
 if __name__ == '__main__':
-    from neurokit.cli import flags_parser
+    from neurokit.experiment.cli import flags_parser
     app.run(main, flags_parser=flags_parser('experiments.plot'))

@@ -24,7 +24,7 @@ import ml_collections
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from neurokit.cli import fail, run_main
+from neurokit.experiment.cli import fail, run_main
 
 _CONFIG = config_flags.DEFINE_config_file('config', None, 'Config file with get_config().',
                                           lock_config=True)
@@ -50,13 +50,13 @@ def _check_config_file(argv):
         get_config = runpy.run_path(path).get('get_config')
         if not callable(get_config):
             fail(f'config file {path} defines no get_config(); write one that returns '
-                 'neurokit.config.base_config() with your changes')
+                 'neurokit.experiment.config.base_config() with your changes')
         config = get_config(arg) if colon else get_config()
     except Exception as e:  # noqa: BLE001 - any error of the file itself
         fail(f'cannot load the config {path}: {type(e).__name__}: {_last_line(e)}')
     if not isinstance(config, ml_collections.ConfigDict):
         fail(f'get_config() of {path} returned {type(config).__name__}, not a ConfigDict; '
-             'return neurokit.config.base_config() with your changes')
+             'return neurokit.experiment.config.base_config() with your changes')
     return config
 
 

@@ -26,7 +26,7 @@ from typing import NamedTuple
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # What the entrypoints import; importing these is the start-up cost being shared.
-PRELOAD = ['neurokit', 'neurokit.cli', 'neurokit.train', 'absl.app',
+PRELOAD = ['neurokit', 'neurokit.experiment.cli', 'neurokit.train', 'absl.app',
            'ml_collections.config_flags']
 
 _SERVER = r'''

@@ -72,15 +72,15 @@ def test_out_of_device_memory_is_one_error_line(tmp_path, monkeypatch, capsys):
     # one line naming the problem and the fixes, exit 2; any other runtime error still raises.
     import jax
     import pytest
-    import neurokit.train
+    import neurokit.experiment
     from experiments.configs import bp
-    from neurokit.cli import run_main
+    from neurokit.experiment.cli import run_main
 
     def oom(config, workdir):
         raise jax.errors.JaxRuntimeError('RESOURCE_EXHAUSTED: Out of memory allocating '
                                          '16000000000 bytes.\nmore detail')
 
-    monkeypatch.setattr(neurokit.train, 'run', oom)
+    monkeypatch.setattr(neurokit.experiment, "run", oom)
     with pytest.raises(SystemExit) as exit_:
         run_main(bp.get_config(), str(tmp_path))
     assert exit_.value.code == 2
@@ -91,6 +91,6 @@ def test_out_of_device_memory_is_one_error_line(tmp_path, monkeypatch, capsys):
     def other(config, workdir):
         raise jax.errors.JaxRuntimeError('INTERNAL: something else')
 
-    monkeypatch.setattr(neurokit.train, 'run', other)
+    monkeypatch.setattr(neurokit.experiment, "run", other)
     with pytest.raises(jax.errors.JaxRuntimeError, match='something else'):
         run_main(bp.get_config(), str(tmp_path))

@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from neurokit import config as config_lib
+from neurokit.experiment import config as config_lib
 from neurokit import models
 from neurokit.rules import registry
 
@@ -71,7 +71,7 @@ def test_mesh_must_fit_the_devices():
 
 
 def test_device_keys_may_change_on_resume():
-    from neurokit.train import workdir as wd
+    from neurokit.experiment import workdir as wd
     a, b = config_lib.base_config(), config_lib.base_config()
     b.mesh, b.parallel, b.fsdp = 'data=1', 'pmap', True
     assert wd.config_diff(wd.config_json(a), wd.config_json(b)) == []

@@ -1,4 +1,4 @@
-"""rule_kwargs are checked before any data is read: the contract of `neurokit.config.validate`.
+"""rule_kwargs are checked before any data is read: the contract of `neurokit.experiment.config.validate`.
 
 Each value must have the kind of the rule constructor's default (a finite number, an
 integer, True or False, a string, a tuple); a wrong kind is one `ConfigError` line that
@@ -16,8 +16,8 @@ import ml_collections
 import numpy as np
 import pytest
 
-from neurokit import config as config_lib
-from neurokit.errors import ConfigError
+from neurokit.experiment import config as config_lib
+from neurokit.experiment.errors import ConfigError
 from neurokit.rules import registry
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

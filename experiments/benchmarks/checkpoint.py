@@ -2,7 +2,7 @@
 
   python -m experiments.benchmarks.checkpoint [--epochs=3 --repeats=2] [--quick]
 
-Runs `neurokit.train.run` with the bp config (784-1000-1000-10, Adam, batch
+Runs `neurokit.experiment.run` with the bp config (784-1000-1000-10, Adam, batch
 128) with `checkpoint_every=1` and `checkpoint_every=0` (only the final
 checkpoint), interleaved `--repeats` times in one process. Two figures:
   * direct: time spent inside all checkpoint saves of the every-epoch run
@@ -26,7 +26,7 @@ import jax
 from absl import app, flags
 
 from experiments.configs import bp
-from neurokit.train import run
+from neurokit.experiment import run
 
 _EPOCHS = flags.DEFINE_integer('epochs', 3, 'Epochs per run.')
 _REPEATS = flags.DEFINE_integer('repeats', 2, 'Interleaved repeats of each variant.')

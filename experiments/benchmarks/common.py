@@ -102,7 +102,7 @@ def train_curves(config, x_tr, y_tr, x_ev, y_ev, eval_variants=None) -> dict:
     import numpy as np
     from neurokit import data as data_lib
     from neurokit.train import loop
-    from neurokit.train.run import build as build_run
+    from neurokit.experiment.run import build as build_run
     from neurokit.train.state import init_state
     ds = data_lib.Dataset('val', np.asarray(x_tr), np.asarray(y_tr), np.asarray(x_ev),
                           np.asarray(y_ev), 10)

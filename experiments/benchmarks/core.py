@@ -18,7 +18,7 @@ from absl import app, flags
 from experiments.benchmarks import common
 from experiments.configs import bp as bp_config
 from neurokit import data as data_lib
-from neurokit import train
+from neurokit import experiment, train
 
 _QUICK = flags.DEFINE_bool('quick', False, 'One epoch per figure: checks the script, not the numbers.')
 _ONLY = flags.DEFINE_list('only', [], 'Subset of: fashion_mnist, digits, mnist1d, speed.')
@@ -44,7 +44,7 @@ def accuracy(dataset, quick):
     overrides, threshold, published = ACCURACY[dataset]
     overrides = dict(overrides, **({'epochs': 1} if quick else {}))
     config = _config(dataset, overrides)
-    summary = train.run(config, common.fresh_workdir(f'bp-{dataset}'))
+    summary = experiment.run(config, common.fresh_workdir(f'bp-{dataset}'))
     accs = summary['test_accuracy']
     accs = accs if isinstance(accs, list) else [accs]
     flag_str = ' '.join(f'--config.{k}={v}'.replace(' ', '') for k, v in overrides.items())
@@ -62,7 +62,7 @@ def scan_vs_loop(quick):
     """Samples/s of one F-MNIST epoch: scanned epoch vs the same jitted step from Python."""
     config = bp_config.get_config()
     ds = data_lib.load('fashion_mnist')
-    model, rule, optimizer = train.build(config, ds)
+    model, rule, optimizer = experiment.build(config, ds)
     x, y = jnp.asarray(ds.x_train), jnp.asarray(ds.y_train)
     bs = config.batch_size
     state0 = train.init_state(jax.random.PRNGKey(0), model, rule, optimizer)

@@ -26,10 +26,10 @@ from absl import app, flags
 
 from experiments.benchmarks import common
 from neurokit import data as data_lib
-from neurokit import models, train
+from neurokit import experiment, models, train
 from neurokit.rules import fa as fa_lib
 from neurokit.rules.bp import bp
-from neurokit.train import workdir as wd
+from neurokit.experiment import workdir as wd
 
 _QUICK = flags.DEFINE_bool('quick', False, 'Tiny sizes: checks the script, not the numbers.')
 _PART = flags.DEFINE_list('part', ['oracle', 'speed', 'biotorch', 'accuracy'],
@@ -328,7 +328,7 @@ def accuracy(quick, results):
                 for k in KEYED_KWARGS.get(rule, ()):
                     shown.setdefault(f'rule_kwargs.{k}', str(config.rule_kwargs[k]))
             workdir = common.fresh_workdir(f'fa-{rule}-{model_name}')
-            summary = train.run(config, workdir)
+            summary = experiment.run(config, workdir)
             accs = summary['test_accuracy']
             accs = accs if isinstance(accs, list) else [accs]
             flags_str = (f'--config.model.name={model_name} --config.epochs={epochs} '

@@ -12,7 +12,7 @@
 
 Each part merges its raw numbers into `experiments/benchmarks/results/mf.json`;
 `--part=report` writes `results/mf.md` from that file. The accuracy parts call
-`neurokit.train.run` exactly as the CLI does (`--config.num_seeds` vmapped seeds
+`neurokit.experiment.run` exactly as the CLI does (`--config.num_seeds` vmapped seeds
 in one program), so each figure has a one-line CLI equivalent.
 """
 from __future__ import annotations
@@ -35,9 +35,9 @@ from experiments.benchmarks import common
 from experiments.configs import bp as bp_config
 from experiments.configs import mf as mf_config
 from neurokit import data as data_lib
-from neurokit.train import loop
-from neurokit.train import workdir as wd
-from neurokit.train.run import build as build_run, run as run_lib
+from neurokit import train
+from neurokit.experiment import workdir as wd
+from neurokit.experiment.run import build as build_run, run as run_lib
 from neurokit.train.state import init_state
 
 _PART = flags.DEFINE_string('part', 'all',
@@ -353,7 +353,7 @@ def _step_fns(rule_name, hidden, batch_size, steps, layerwise=None):
     state = init_state(jax.random.PRNGKey(0), model, rule, optimizer, config.layerwise_updates)
     x = jnp.asarray(ds.x_train[:batch_size * steps]).reshape((steps, batch_size) + ds.input_shape)
     y = jnp.asarray(ds.y_train[:batch_size * steps]).reshape(steps, batch_size)
-    train_step = loop.make_train_step(rule, optimizer)
+    train_step = train.make_train_step(rule, optimizer)
 
     def many(state, x, y):
         return jax.lax.scan(lambda s, b: train_step(s, {'x': b[0], 'y': b[1]}), state, (x, y))[0]

@@ -105,7 +105,7 @@ def matrix(rules):
     env = dict(os.environ, XLA_FLAGS='--xla_force_host_platform_device_count=8',
                JAX_PLATFORMS='cpu')
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, '-m', 'neurokit.parallel.equivalence',
+    proc = subprocess.run([sys.executable, '-m', 'tests.parallel.equivalence',
                            f'--rules={rules}', f'--out={out}'], env=env, capture_output=True,
                           text=True)
     if proc.returncode:
@@ -239,7 +239,7 @@ def multihost_markdown(mh):
 
 def only_multihost():
     from experiments.benchmarks import common
-    from neurokit.parallel import multihost_check
+    from tests.parallel import multihost_check
     from neurokit.rules import registry
     p = common.load('parallel')
     p['multihost'] = {'command': 'python -m experiments.benchmarks.parallel --only_multihost',

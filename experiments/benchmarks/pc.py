@@ -13,7 +13,7 @@
   python -m experiments.benchmarks.pc --quick          # smoke run of the cheap parts on digits
 
 Every part merges its raw numbers into `results/pc.json`. Accuracy parts call
-`neurokit.train.run` as the CLI does (`num_seeds` vmapped seeds in one program).
+`neurokit.experiment.run` as the CLI does (`num_seeds` vmapped seeds in one program).
 The PCX comparison runs `experiments/benchmarks/pc_pcx.py` with the PCX venv's
 python (`--pcx_python`), alternating with neurokit's runs.
 """
@@ -39,8 +39,8 @@ from neurokit import models
 from neurokit.rules.bp import bp as bp_rule
 from neurokit.rules.pc import pc as pc_rule
 from neurokit.train import loop
-from neurokit.train.run import build as build_run
-from neurokit.train.run import run as run_lib
+from neurokit.experiment.run import build as build_run
+from neurokit.experiment.run import run as run_lib
 from neurokit.train.state import init_state
 
 _PART = flags.DEFINE_string('part', 'oracle', 'oracle, val, speed, accuracy, ipc, small, cnn, '

@@ -7,7 +7,7 @@ Expected: test accuracy about 0.89-0.90 (3 seeds: 89.65 ± 0.26 %, BENCHMARKS.md
 2026-11-30), about 4 s per epoch on 2 CPU cores. On digits (`--config.dataset=digits`)
 about 0.98; on MNIST-1D (`--config.dataset=mnist1d`) about 0.6.
 """
-from neurokit.config import base_config
+from neurokit.experiment.config import base_config
 
 
 def get_config():

@@ -14,7 +14,7 @@ step time 1.42x BP's (ff 1.40x); digits MLP 256-256, 30 epochs: 0.975 (ff
 """
 import ml_collections
 
-from neurokit.config import base_config
+from neurokit.experiment.config import base_config
 
 
 def get_config():

@@ -21,7 +21,7 @@ in three lagged at 83-85 %: test 87.32 ± 1.73 and 86.60 ± 2.47 % (H200) and 86
 """
 import ml_collections
 
-from neurokit.config import base_config
+from neurokit.experiment.config import base_config
 
 
 def get_config():

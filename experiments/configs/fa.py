@@ -14,7 +14,7 @@ experiments.benchmarks.fa --part=accuracy --rules=bp,fa,dfa --epochs=50`, 12 s o
 """
 import ml_collections
 
-from neurokit.config import base_config
+from neurokit.experiment.config import base_config
 
 
 def get_config():

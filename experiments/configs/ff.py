@@ -31,7 +31,7 @@ Greedy layer-by-layer training (`--config.rule_kwargs.greedy_steps_per_layer=N`)
 """
 import ml_collections
 
-from neurokit.config import base_config
+from neurokit.experiment.config import base_config
 
 
 def get_config():

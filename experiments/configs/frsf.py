@@ -11,7 +11,7 @@ accuracy (BP twin 89.91 ± 0.32 %, same init, data order and optimizer). The 2x1
 """
 import ml_collections
 
-from neurokit.config import base_config
+from neurokit.experiment.config import base_config
 
 
 def get_config():

@@ -20,7 +20,7 @@ With `--config.model.hidden=1000,1000 --config.epochs=5`: 88.31 +- 0.41 (pc 87.7
 """
 import ml_collections
 
-from neurokit.config import base_config
+from neurokit.experiment.config import base_config
 
 
 def get_config():

@@ -21,7 +21,7 @@ Digits (`--config.dataset=digits --config.epochs=20 --config.batch_size=64`)
 """
 import ml_collections
 
-from neurokit.config import base_config
+from neurokit.experiment.config import base_config
 
 
 def get_config():

@@ -13,7 +13,7 @@ towards W); with that recipe a 10k-image trial reached 49-59 % after 2 epochs, l
 """
 import ml_collections
 
-from neurokit.config import base_config
+from neurokit.experiment.config import base_config
 
 
 def get_config():

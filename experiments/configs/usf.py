@@ -13,7 +13,7 @@ experiments.benchmarks.fa --part=accuracy --rules=usf --epochs=30`): 90.49 ± 0.
 """
 import ml_collections
 
-from neurokit.config import base_config
+from neurokit.experiment.config import base_config
 
 
 def get_config():

@@ -5,15 +5,13 @@
 * `pmap`: the same data parallelism with `jax.pmap` + `lax.pmean`.
 * `distributed`: `jax.distributed` set-up and per-process data shards.
 * `pipeline`: block-local rules (`neurokit.rules.combine.chain`) with one block per device.
-* `placement`: how `neurokit.train.run` uses the above (config keys parallel, mesh,
-  fsdp, distributed).
 """
-from neurokit.parallel import distributed, mesh, pipeline, placement, pmap, sweep
+from neurokit.parallel import distributed, mesh, pipeline, pmap, sweep
 from neurokit.parallel.mesh import (batch_constraint, batch_sharding, make_mesh, put_dataset, put_state, replicated,
                                     sharded_epoch, state_shardings)
 from neurokit.parallel.pmap import pmap_epoch, replicate, unreplicate
 from neurokit.parallel.sweep import SweepResult, grid
 
 __all__ = ['SweepResult', 'batch_constraint', 'batch_sharding', 'distributed', 'grid', 'make_mesh', 'mesh',
-           'pipeline', 'placement', 'pmap', 'pmap_epoch', 'put_dataset', 'put_state', 'replicate',
+           'pipeline', 'pmap', 'pmap_epoch', 'put_dataset', 'put_state', 'replicate',
            'replicated', 'sharded_epoch', 'state_shardings', 'sweep', 'unreplicate']

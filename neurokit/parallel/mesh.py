@@ -22,7 +22,6 @@ import math
 from typing import Sequence
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
@@ -170,21 +169,9 @@ def sharded_epoch(rule: Rule, optimizer, batch_size: int, mesh: Mesh, state=None
     if batch_size % mesh.shape[DATA]:
         raise ValueError(f'batch_size={batch_size} must divide by the data axis size '
                          f'{mesh.shape[DATA]}')
-    constrain = batch_constraint(mesh)
-    train_step = loop.make_train_step(rule, optimizer)
-
-    def epoch_fn(state, x, y, epoch):
-        loop.check_examples(x, y)
-        order = loop.epoch_order(state.key, epoch, x.shape[0], batch_size)
-
-        def body(s, idx):
-            # The gather stays global (same data order as one device); the
-            # constraint tells XLA to compute the step with the batch split.
-            batch = constrain({'x': x[idx], 'y': y[idx]})
-            return train_step(s, batch)
-
-        state, metrics = jax.lax.scan(body, state, order)
-        return state, jax.tree.map(lambda m: jnp.mean(m, axis=0), metrics)
+    # the gather stays global (the data order of one device); the constraint tells XLA to
+    # compute each step with the batch split over 'data'
+    epoch_fn = loop.make_epoch(rule, optimizer, batch_size, constrain=batch_constraint(mesh))
 
     rep = replicated(mesh)
     if fsdp:

@@ -46,13 +46,11 @@ def unreplicate(tree):
 def mean_floats(tree):
     """pmean over devices for float leaves; integer leaves are equal everywhere.
 
-    The `reduce` hook of `loop.make_train_step` (inside a `pmap` over `AXIS`).
+    The `reduce` hook of `neurokit.train.make_train_step` (inside a `pmap` over `AXIS`).
     """
     return jax.tree.map(
         lambda x: jax.lax.pmean(x, AXIS) if jnp.issubdtype(x.dtype, jnp.inexact) else x, tree)
 
-
-_mean_floats = mean_floats
 
 
 def device_slice(order, batch_size: int, n_dev: int):
@@ -88,18 +86,9 @@ def pmap_epoch(rule: Rule, optimizer, batch_size: int, devices=None):
     n_dev = len(devices)
     if batch_size % n_dev:
         raise ValueError(f'batch_size={batch_size} must divide by the {n_dev} devices')
-    train_step = loop.make_train_step(rule, optimizer, reduce=_mean_floats)
-
-    def epoch_fn(state, x, y, epoch):
-        loop.check_examples(x, y)
-        order = loop.epoch_order(state.key, epoch, x.shape[0], batch_size)
-        order = device_slice(order, batch_size, n_dev)  # this device's slice of every batch
-
-        def body(s, idx):
-            return train_step(s, {'x': x[idx], 'y': y[idx]})
-
-        state, metrics = jax.lax.scan(body, state, order)
-        return state, jax.tree.map(lambda m: jnp.mean(m, axis=0), metrics)
+    epoch_fn = loop.make_epoch(  # each device takes its slice of every batch
+        rule, optimizer, batch_size, reduce=mean_floats,
+        local_order=lambda order, bs: device_slice(order, bs, n_dev))
 
     pmapped = jax.pmap(epoch_fn, AXIS, in_axes=(0, None, None, None),
                        static_broadcasted_argnums=(), devices=devices)

@@ -121,7 +121,7 @@ def _members(values: Mapping, seeds):
 
 
 def make_sweep(model, build_fn: Callable, batch_size: int, eval_batch_size: int = 1000,
-               layerwise: bool = False, make_epoch: Callable | None = None):
+               layerwise: bool = False, nan_policy: str | None = None):
     """The vmapped pieces of a sweep, for callers that drive the epochs themselves.
 
     Args:
@@ -131,15 +131,13 @@ def make_sweep(model, build_fn: Callable, batch_size: int, eval_batch_size: int 
       batch_size, eval_batch_size: as in a config.
       layerwise: one optimizer state per block, stepped inside the rule's pass
         (`init_state(..., layerwise=True)`).
-      make_epoch: `(rule, optimizer, batch_size) -> epoch_fn` for one member (default
-        `loop.make_epoch`); e.g. `neurokit.train.run.make_guarded_epoch` with its model and
-        nan_policy bound, whose third output (the finiteness guard) then comes back per
-        member too.
+      nan_policy: the finiteness guard of `loop.make_epoch` (None, 'stop', 'skip'),
+        per member: its `'guard'` metric comes back with the member axis first, and under
+        'skip' a member's bad steps are skipped in that member alone.
 
     Returns:
       `(init, epoch, evaluate)`: `init(keys, values) -> state`,
-      `epoch(state, values, x, y, epoch) -> (state, metrics)` (plus what else
-      `make_epoch`'s function returns),
+      `epoch(state, values, x, y, epoch) -> (state, metrics)`,
       `evaluate(state, values, x, y) -> accuracy (members,)`; all mapped over
       members (epoch and evaluate with `vmap`, init with `lax.map`), none
       jitted (wrap them in `jax.jit`).
@@ -148,11 +146,9 @@ def make_sweep(model, build_fn: Callable, batch_size: int, eval_batch_size: int 
         rule, opt = build_fn(hp)
         return init_state(key, model, rule, opt, layerwise)
 
-    epoch_maker = loop.make_epoch if make_epoch is None else make_epoch
-
     def member_epoch(state, hp, x, y, epoch):
         rule, opt = build_fn(hp)
-        return epoch_maker(rule, opt, batch_size)(state, x, y, epoch)
+        return loop.make_epoch(rule, opt, batch_size, nan_policy=nan_policy)(state, x, y, epoch)
 
     def member_eval(state, hp, x, y):
         rule, _ = build_fn(hp)

@@ -1,7 +1,11 @@
-"""Training: state, compiled epoch and evaluation, `run` (optimizers: `neurokit.optim`)."""
-from neurokit.train.loop import epoch_order, make_epoch, make_evaluate, make_train_step
-from neurokit.train.run import build, run
-from neurokit.train.state import LayerwiseOptState, TrainState, init_state, shuffle_key, step_key
+"""Training: state, the compiled step, ONE scanned epoch with hooks, compiled evaluation.
 
-__all__ = ['LayerwiseOptState', 'TrainState', 'build', 'epoch_order', 'init_state', 'make_epoch',
-           'make_evaluate', 'make_train_step', 'run', 'shuffle_key', 'step_key']
+(Optimizers from a config: `neurokit.optim`; runs from a config: `neurokit.experiment`.)
+"""
+from neurokit.train.loop import Guard, epoch_order, make_epoch, make_evaluate, param_groups
+from neurokit.train.state import LayerwiseOptState, TrainState, init_state, shuffle_key, step_key
+from neurokit.train.step import make_train_step
+
+__all__ = ['Guard', 'LayerwiseOptState', 'TrainState', 'epoch_order', 'init_state',
+           'make_epoch', 'make_evaluate', 'make_train_step', 'param_groups', 'shuffle_key',
+           'step_key']

@@ -1,65 +1,19 @@
-"""Compiled training: one step, one scanned epoch, one compiled evaluation."""
+"""ONE scanned epoch and one compiled evaluation; every path (one device, sharded, pmap,
+sweeps, the experiment runner) compiles `make_epoch`, differing only in its hooks."""
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
-from neurokit.precision import check_optimizer_state
 from neurokit.rules.base import Rule, check_examples, check_label_range
 from neurokit.traced import is_traced
-from neurokit.train.state import (LayerwiseOptState, TrainState, check_layerwise, check_opt_state,
-                                  shuffle_key, step_key)
+from neurokit.train.state import TrainState, shuffle_key
+from neurokit.train.step import make_train_step
 
-
-def make_train_step(rule: Rule, optimizer: optax.GradientTransformation, reduce=None):
-    """`(state, batch) -> (state, metrics)`: the step shared by every rule.
-
-    Args:
-      rule, optimizer: what to step with.
-      reduce: optional `(updates, rule_state, metrics) -> same`, applied between the
-        rule and the optimizer (the pmap path averages across devices here).
-
-    A state whose `opt_state` is a `LayerwiseOptState` (`init_state(...,
-    layerwise=True)`) is stepped by `rule.layerwise_step`: each block's optimizer
-    update is applied inside the rule's forward pass.
-
-    Raises (at trace time):
-      ValueError: the state's optimizer state was made by another optimizer
-        (`state.check_opt_state`), or float16 parameters with float16 optimizer state.
-    """
-
-    def train_step(state: TrainState, batch):
-        layerwise = isinstance(state.opt_state, LayerwiseOptState)
-        if layerwise:
-            check_layerwise(rule, True)
-        if layerwise or not rule.applies_updates:  # the optimizer steps this state
-            check_opt_state(rule, optimizer, state.params, state.opt_state)  # at trace time
-        if not rule.applies_updates:
-            check_optimizer_state(state.params, state.opt_state)
-        if layerwise:
-            if reduce is not None:
-                raise ValueError('layerwise updates apply each block inside the step, so there is '
-                                 'no point to average updates across devices (pmap); use '
-                                 "parallel='sharded' or layerwise_updates=False")
-            params, rule_state, blocks, metrics = rule.layerwise_step(
-                state.params, state.rule_state, state.opt_state.blocks, batch, step_key(state),
-                optimizer)
-            return TrainState(params, LayerwiseOptState(tuple(blocks)), rule_state, state.key,
-                              state.step + 1), metrics
-        updates, rule_state, metrics = rule.step(state.params, state.rule_state, batch,
-                                                 step_key(state))
-        if reduce is not None:
-            updates, rule_state, metrics = reduce((updates, rule_state, metrics))
-        if rule.applies_updates:
-            params, opt_state = optax.apply_updates(state.params, updates), state.opt_state
-        else:
-            updates, opt_state = optimizer.update(updates, state.opt_state, state.params)
-            params = optax.apply_updates(state.params, updates)
-        return TrainState(params, opt_state, rule_state, state.key, state.step + 1), metrics
-
-    return train_step
+NAN_POLICIES = (None, 'stop', 'skip')
 
 
 def check_batch_size(batch_size):
@@ -98,32 +52,157 @@ def check_labels(rule: Rule, params, rule_state, x, y) -> None:
     check_label_range(y, num_classes)
 
 
-def make_epoch(rule: Rule, optimizer, batch_size: int):
+class Guard(NamedTuple):
+    """What the finiteness guard of `make_epoch(..., nan_policy=...)` saw in one epoch.
+
+    Attributes:
+      first_bad: global 0-based step of the first step with a non-finite loss or
+        parameters (-1: none).
+      loss_bad: whether that step's loss was non-finite.
+      bad_groups: bool per parameter group (`param_groups`): non-finite after that step.
+      skipped: number of bad steps (under 'skip' they were not applied).
+    """
+    first_bad: jax.Array
+    loss_bad: jax.Array
+    bad_groups: jax.Array
+    skipped: jax.Array
+
+
+def make_epoch(rule: Rule, optimizer, batch_size: int, *, nan_policy: str | None = None,
+               constrain=None, reduce=None, local_order=None):
     """`(state, x, y, epoch) -> (state, mean metrics)`: one epoch as one `lax.scan`.
 
-    The data set stays on the device; each step gathers its batch by index.
+    The data set stays on the device; each step gathers its batch by index from one
+    permutation per epoch (`epoch_order`), so every path sees the same data order and
+    per-step keys. This is the only training loop: `parallel.mesh.sharded_epoch`,
+    `parallel.pmap.pmap_epoch`, `parallel.sweep` and `neurokit.experiment` compile it
+    with the hooks below.
+
+    Args:
+      rule, optimizer, batch_size: what to step with, and the global batch size.
+      nan_policy: None (no guard), 'stop' or 'skip': every step checks the loss and the
+        new parameters of each group (`param_groups`) and the metrics gain a `'guard'`
+        entry (a `Guard`). Under 'stop' the caller stops after the epoch (the state
+        returned then holds the non-finite values and must not be saved); under 'skip' a
+        bad step leaves params, optimizer and rule state as they were (the step counter
+        and data position still advance), the metrics average the steps taken (NaN when
+        none was) and `'skipped_steps'` counts the others.
+      constrain: optional `batch -> batch` applied to each gathered batch (the sharded
+        path's `parallel.mesh.batch_constraint(mesh)`).
+      reduce: optional `(updates, rule_state, metrics) -> same` between the rule and the
+        optimizer (the pmap path's cross-device mean); the guard sees the reduced step.
+      local_order: optional `(order, batch_size) -> order` picking this device's part of
+        every batch (the pmap path's `parallel.pmap.device_slice`).
 
     Raises:
       ValueError: `x` and `y` do not match (`rules.check_examples`), or, when they are
         concrete (called outside `jit`), a label lies outside [0, num_classes)
-        (`check_labels`); under `jit` the labels cannot be inspected.
+        (`check_labels`); under `jit` the labels cannot be inspected. An unknown
+        `nan_policy`.
     """
     check_batch_size(batch_size)
-    train_step = make_train_step(rule, optimizer)
+    if nan_policy not in NAN_POLICIES:
+        raise ValueError(f'nan_policy must be one of {NAN_POLICIES}, got {nan_policy!r}')
+    train_step = make_train_step(rule, optimizer, reduce=reduce)
 
     def epoch_fn(state: TrainState, x, y, epoch):
         x, y = jnp.asarray(x), jnp.asarray(y)  # numpy arrays cannot be indexed by a traced order
         check_examples(x, y)
         check_labels(rule, state.params, state.rule_state, x, y)
         order = epoch_order(state.key, epoch, x.shape[0], batch_size)
+        if local_order is not None:
+            order = local_order(order, batch_size)
 
-        def body(s, idx):
-            return train_step(s, {'x': x[idx], 'y': y[idx]})
+        def step(s, idx):
+            batch = {'x': x[idx], 'y': y[idx]}
+            return train_step(s, constrain(batch) if constrain is not None else batch)
 
-        state, metrics = jax.lax.scan(body, state, order)
-        return state, jax.tree.map(lambda m: jnp.mean(m, axis=0), metrics)
+        if nan_policy is None:
+            state, metrics = jax.lax.scan(step, state, order)
+            return state, jax.tree.map(lambda m: jnp.mean(m, axis=0), metrics)
+        return _guarded_scan(step, state, order, nan_policy)
 
     return epoch_fn
+
+
+def _guarded_scan(step, state, order, nan_policy):
+    """The scan of `make_epoch` with the finiteness guard (still no host round trips)."""
+    n_groups = len(_group_keys(state.params))
+
+    def body(carry, idx):
+        s, first_bad, loss_bad, bad_groups, skipped = carry
+        new, metrics = step(s, idx)
+        loss_ok = jnp.all(jnp.isfinite(metrics['loss']))
+        groups_ok = _finite_by_group(new.params)
+        ok = loss_ok & jnp.all(groups_ok)
+        first = (first_bad < 0) & ~ok
+        first_bad = jnp.where(first, s.step, first_bad)
+        loss_bad = jnp.where(first, ~loss_ok, loss_bad)
+        bad_groups = jnp.where(first, ~groups_ok, bad_groups)
+        if nan_policy == 'skip':
+            new = jax.tree.map(lambda a, b: jnp.where(ok, a, b), new, s)
+            new = new._replace(step=s.step + 1)
+        return (new, first_bad, loss_bad, bad_groups, skipped + (~ok)), (metrics, ok)
+
+    init = (state, jnp.int32(-1), jnp.bool_(False), jnp.zeros((n_groups,), bool), jnp.int32(0))
+    (state, first_bad, loss_bad, bad_groups, skipped), (metrics, ok) = jax.lax.scan(
+        body, init, order)
+    if nan_policy == 'skip':  # average over the steps that were taken (NaN: none was)
+        n_ok = jnp.sum(ok.astype(jnp.float32))
+        metrics = jax.tree.map(
+            lambda m: jnp.where(n_ok > 0, jnp.sum(jnp.where(_bcast(ok, m), m, 0), 0)
+                                / jnp.maximum(n_ok, 1.0), jnp.nan), metrics)
+        metrics['skipped_steps'] = skipped
+    else:
+        metrics = jax.tree.map(lambda m: jnp.mean(m, axis=0), metrics)
+    metrics['guard'] = Guard(first_bad, loss_bad, bad_groups, skipped)
+    return state, metrics
+
+
+def _bcast(ok, m):
+    return ok.reshape(ok.shape + (1,) * (m.ndim - 1))
+
+
+def _group_key(path):
+    """A parameter's group: its entry of `params['layers']`, or its top-level key."""
+    first = getattr(path[0], 'key', None)
+    if first == 'layers' and len(path) > 1 and hasattr(path[1], 'idx'):
+        return ('layers', path[1].idx)
+    return (jax.tree_util.keystr(path[:1]),)
+
+
+def _group_keys(params):
+    keys = []
+    for path, _ in jax.tree_util.tree_flatten_with_path(params)[0]:
+        k = _group_key(path)
+        if k not in keys:
+            keys.append(k)
+    return keys
+
+
+def _finite_by_group(params):
+    groups = {}
+    for path, leaf in jax.tree_util.tree_flatten_with_path(params)[0]:
+        groups.setdefault(_group_key(path), []).append(jnp.all(jnp.isfinite(leaf)))
+    return jnp.stack([jnp.all(jnp.stack(v)) for v in groups.values()])
+
+
+def param_groups(params, model=None):
+    """Names of the parameter groups whose finiteness the guard reports, in its order.
+
+    Each entry of `params['layers']` is one group, named after its model layer (with
+    `model`; else `layers[i]`); every other top-level entry (rule-owned parameters) is
+    one group.
+    """
+    names = []
+    for key in _group_keys(params):
+        if key[0] == 'layers':
+            i = key[1]
+            layers = getattr(model, 'layers', ())
+            names.append(layers[i].name if i < len(layers) else f'layers[{i}]')
+        else:
+            names.append(key[0])
+    return names
 
 
 def make_evaluate(rule: Rule, batch_size: int):

@@ -30,7 +30,7 @@ class TrainState(NamedTuple):
 
 class LayerwiseOptState(NamedTuple):
     """Optimizer state of a run with layerwise updates: one optax state per block of
-    `rule.blocks(params)`; `loop.make_train_step` sees this type and calls
+    `rule.blocks(params)`; `neurokit.train.make_train_step` sees this type and calls
     `rule.layerwise_step` instead of `rule.step` + one optimizer update."""
     blocks: tuple
 

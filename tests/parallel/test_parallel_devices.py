@@ -1,7 +1,7 @@
 """1 device vs 8 (fake CPU) devices: sharded, FSDP, pmap and layer-pipelined paths agree.
 
 The 8-device run happens in its own subprocess (XLA_FLAGS must be set before
-JAX starts); `neurokit.parallel.equivalence` trains each rule a few steps on
+JAX starts); `tests.parallel.equivalence` trains each rule a few steps on
 digits on one device and on every parallel path, and reports the largest
 parameter difference. Expected: < 1e-5 (the programs are the same up to the
 order of the cross-device sums). The same process first tries the misuse that
@@ -36,7 +36,9 @@ DRIVER = r'''
 import json, sys
 import jax, numpy as np, optax
 from neurokit import data, models, rules
-from neurokit.parallel import distributed, equivalence, make_mesh, pmap_epoch, replicate
+from neurokit.parallel import distributed, make_mesh, pmap_epoch, replicate
+sys.path.insert(0, sys.argv[2])
+import equivalence  # tests/parallel/equivalence.py
 from neurokit.train.state import init_state
 
 def outcome(f):
@@ -71,7 +73,7 @@ cases = {
 }
 with open(sys.argv[1], 'w') as f:
     json.dump({name: outcome(case) for name, case in cases.items()}, f)
-equivalence.main(sys.argv[2:])
+equivalence.main(sys.argv[3:])
 '''
 
 
@@ -86,6 +88,7 @@ def eight_devices(tmp_path_factory):
     env = dict(os.environ, XLA_FLAGS='--xla_force_host_platform_device_count=8',
                JAX_PLATFORMS='cpu')
     proc = subprocess.run([sys.executable, '-c', DRIVER, str(tmp / 'misuse.json'),
+                           os.path.dirname(os.path.abspath(__file__)),
                            f'--rules={",".join(rules)}', f'--paths={paths}',
                            f'--out={tmp / "eq.json"}'],
                           env=env, capture_output=True, text=True, timeout=900)

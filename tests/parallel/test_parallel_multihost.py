@@ -14,7 +14,7 @@ import sys
 import numpy as np
 import pytest
 
-from neurokit.parallel import multihost_check
+import multihost_check  # tests/parallel/multihost_check.py
 
 N, BATCH, EPOCHS = 256, 64, 2
 ALL = os.environ.get('NEUROKIT_PARALLEL_ALL') == '1'

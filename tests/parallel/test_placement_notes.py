@@ -1,9 +1,9 @@
 """What a run's placement refuses or tells the user (on one CPU device)."""
 import pytest
 
-from neurokit import config as config_lib
-from neurokit.parallel import placement
-from neurokit.parallel.placement import Placement
+from neurokit.experiment import config as config_lib
+from neurokit.experiment import placement
+from neurokit.experiment.placement import Placement
 
 
 def test_a_stage_axis_is_refused_in_training_runs(monkeypatch):

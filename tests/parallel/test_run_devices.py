@@ -50,9 +50,9 @@ compiles = []
 jax.monitoring.register_event_duration_secs_listener(
     lambda event, *a, **k: compiles.append(event) if event.endswith('backend_compile_duration')
     else None)
-from neurokit.cli import run_main
-from neurokit.train.checkpoint import Checkpointer
-epochs_lib = importlib.import_module('neurokit.train.epochs')
+from neurokit.experiment.cli import run_main
+from neurokit.experiment.checkpoint import Checkpointer
+epochs_lib = importlib.import_module('neurokit.experiment.epochs')
 hook, mark = epochs_lib.fault_hook, {}
 def counting_hook(phase, epoch):  # compiles from the start of epoch 2 to the end of epoch 3
     if (phase, epoch) in (('before_epoch', 2), ('after_metrics', 3)):

@@ -15,7 +15,7 @@ from neurokit import models
 from neurokit.rules import registry
 from neurokit.rules.bp import bp
 from neurokit.rules.mf import mf
-from neurokit.train.loop import make_train_step
+from neurokit.train import make_train_step
 from neurokit.train.state import init_state
 
 

@@ -11,12 +11,12 @@ import numpy as np
 import optax
 import pytest
 
-from neurokit import config as config_lib
+from neurokit.experiment import config as config_lib
 from neurokit import models
-from neurokit.errors import ConfigError
+from neurokit.experiment.errors import ConfigError
 from neurokit.rules.bp import bp
 from neurokit.rules.mf import mf
-from neurokit.train.loop import make_train_step
+from neurokit.train import make_train_step
 from neurokit.train.state import LayerwiseOptState, init_state
 
 OPTIMIZERS = {

@@ -21,7 +21,7 @@ import pytest
 from cli_runner import run_many
 from idx_files import write_mnist
 
-from neurokit.train import workdir as wd
+from neurokit.experiment import workdir as wd
 
 BP = 'experiments/configs/bp.py'
 
@@ -32,7 +32,7 @@ def write_idx(folder, label_max=9):
 
 def write_config(path, body):
     with open(path, 'w') as f:
-        f.write('from neurokit.config import base_config\n\n\ndef get_config():\n'
+        f.write('from neurokit.experiment.config import base_config\n\n\ndef get_config():\n'
                 '    c = base_config()\n' + ''.join(f'    {line}\n' for line in body) +
                 '    return c\n')
     return path

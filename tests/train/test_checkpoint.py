@@ -11,13 +11,13 @@ import optax
 import pytest
 
 from neurokit import models
-from neurokit.config import base_config
-from neurokit.errors import TrainingError, WorkdirError
+from neurokit.experiment.config import base_config
+from neurokit.experiment.errors import TrainingError, WorkdirError
 from neurokit.rules import registry
-from neurokit.train import run
-from neurokit.train import workdir as wd
-from neurokit.train.checkpoint import Checkpointer, checksums
-from neurokit.train.metrics import EventWriter, Progress, scalars
+from neurokit.experiment import run
+from neurokit.experiment import workdir as wd
+from neurokit.experiment.checkpoint import Checkpointer, checksums
+from neurokit.experiment.metrics import EventWriter, Progress, scalars
 from neurokit.train.state import init_state
 from idx_files import write_mnist
 

@@ -8,7 +8,7 @@ import optax
 import pytest
 from ml_collections import ConfigDict
 
-from neurokit.config import base_config
+from neurokit.experiment.config import base_config
 from neurokit import optim
 
 

@@ -47,7 +47,7 @@ def test_plot_cli(tmp_path, cli):
 def test_a_sweep_is_one_curve_per_setting_averaged_over_its_seeds(tmp_path):
     # A sweep's lines hold one value per member (settings x seeds, seeds innermost); each
     # swept setting is its own curve, its seeds averaged; settings are never mixed.
-    from neurokit.config import base_config
+    from neurokit.experiment.config import base_config
     d = _workdir(tmp_path, 'sw', [
         {'epoch': e, 'test_accuracy': [0.1, 0.2, 0.5 + e, 0.7 + e]} for e in (1, 2)])
     config = base_config()
@@ -85,7 +85,7 @@ def test_a_curve_keeps_its_colour_on_every_panel(tmp_path, monkeypatch):
 
 
 def test_sweep_labels_keep_whole_keys_when_last_parts_clash(tmp_path):
-    from neurokit.config import base_config
+    from neurokit.experiment.config import base_config
     d = _workdir(tmp_path, 'sw', [{'epoch': 1, 'test_accuracy': [0.1, 0.2, 0.3, 0.4]}])
     config = base_config()
     config.rule, config.rule_kwargs.weight_decay = 'ipc', 0.0

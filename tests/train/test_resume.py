@@ -66,7 +66,7 @@ def train(env, workdir, hook=None, kill_after=None, extra=(), config='experiment
 
 
 def final_state(workdir):
-    from neurokit.train.checkpoint import Checkpointer
+    from neurokit.experiment.checkpoint import Checkpointer
     ckpt = Checkpointer(workdir, create=False)
     try:
         epoch, state, _ = ckpt.restore_latest()

@@ -19,7 +19,7 @@ import pytest
 
 from neurokit import models, rules, train
 from neurokit.rules.base import check_batch
-from neurokit.train.checkpoint import Checkpointer
+from neurokit.experiment.checkpoint import Checkpointer
 
 N, BATCH = 256, 64
 

@@ -7,8 +7,8 @@ import pytest
 
 from experiments.configs import bp as bp_config
 from experiments.configs import pc as pc_config
-from neurokit.errors import ConfigError, TrainingError
-from neurokit.train.run import run
+from neurokit.experiment.errors import ConfigError, TrainingError
+from neurokit.experiment.run import run
 
 
 def _config(**over):
@@ -75,7 +75,7 @@ def test_sweeping_the_optimizer_of_a_rule_with_its_own_optimizer_is_a_config_err
 
 def test_a_sweep_mesh_need_not_divide_the_batch():
     # the batch is not split in a sweep, the members are
-    from neurokit import config as config_lib
+    from neurokit.experiment import config as config_lib
     config_lib.validate(_config(sweep='optimizer.learning_rate=0.1,0.2,0.3', mesh='data=3'))
     with pytest.raises(ConfigError, match='does not divide by the data axis'):
         config_lib.validate(_config(mesh='data=3'))
@@ -89,7 +89,7 @@ def test_a_sweep_mesh_need_not_divide_the_batch():
     ({'mesh': 'data=2'}, 4, 8, 2),
 ])
 def test_sweep_members_split_evenly_over_the_devices(over, members, devices, expected):
-    from neurokit.train.sweep_run import member_devices
+    from neurokit.experiment.sweep_run import member_devices
     used, note = member_devices(_config(**over), members, devices)
     assert used == expected
     # a note exactly when the default mesh leaves devices idle
@@ -105,7 +105,7 @@ def test_sweep_members_split_evenly_over_the_devices(over, members, devices, exp
     ({}, 2, 'runs in one process'),
 ])
 def test_sweep_device_settings_that_do_not_apply_are_config_errors(over, processes, match):
-    from neurokit.train.sweep_run import member_devices
+    from neurokit.experiment.sweep_run import member_devices
     with pytest.raises(ConfigError, match=match):
         member_devices(_config(**over), 4, 8, processes)
 

@@ -14,7 +14,7 @@ import ml_collections
 from neurokit import models, optim
 from neurokit.checks import check_range
 from neurokit.data import DATASETS
-from neurokit.errors import ConfigError
+from neurokit.experiment.errors import ConfigError
 from neurokit.rules import registry as rule_registry
 
 

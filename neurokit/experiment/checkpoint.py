@@ -24,7 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 import orbax.checkpoint as ocp
 
-from neurokit.errors import CheckpointOrderError, WorkdirError
+from neurokit.experiment.errors import CheckpointOrderError, WorkdirError
 
 CHECKPOINTS = 'checkpoints'
 # Meta keys `save` writes itself: a caller's value would override the epoch `restore`
@@ -40,7 +40,7 @@ class Checkpointer:
       keep: how many of the newest checkpoints to keep (older ones are deleted
         after a newer one is complete).
       create: create the folder (False for read-only inspection).
-      run: the folder is a training run's (`neurokit.train.run`, the CLI): error messages
+      run: the folder is a training run's (`neurokit.experiment.run`, the CLI): error messages
         then also name its config.json and `--workdir`; otherwise they speak of this
         object's `restore`/`restore_latest` and `like=` only.
     """

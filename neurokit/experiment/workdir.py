@@ -3,7 +3,7 @@
 A workdir holds one run:
   config.json     the run's config, written once when the run starts
   metrics.jsonl   one line per finished epoch
-  checkpoints/    orbax checkpoints (`neurokit.train.checkpoint`)
+  checkpoints/    orbax checkpoints (`neurokit.experiment.checkpoint`)
   tb/             TensorBoard event files
   summary.json    written last, when every epoch is done
 
@@ -12,7 +12,7 @@ second run on it is refused.
 
 Re-running the same command on the same workdir resumes it: the config must
 match the stored one on every key that changes the numbers (keys in
-`neurokit.config.RESUMABLE_KEYS` may differ). A finished run (summary.json
+`neurokit.experiment.config.RESUMABLE_KEYS` may differ). A finished run (summary.json
 present) is left untouched: `run` returns its summary and the CLI says so and
 exits 0.
 """
@@ -23,9 +23,9 @@ import json
 import os
 import uuid
 
-from neurokit.config import RESUMABLE_KEYS, parse_sweep
-from neurokit.errors import ConfigError, WorkdirError
-from neurokit.train.checkpoint import CHECKPOINTS, has_checkpoints
+from neurokit.experiment.config import RESUMABLE_KEYS, parse_sweep
+from neurokit.experiment.errors import ConfigError, WorkdirError
+from neurokit.experiment.checkpoint import CHECKPOINTS, has_checkpoints
 
 METRICS, SUMMARY, CONFIG, TENSORBOARD = 'metrics.jsonl', 'summary.json', 'config.json', 'tb'
 NEW, RESUME, FINISHED = 'new', 'resume', 'finished'

@@ -14,7 +14,7 @@ A sweep splits its members over the devices (the mesh's `data` axis: by default
 as many visible devices as divide the member count, or `--config.mesh=data=N`);
 each device trains its members alone, so the numbers are the one-device sweep's
 up to float rounding (XLA picks kernels by shape). It resumes like a run
-(`neurokit.train.epochs`): the whole vmapped state is checkpointed every
+(`neurokit.experiment.epochs`): the whole vmapped state is checkpointed every
 `checkpoint_every` epochs, SIGTERM or Ctrl-C saves one and exits 3, and the same
 command continues from the newest checkpoint, bit for bit; a finished sweep is
 left untouched. A hyperparameter the rule or optimizer uses in Python control
@@ -34,18 +34,18 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
-from neurokit import config as config_lib
+from neurokit.experiment import config as config_lib
 from neurokit import data as data_lib
 from neurokit import optim
-from neurokit.errors import ConfigError, TrainingError
+from neurokit.experiment.errors import ConfigError, TrainingError
 from neurokit.parallel import mesh as mesh_lib
 from neurokit.parallel import sweep as sweep_lib
 from neurokit.rules import registry as rule_registry
-from neurokit.train import epochs
-from neurokit.train import workdir as wd
-from neurokit.train.checkpoint import Checkpointer, checksums
-from neurokit.train.run import (build as build_run, make_guarded_epoch, nonfinite_message,
-                                num_train, param_groups)
+from neurokit.experiment import epochs
+from neurokit.experiment import workdir as wd
+from neurokit.experiment.checkpoint import Checkpointer, checksums
+from neurokit.experiment.run import build as build_run, nonfinite_message, num_train
+from neurokit.train import loop
 
 
 class _Cfg(dict):
@@ -170,11 +170,9 @@ def run_sweep(config, workdir: str, status: str, lock) -> dict:
 
     # each member's epoch is a run's guarded epoch: a non-finite loss or parameter stops the
     # sweep naming the member ('stop'), or is skipped in that member only ('skip')
-    guarded = lambda rule, opt, batch_size: make_guarded_epoch(
-        rule, opt, batch_size, model, config.nan_policy)
     init, epoch_fn, eval_fn = sweep_lib.make_sweep(model, _build_fn(config, model, steps),
                                                    config.batch_size, config.eval_batch_size,
-                                                   config.layerwise_updates, guarded)
+                                                   config.layerwise_updates, config.nan_policy)
     t0 = time.perf_counter()
     try:
         # every leaf of the state, the metrics and the accuracies has the member axis first
@@ -205,16 +203,17 @@ def run_sweep(config, workdir: str, status: str, lock) -> dict:
     start = epochs.resume(ckpt, state, steps, os.path.join(workdir, wd.METRICS))
     poison = epochs.poison_epoch()
 
-    groups = param_groups(jax.tree.map(lambda a: a[0], state.params), model)
+    groups = loop.param_groups(jax.tree.map(lambda a: a[0], state.params), model)
 
     def one_epoch(epoch, state, last_saved):
         x_in = x if poison != epoch + 1 else poison_c(x)
         t = time.perf_counter()
-        state, metrics, guard = epoch_c(state, arrays, x_in, y, epoch)
+        state, metrics = epoch_c(state, arrays, x_in, y, epoch)
         jax.block_until_ready(state)
         dt = time.perf_counter() - t
-        metrics = {k: np.asarray(v) for k, v in jax.device_get(metrics).items()}
-        guard = jax.device_get(guard)
+        metrics = jax.device_get(metrics)
+        guard = metrics.pop('guard')._asdict()
+        metrics = {k: np.asarray(v) for k, v in metrics.items()}
         if config.nan_policy == 'stop' and np.any(guard['first_bad'] >= 0):
             # the step and layers named are the first bad member's; the others are listed
             bad = [int(i) for i in np.flatnonzero(guard['first_bad'] >= 0)]

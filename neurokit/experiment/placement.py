@@ -1,6 +1,6 @@
 """Where a run's state, data and compiled functions live: one device, a sharded mesh, or pmap.
 
-`neurokit.train.run` asks a `Placement` (built from the config's `parallel`,
+`neurokit.experiment.run` asks a `Placement` (built from the config's `parallel`,
 `mesh`, `fsdp` keys) to place the data, initialise the state, and compile the
 (vmapped, guarded) epoch and the evaluation. The epoch itself is the training
 loop's own; the modes differ only in how it is compiled:
@@ -21,14 +21,14 @@ Example:
   >>> place = Placement.from_config(config)
   >>> x, y = place.put_train(dataset, n)
   >>> state = place.init(init_fn, keys)
-  >>> epoch = place.compile_epoch(lambda **hooks: make_guarded_epoch(..., **hooks), state, x, y)
+  >>> epoch = place.compile_epoch(lambda **hooks: loop.make_epoch(..., **hooks), state, x, y)
 """
 from __future__ import annotations
 
 import jax
 import numpy as np
 
-from neurokit import config as config_lib
+from neurokit.experiment import config as config_lib
 from neurokit.parallel import distributed
 from neurokit.parallel import mesh as mesh_lib
 from neurokit.parallel import pmap as pmap_lib
@@ -36,7 +36,7 @@ from neurokit.parallel import pmap as pmap_lib
 _VMAP_EPOCH = (0, None, None, None)
 # Rules whose pmap run is not the single-device run up to rounding: ff and cff draw
 # their negatives per device, ipc steps its own optimizer on each slice (BUILD_NOTES,
-# "Data parallelism"; `neurokit.parallel.equivalence.batch_decomposable` is the check).
+# "Data parallelism"; `tests.parallel.equivalence.batch_decomposable` is the check).
 PMAP_NOT_EQUIVALENT = ('ff', 'cff', 'ipc')
 
 
@@ -164,13 +164,12 @@ class Placement:
 
         Args:
           make_epoch: `(constrain=None, reduce=None, local_order=None) -> epoch_fn`
-            with `epoch_fn(state, x, y, epoch) -> (state, metrics, guard)`
-            (`neurokit.train.run.make_guarded_epoch`).
+            with `epoch_fn(state, x, y, epoch) -> (state, metrics)`
+            (`neurokit.train.make_epoch` with the rule, optimizer and guard bound).
           state, x, y: the host state and the placed data (shapes, shardings).
 
         Returns:
-          `(device state, x, y, epoch) -> (device state, metrics, guard)`;
-          metrics and guard come back as host-readable trees (`fetch`).
+          `(device state, x, y, epoch) -> (device state, metrics)`.
         """
         if self.mode == 'none':
             fn = jax.vmap(make_epoch(), _VMAP_EPOCH)
@@ -180,7 +179,7 @@ class Placement:
             s_shard = self.state_shardings(state)
             xs, rep = self._x_sharding(), mesh_lib.replicated(self.mesh)
             return jax.jit(fn, in_shardings=(s_shard, xs, xs, None),
-                           out_shardings=(s_shard, rep, rep),
+                           out_shardings=(s_shard, rep),
                            donate_argnums=0).lower(state, x, y, 0).compile()
         n_dev = len(self._pmap_devices)
         fn = jax.vmap(make_epoch(reduce=pmap_lib.mean_floats,
@@ -192,9 +191,8 @@ class Placement:
             self.to_devices(state), x, y, 0).compile()
 
         def epoch(rstate, x, y, e):
-            rstate, metrics, guard = compiled(rstate, x, y, e)
-            first = lambda t: jax.tree.map(lambda a: a[0], t)  # equal on every device
-            return rstate, first(metrics), first(guard)
+            rstate, metrics = compiled(rstate, x, y, e)
+            return rstate, jax.tree.map(lambda a: a[0], metrics)  # equal on every device
 
         return epoch
 

@@ -5,7 +5,7 @@ Order of events, chosen so that a run killed at any moment resumes exactly:
      data, build model/rule/optimizer: every user error surfaces here, before
      anything is compiled or written;
   2. place data and state on the devices the config names (`parallel`, `mesh`,
-     `fsdp`: see `neurokit.parallel.placement`; every visible device on the
+     `fsdp`: see `neurokit.experiment.placement`; every visible device on the
      'data' axis by default) and compile; write config.json (first start only;
      with several processes, process 0 writes every file and all of them take
      part in each checkpoint save);
@@ -17,7 +17,7 @@ Order of events, chosen so that a run killed at any moment resumes exactly:
      resumed run writes again.
   5. summary.json, last.
 
-Steps 3-4, SIGTERM/Ctrl-C and failed writes: `neurokit.train.epochs`, which sweeps
+Steps 3-4, SIGTERM/Ctrl-C and failed writes: `neurokit.experiment.epochs`, which sweeps
 share.
 """
 from __future__ import annotations
@@ -32,14 +32,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from neurokit import config as config_lib
+from neurokit.experiment import config as config_lib
 from neurokit import data as data_lib
 from neurokit import models, optim
-from neurokit.errors import TrainingError
-from neurokit.parallel.placement import Placement, fetch
+from neurokit.experiment.errors import TrainingError
+from neurokit.experiment.placement import Placement, fetch
 from neurokit.rules import registry as rule_registry
-from neurokit.train import epochs, loop, workdir as wd
-from neurokit.train.checkpoint import Checkpointer, checksums
+from neurokit.experiment import epochs, workdir as wd
+from neurokit.train import loop
+from neurokit.experiment.checkpoint import Checkpointer, checksums
 from neurokit.train.state import check_layerwise as check_rule_layerwise, init_state
 
 
@@ -83,113 +84,9 @@ def _scalars(tree):
 # ----------------------------------------------------------------------------- NaN guard
 
 
-def param_groups(params, model):
-    """Names of the groups whose finiteness the guard reports, in order.
-
-    Each entry of `params['layers']` is one group named after its model layer;
-    every other top-level entry (rule-owned parameters) is one group.
-    """
-    names = []
-    for path, _ in jax.tree_util.tree_flatten_with_path(params)[0]:
-        name = _group_name(path, model)
-        if name not in names:
-            names.append(name)
-    return names
-
-
-def _group_name(path, model):
-    first = getattr(path[0], 'key', None)
-    if first == 'layers' and len(path) > 1 and hasattr(path[1], 'idx'):
-        i = path[1].idx
-        return model.layers[i].name if i < len(model.layers) else f'layers[{i}]'
-    return jax.tree_util.keystr(path[:1])
-
-
-def _finite_by_group(params, model):
-    groups = {}
-    for path, leaf in jax.tree_util.tree_flatten_with_path(params)[0]:
-        groups.setdefault(_group_name(path, model), []).append(jnp.all(jnp.isfinite(leaf)))
-    return jnp.stack([jnp.all(jnp.stack(v)) for v in groups.values()])
-
-
-def make_guarded_epoch(rule, optimizer, batch_size: int, model, nan_policy: str = 'stop',
-                       constrain=None, reduce=None, local_order=None):
-    """`loop.make_epoch` plus a finiteness guard, still one `lax.scan` with no host round trips.
-
-    Every step checks the loss and the new parameters of each group
-    (`param_groups`); non-finite updates show up as non-finite parameters.
-
-    Args:
-      rule, optimizer, batch_size: as for `loop.make_epoch`.
-      model: names the parameter groups.
-      nan_policy: 'stop' (the caller stops at the end of the epoch; the state
-        returned is then garbage and must not be saved) or 'skip' (a bad step
-        leaves params, optimizer and rule state as they were; the step counter
-        and data position still advance).
-      constrain: optional `batch -> batch` applied to each gathered batch (the
-        sharded path's `parallel.mesh.batch_constraint(mesh)`).
-      reduce: optional hook between rule and optimizer (`loop.make_train_step`;
-        the pmap path's cross-device mean). The guard sees the reduced step.
-      local_order: optional `(order, batch_size) -> order` picking this
-        device's part of every batch (the pmap path's `parallel.pmap.device_slice`).
-
-    Returns:
-      `(state, x, y, epoch) -> (state, mean metrics, guard)`; guard has
-      `first_bad` (global 0-based step of the first bad step, -1 if none),
-      `loss_bad` and `bad_groups` (bool per group) at that step, and `skipped`
-      (number of bad steps).
-    """
-    train_step = loop.make_train_step(rule, optimizer, reduce=reduce)
-
-    def epoch_fn(state, x, y, epoch):
-        loop.check_examples(x, y)
-        order = loop.epoch_order(state.key, epoch, x.shape[0], batch_size)
-        if local_order is not None:
-            order = local_order(order, batch_size)
-        n_groups = len(param_groups(state.params, model))
-
-        def body(carry, idx):
-            s, first_bad, loss_bad, bad_groups, skipped = carry
-            batch = {'x': x[idx], 'y': y[idx]}
-            new, metrics = train_step(s, constrain(batch) if constrain is not None else batch)
-            loss_ok = jnp.all(jnp.isfinite(metrics['loss']))
-            groups_ok = _finite_by_group(new.params, model)
-            ok = loss_ok & jnp.all(groups_ok)
-            first = (first_bad < 0) & ~ok
-            first_bad = jnp.where(first, s.step, first_bad)
-            loss_bad = jnp.where(first, ~loss_ok, loss_bad)
-            bad_groups = jnp.where(first, ~groups_ok, bad_groups)
-            if nan_policy == 'skip':
-                new = jax.tree.map(lambda a, b: jnp.where(ok, a, b), new, s)
-                new = new._replace(step=s.step + 1)
-            return (new, first_bad, loss_bad, bad_groups, skipped + (~ok)), (metrics, ok)
-
-        init = (state, jnp.int32(-1), jnp.bool_(False), jnp.zeros((n_groups,), bool),
-                jnp.int32(0))
-        (state, first_bad, loss_bad, bad_groups, skipped), (metrics, ok) = jax.lax.scan(
-            body, init, order)
-        if nan_policy == 'skip':  # average over the steps that were taken (NaN: none was)
-            n_ok = jnp.sum(ok.astype(jnp.float32))
-            metrics = jax.tree.map(
-                lambda m: jnp.where(n_ok > 0, jnp.sum(jnp.where(_bcast(ok, m), m, 0), 0)
-                                    / jnp.maximum(n_ok, 1.0), jnp.nan), metrics)
-            metrics['skipped_steps'] = skipped
-        else:
-            metrics = jax.tree.map(lambda m: jnp.mean(m, axis=0), metrics)
-        guard = {'first_bad': first_bad, 'loss_bad': loss_bad, 'bad_groups': bad_groups,
-                 'skipped': skipped}
-        return state, metrics, guard
-
-    return epoch_fn
-
-
-def _bcast(ok, m):
-    return ok.reshape(ok.shape + (1,) * (m.ndim - 1))
-
-
 def nonfinite_message(guard, groups, steps, workdir, last_saved, layerwise=False,
                       dtype='float32', own_optimizer=False, who=None, fix=None):
-    """The one-line TrainingError text for a guard (`make_guarded_epoch`) that saw a
+    """The one-line TrainingError text for a guard (`neurokit.train.Guard`) that saw a
     non-finite step: where (step, epoch, batch; the first bad member's), what (loss, which
     layers), what was kept, and the fixes. `who` names the member(s) (default: the seed
     offset when there are several); `fix` replaces the config changes suggested (which
@@ -234,8 +131,8 @@ def run(config, workdir: str) -> dict:
     its newest checkpoint; one that holds a finished run is left untouched.
 
     Args:
-      config: an `ml_collections.ConfigDict` built from `neurokit.config.base_config()`.
-      workdir: output folder (see `neurokit.train.workdir` for its layout).
+      config: an `ml_collections.ConfigDict` built from `neurokit.experiment.config.base_config()`.
+      workdir: output folder (see `neurokit.experiment.workdir` for its layout).
 
     Returns:
       The summary dict (as in summary.json). For a run that had already
@@ -261,7 +158,7 @@ def _run(config, workdir: str, lock) -> dict:
     if status == wd.FINISHED:
         return {**wd.read_summary(os.path.join(workdir, wd.SUMMARY)), 'already_finished': True}
     if config.sweep:  # a hyperparameter grid as one vmapped program (members over devices)
-        from neurokit.train.sweep_run import run_sweep
+        from neurokit.experiment.sweep_run import run_sweep
         return run_sweep(config, workdir, status, lock)
     dataset = data_lib.load(config.dataset, config.data_dir)
     config_lib.validate_with_data(config, dataset)
@@ -283,11 +180,11 @@ def _run(config, workdir: str, lock) -> dict:
     # at half the compile time of a vmapped init.
     init = lambda keys: jax.lax.map(
         lambda k: init_state(k, model, rule, optimizer, config.layerwise_updates), keys)
-    make_epoch = functools.partial(make_guarded_epoch, rule, optimizer, config.batch_size, model,
-                                   config.nan_policy)
+    make_epoch = functools.partial(loop.make_epoch, rule, optimizer, config.batch_size,
+                                   nan_policy=config.nan_policy)
     eval_fn = jax.vmap(loop.make_evaluate(rule, config.eval_batch_size), (0, 0, None, None))
     state = place.init(init, _member_keys(config))  # host state: what is checkpointed
-    groups = param_groups(jax.tree.map(lambda a: a[0], state.params), model)
+    groups = loop.param_groups(jax.tree.map(lambda a: a[0], state.params), model)
 
     t0 = time.perf_counter()
     epoch_c = place.compile_epoch(make_epoch, state, x_train, y_train)
@@ -306,11 +203,12 @@ def _run(config, workdir: str, lock) -> dict:
         nonlocal dstate
         x_in = x_train if poison != epoch + 1 else place.poison(x_train)
         t0 = time.perf_counter()
-        dstate, metrics, guard = epoch_c(dstate, x_in, y_train, epoch)
+        dstate, metrics = epoch_c(dstate, x_in, y_train, epoch)
         jax.block_until_ready(dstate)
         dt = time.perf_counter() - t0
         state = place.host_state(dstate)
-        metrics, guard = fetch(metrics), fetch(guard)
+        metrics = fetch(metrics)
+        guard = metrics.pop('guard')._asdict()
         if config.nan_policy == 'stop' and np.any(guard['first_bad'] >= 0):
             raise TrainingError(nonfinite_message(guard, groups, steps, workdir, last_saved,
                                                    config.layerwise_updates, config.model.dtype,

@@ -14,7 +14,7 @@ import os
 import sys
 
 from neurokit.data import DataError
-from neurokit.errors import ConfigError, TrainingError, WorkdirError
+from neurokit.experiment.errors import ConfigError, TrainingError, WorkdirError
 
 USER_ERRORS = (ConfigError, DataError, WorkdirError, TrainingError)
 EXIT_USER_ERROR = 2
@@ -36,7 +36,7 @@ def join_processes(config) -> None:
     launched several processes (`parallel.distributed.multi_process_environment`).
     A single-process run does nothing here.
     """
-    from neurokit import config as config_lib
+    from neurokit.experiment import config as config_lib
     from neurokit.parallel import distributed
     config_lib.validate(config)  # the distributed keys must be sound before we connect
     d = config.distributed
@@ -89,7 +89,7 @@ def interrupted(message: str) -> None:
 
 def _kept(workdir) -> str:
     """What an interrupted or failed run left in `workdir`, and how to go on."""
-    from neurokit.train.checkpoint import has_checkpoints
+    from neurokit.experiment.checkpoint import has_checkpoints
     if has_checkpoints(workdir):
         return (f'checkpoints already in {workdir} are intact: run the same command again '
                 'to resume')
@@ -98,9 +98,9 @@ def _kept(workdir) -> str:
 
 
 def run_main(config, workdir):
-    """Runs `neurokit.train.run` and prints the summary; user errors exit 2 with one line."""
-    from neurokit.train import run  # imported late so --help stays fast
-    from neurokit.train.checkpoint import Preempted
+    """Runs `neurokit.experiment.run` and prints the summary; user errors exit 2 with one line."""
+    from neurokit.experiment import run  # imported late so --help stays fast
+    from neurokit.experiment.checkpoint import Preempted
     try:
         join_processes(config)
         summary = run(config, workdir)

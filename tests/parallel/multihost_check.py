@@ -1,6 +1,6 @@
 """Two processes (localhost, CPU, gloo) train every rule like one process.
 
-  python -m neurokit.parallel.multihost_check --rules=all --out=/tmp/mh.json
+  python -m tests.parallel.multihost_check --rules=all --out=/tmp/mh.json
 
 Launches `nproc` worker processes; each joins with
 `neurokit.parallel.distributed.initialize`, loads only its shard of the first

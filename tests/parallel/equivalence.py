@@ -4,7 +4,7 @@ Run in a process whose XLA_FLAGS fake several CPU devices (set before JAX is
 imported), e.g.::
 
   XLA_FLAGS=--xla_force_host_platform_device_count=8 \\
-    python -m neurokit.parallel.equivalence --rules=bp,fa --out=/tmp/eq.json
+    python -m tests.parallel.equivalence --rules=bp,fa --out=/tmp/eq.json
 
 For each rule it trains a small MLP on digits for a few steps and reports the
 largest absolute parameter difference between:

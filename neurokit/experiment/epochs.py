@@ -4,7 +4,7 @@
 `train_epochs` then calls the caller's `one_epoch` for each remaining epoch and,
 after each, appends its metrics line, mirrors it to TensorBoard and the
 progress line, and saves a checkpoint every `checkpoint_every` epochs and at
-the end. A run (`neurokit.train.run`) and a sweep (`neurokit.train.sweep_run`)
+the end. A run (`neurokit.experiment.run`) and a sweep (`neurokit.experiment.sweep_run`)
 differ only in what one epoch computes, so both resume the same way.
 
 SIGTERM (preemption) and Ctrl-C (SIGINT) set a flag; at the next epoch boundary
@@ -29,11 +29,11 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
-from neurokit.errors import WorkdirError
-from neurokit.parallel.placement import fetch
-from neurokit.train import workdir as wd
-from neurokit.train.checkpoint import Checkpointer, Preempted
-from neurokit.train.metrics import EventWriter, Progress
+from neurokit.experiment.errors import WorkdirError
+from neurokit.experiment.placement import fetch
+from neurokit.experiment import workdir as wd
+from neurokit.experiment.checkpoint import Checkpointer, Preempted
+from neurokit.experiment.metrics import EventWriter, Progress
 
 
 class Resumed(NamedTuple):
