@@ -1,9 +1,10 @@
-"""Where a run's state, data and compiled functions live: one device, a sharded mesh, or pmap.
+"""Where a run's state, data and compiled functions live: one device, a sharded mesh, pmap,
+or a sweep's members split over devices.
 
 `neurokit.experiment.run` asks a `Placement` (built from the config's `parallel`,
-`mesh`, `fsdp` keys) to place the data, initialise the state, and compile the
-(vmapped, guarded) epoch and the evaluation. The epoch itself is the training
-loop's own; the modes differ only in how it is compiled:
+`mesh`, `fsdp` and `sweep` keys) to place the data, initialise the state, and
+compile the (vmapped over members, guarded) epoch and the evaluation. The epoch
+itself is the training loop's own; the modes differ only in how it is compiled:
 
 * 'none': plain `jit` on the default device (the single-device program);
 * 'sharded': `jit` with shardings over a `(data, stage)` mesh: data sets
@@ -11,33 +12,44 @@ loop's own; the modes differ only in how it is compiled:
   holding only its rows), train state replicated or FSDP-split (the `num_seeds`
   member axis is never split), each gathered batch constrained to 'data';
 * 'pmap': `jax.pmap` over the first `data` local devices, each taking its slice
-  of every batch, updates averaged with `pmean` before the optimizer.
+  of every batch, updates averaged with `pmean` before the optimizer;
+* a sweep (`--config.sweep`): the members, not the batch, are split over the
+  mesh's `data` axis (`member_devices`); each device trains its members alone on
+  replicated data, so the numbers are the one-device sweep's up to float rounding.
+  `mode` stays 'none' or 'sharded' (what summary.json reports) and `split_members`
+  is True.
+
+Every compiled function takes the members' swept values `hp` after the state
+(`{}` for a run without a sweep: the members differ by seed only).
 
 The state the run checkpoints and evaluates is `host_state(state)`: the same
 pytree on every mode (pmap's device axis removed), so a checkpoint written on
 8 devices restores on 1 and vice versa.
 
 Example:
-  >>> place = Placement.from_config(config)
+  >>> place = Placement.from_config(config, num_members)
   >>> x, y = place.put_train(dataset, n)
-  >>> state = place.init(init_fn, keys)
-  >>> epoch = place.compile_epoch(lambda **hooks: loop.make_epoch(..., **hooks), state, x, y)
+  >>> hp = place.put_members(arrays)
+  >>> state = place.init(init_fn, keys, hp)
+  >>> epoch = place.compile_epoch(make_epoch, state, hp, x, y)
 """
 from __future__ import annotations
 
+import math
+
 import jax
 import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from neurokit.experiment import config as config_lib
+from neurokit.experiment.errors import ConfigError
 from neurokit.parallel import distributed
 from neurokit.parallel import mesh as mesh_lib
 from neurokit.parallel import pmap as pmap_lib
+from neurokit.rules import registry as rule_registry
 
-_VMAP_EPOCH = (0, None, None, None)
-# Rules whose pmap run is not the single-device run up to rounding: ff and cff draw
-# their negatives per device, ipc steps its own optimizer on each slice (BUILD_NOTES,
-# "Data parallelism"; `tests.parallel.equivalence.batch_decomposable` is the check).
-PMAP_NOT_EQUIVALENT = ('ff', 'cff', 'ipc')
+# the compiled epoch's arguments: (state, hp, x, y, epoch); state and hp carry the members
+_VMAP_EPOCH = (0, 0, None, None, None)
 
 
 class Placement:
@@ -47,34 +59,55 @@ class Placement:
       mode: 'none', 'sharded' or 'pmap'.
       axes: `{'data': D, 'stage': S}`, the mesh axis sizes used.
       devices: number of devices the run computes on (`D * S`).
-      mesh: the `Mesh` ('sharded'), else None.
+      mesh: the `Mesh` ('sharded', or a sweep's), else None.
+      split_members: whether the members (a sweep's), not the batch, are split over 'data'.
       primary: whether this process writes the run's files (process 0).
     """
 
-    def __init__(self, mode: str, axes: dict, fsdp: bool = False):
+    def __init__(self, mode: str, axes: dict, fsdp: bool = False, split_members: bool = False):
         self.mode, self.axes, self.fsdp = mode, dict(axes), fsdp
+        self.split_members = split_members
         self.devices = axes['data'] * axes['stage']
         self.processes = jax.process_count()
         self.primary = jax.process_index() == 0
         self.mesh = None
         self._pmap_devices = None
-        if mode == 'sharded':
+        self._notes = []
+        if split_members:
+            self.mesh = Mesh(np.asarray(jax.devices()[:self.devices]), (mesh_lib.DATA,))
+        elif mode == 'sharded':
             self.mesh = mesh_lib.make_mesh(axes['data'], axes['stage'])
         elif mode == 'pmap':
             self._pmap_devices = jax.local_devices()[:axes['data']]
 
     @classmethod
-    def from_config(cls, config) -> 'Placement':
-        """Checks the config's mesh against the visible devices (ConfigError) and builds."""
+    def from_config(cls, config, num_members: int = 1) -> 'Placement':
+        """Checks the config's device keys against the visible devices and builds.
+
+        Args:
+          config: a validated config.
+          num_members: members of the run (a sweep's grid times its seeds).
+
+        Raises:
+          ConfigError: a mesh that does not fit the devices, a stage axis, or (a sweep)
+            device settings that do not apply to splitting members (`member_devices`).
+        """
+        if config.sweep:
+            devices, note = member_devices(config, num_members, jax.device_count(),
+                                           jax.process_count())
+            mode = 'none' if config.parallel == 'none' else 'sharded'
+            place = cls(mode, {mesh_lib.DATA: devices, mesh_lib.STAGE: 1}, split_members=True)
+            place._notes = [note] if note else []
+            return place
         axes = config_lib.check_devices(config, jax.device_count(), jax.process_count())
         if config.parallel == 'pmap' and axes['data'] > jax.local_device_count():
-            raise config_lib.ConfigError(
+            raise ConfigError(
                 f'--config.parallel=pmap uses local devices: {axes["data"]} asked, '
                 f'{jax.local_device_count()} here')
         if axes['stage'] > 1:
             # The run's epoch is data-parallel only: a stage axis would repeat the same
             # work on `stage` times the devices (and report them as used).
-            raise config_lib.ConfigError(
+            raise ConfigError(
                 f'config.mesh={config.mesh!r}: training runs split the batch over the data axis '
                 'only, so stage>1 would repeat the same work on more devices; drop \'stage=\' '
                 '(layer pipelining is the library API neurokit.parallel.pipeline)')
@@ -82,8 +115,8 @@ class Placement:
 
     def notes(self, config, n_available: int) -> list:
         """One-line notes on what this placement changes about the run, for stderr."""
-        out = []
-        if self.mode == 'pmap' and config.rule in PMAP_NOT_EQUIVALENT:
+        out = list(self._notes)
+        if self.mode == 'pmap' and not rule_registry.pmap_exact(config.rule):
             out.append(f'--config.parallel=pmap with rule {config.rule}: each device computes its '
                        'slice of the batch alone (its own random negatives or own optimizer '
                        'steps), so the numbers differ from one device; use '
@@ -108,16 +141,28 @@ class Placement:
             return distributed.load_shard(dataset, self.mesh, train_limit=n)
         return self._put(dataset.x_train[:n]), self._put(dataset.y_train[:n])
 
-    def put_test(self, dataset):
-        return self._put(dataset.x_test), self._put(dataset.y_test)
+    def put_eval(self, x, y):
+        """An evaluation set (test or validation), whole on every device."""
+        return self._put(x), self._put(y)
+
+    def put_members(self, arrays: dict):
+        """The members' swept values (name -> array with the member axis first)."""
+        if self.split_members:
+            return jax.device_put(arrays, self._split())
+        return arrays  # {} for a run: nothing to place
+
+    def _split(self):
+        return NamedSharding(self.mesh, P(mesh_lib.DATA))
 
     def _put(self, a):
         a = np.asarray(a)
+        if self.split_members:
+            return jax.device_put(a, NamedSharding(self.mesh, P()))
         if self.mode == 'none':
             return jax.device_put(a, jax.local_devices()[0])
         if self.mode == 'pmap':  # a copy on each device, as pmap's broadcast (in_axes=None) wants
-            mesh = jax.sharding.Mesh(np.asarray(self._pmap_devices), (pmap_lib.AXIS,))
-            return jax.device_put(a, jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec()))
+            mesh = Mesh(np.asarray(self._pmap_devices), (pmap_lib.AXIS,))
+            return jax.device_put(a, NamedSharding(mesh, P()))
         s = mesh_lib.replicated(self.mesh)
         return jax.make_array_from_callback(a.shape, s, lambda idx: a[idx])
 
@@ -131,14 +176,18 @@ class Placement:
         """Shardings of a vmapped (member axis first) train state ('sharded' only)."""
         return mesh_lib.state_shardings(abstract_state, self.mesh, fsdp=self.fsdp, leading=1)
 
-    def init(self, init_fn, keys):
-        """`init_fn(keys)` on one device, then placed as the mode keeps its host state.
+    def init(self, init_fn, keys, hp):
+        """`init_fn(keys, hp)`, placed as the mode keeps its host state.
 
-        Initialising on one device (every process computes the same values from
-        the same keys) and then placing is cheaper to compile than an SPMD init
-        (seconds on many devices) and gives the single-device numbers exactly.
+        A run initialises on one device (every process computes the same values from
+        the same keys) and then places: cheaper to compile than an SPMD init (seconds on
+        many devices), and the single-device numbers exactly. A sweep initialises each
+        member on its device.
         """
-        state = jax.jit(init_fn)(keys)
+        if self.split_members:
+            keys = jax.device_put(keys, self._split())
+            return jax.jit(init_fn, out_shardings=self._split())(keys, hp)
+        state = jax.jit(init_fn)(keys, hp)
         if self.mode != 'sharded':
             return state
         host = jax.device_get(state)
@@ -159,59 +208,108 @@ class Placement:
 
     # ------------------------------------------------------------------ compile
 
-    def compile_epoch(self, make_epoch, state, x, y):
-        """Compiles `vmap(make_epoch(**hooks))` for this mode.
+    def compile_epoch(self, make_epoch, state, hp, x, y):
+        """Compiles `vmap(make_epoch(**hooks))` over the members for this mode.
 
         Args:
-          make_epoch: `(constrain=None, reduce=None, local_order=None) -> epoch_fn`
-            with `epoch_fn(state, x, y, epoch) -> (state, metrics)`
-            (`neurokit.train.make_epoch` with the rule, optimizer and guard bound).
-          state, x, y: the host state and the placed data (shapes, shardings).
+          make_epoch: `(constrain=None, reduce=None, local_order=None) -> member_epoch`
+            with `member_epoch(state, hp, x, y, epoch) -> (state, metrics)` for ONE member
+            (`neurokit.train.make_epoch` with its rule, optimizer and guard bound).
+          state, hp, x, y: the host state, the members' values and the placed data.
 
         Returns:
-          `(device state, x, y, epoch) -> (device state, metrics)`.
+          `(device state, hp, x, y, epoch) -> (device state, metrics)`, every leaf of the
+          state and the metrics with the member axis first.
         """
+        if self.split_members:
+            split = self._split()
+            fn = jax.vmap(make_epoch(), _VMAP_EPOCH)
+            return jax.jit(fn, donate_argnums=0, out_shardings=split).lower(
+                state, hp, x, y, 0).compile()
         if self.mode == 'none':
             fn = jax.vmap(make_epoch(), _VMAP_EPOCH)
-            return jax.jit(fn, donate_argnums=0).lower(state, x, y, 0).compile()
+            return jax.jit(fn, donate_argnums=0).lower(state, hp, x, y, 0).compile()
         if self.mode == 'sharded':
             fn = jax.vmap(make_epoch(constrain=mesh_lib.batch_constraint(self.mesh)), _VMAP_EPOCH)
             s_shard = self.state_shardings(state)
             xs, rep = self._x_sharding(), mesh_lib.replicated(self.mesh)
-            return jax.jit(fn, in_shardings=(s_shard, xs, xs, None),
+            return jax.jit(fn, in_shardings=(s_shard, rep, xs, xs, None),
                            out_shardings=(s_shard, rep),
-                           donate_argnums=0).lower(state, x, y, 0).compile()
+                           donate_argnums=0).lower(state, hp, x, y, 0).compile()
         n_dev = len(self._pmap_devices)
         fn = jax.vmap(make_epoch(reduce=pmap_lib.mean_floats,
                                  local_order=lambda order, bs: pmap_lib.device_slice(order, bs,
                                                                                      n_dev)),
                       _VMAP_EPOCH)
-        compiled = jax.pmap(fn, pmap_lib.AXIS, in_axes=(0, None, None, None),
+        compiled = jax.pmap(fn, pmap_lib.AXIS, in_axes=(0, None, None, None, None),
                             devices=self._pmap_devices, donate_argnums=0).lower(
-            self.to_devices(state), x, y, 0).compile()
+            self.to_devices(state), hp, x, y, 0).compile()
 
-        def epoch(rstate, x, y, e):
-            rstate, metrics = compiled(rstate, x, y, e)
+        def epoch(rstate, hp, x, y, e):
+            rstate, metrics = compiled(rstate, hp, x, y, e)
             return rstate, jax.tree.map(lambda a: a[0], metrics)  # equal on every device
 
         return epoch
 
-    def compile_eval(self, eval_fn, state, x, y):
-        """Compiles `eval_fn(params, rule_state, x, y)` on the host state's placement."""
+    def compile_eval(self, eval_fn, state, hp, x, y):
+        """Compiles `eval_fn(state, hp, x, y) -> accuracy per member` on the host state's
+        placement."""
+        if self.split_members:
+            return jax.jit(eval_fn, out_shardings=self._split()).lower(state, hp, x, y).compile()
         if self.mode != 'sharded':
-            return jax.jit(eval_fn).lower(state.params, state.rule_state, x, y).compile()
-        s = self.state_shardings(state)
+            return jax.jit(eval_fn).lower(state, hp, x, y).compile()
         rep = mesh_lib.replicated(self.mesh)
-        return jax.jit(eval_fn, in_shardings=(s.params, s.rule_state, rep, rep),
-                       out_shardings=rep).lower(state.params, state.rule_state, x, y).compile()
+        return jax.jit(eval_fn, in_shardings=(self.state_shardings(state), rep, rep, rep),
+                       out_shardings=rep).lower(state, hp, x, y).compile()
 
     def poison(self, x):
         """An all-NaN copy of `x` with its placement (test hook)."""
         return jax.jit(lambda a: a * np.nan, out_shardings=getattr(x, 'sharding', None))(x)
 
     def summary(self) -> dict:
+        """What summary.json records about the devices."""
         return {'devices': self.devices, 'mesh': dict(self.axes), 'parallel': self.mode,
                 'processes': self.processes}
+
+
+def member_devices(config, members: int, num_devices: int, processes: int = 1):
+    """How many devices a sweep of `members` members splits them over, and a note (or None)
+    when the default mesh leaves devices idle.
+
+    Raises:
+      ConfigError: several processes, pmap, fsdp, a stage axis, or a `--config.mesh`
+        data size that exceeds the devices or does not divide the members.
+    """
+    why = ('a sweep splits its members over the devices of one process (each device trains '
+           'its members alone)')
+    if processes > 1:
+        raise ConfigError(f'config.sweep runs in one process, not {processes}: {why}; launch it '
+                          'without jax.distributed')
+    if config.parallel == 'none':
+        return 1, None
+    if config.parallel == 'pmap' or config.fsdp:
+        flag = '--config.parallel=pmap' if config.parallel == 'pmap' else '--config.fsdp=True'
+        raise ConfigError(f'{flag} does not apply to config.sweep: {why}; drop {flag}')
+    axes = config_lib.parse_mesh(config.mesh)
+    if axes.get(mesh_lib.STAGE, 1) > 1:
+        raise ConfigError(f'config.mesh={config.mesh!r}: {why}, so a stage axis does not apply; '
+                          "drop 'stage='")
+    if mesh_lib.DATA in axes:
+        data = axes[mesh_lib.DATA]
+        if data > num_devices:
+            raise ConfigError(f'config.mesh={config.mesh!r} needs {data} devices but '
+                              f'{num_devices} are visible; lower data=')
+        if members % data:
+            raise ConfigError(f'config.mesh={config.mesh!r}: the sweep\'s {members} members '
+                              f'cannot be split evenly over {data} devices; use a data size '
+                              f'that divides {members}')
+        return data, None
+    data = math.gcd(members, num_devices)
+    note = None if data == num_devices else (
+        f'the sweep\'s {members} members run on {data} of the {num_devices} devices (each '
+        f'device takes as many members); a member count that is a multiple of {num_devices} '
+        'uses them all')
+    return data, note
 
 
 def fetch(tree):

@@ -1,24 +1,37 @@
 """`run(config, workdir)`: the whole experiment, from config to summary.json, resumable.
 
+ONE driver for every run: a run trains `num_seeds` seeds of its config as one
+vmapped program, and a sweep (`--config.sweep`) is the same program over a grid
+of settings times the seeds (`neurokit.experiment.members`): a seed run is a
+sweep with an empty grid. Both take the same path through data loading,
+building, placing, compiling, the epochs, evaluation and the summary.
+
 Order of events, chosen so that a run killed at any moment resumes exactly:
-  1. validate the config, check the workdir (read-only), load and check the
-     data, build model/rule/optimizer: every user error surfaces here, before
-     anything is compiled or written;
+  1. validate the config, check the workdir (read-only), load the data, split off
+     the validation examples, build model, rule and optimizer (each once; a
+     sweep's settings are checked as runs would be): every user error surfaces
+     here, before anything is compiled or written;
   2. place data and state on the devices the config names (`parallel`, `mesh`,
-     `fsdp`: see `neurokit.experiment.placement`; every visible device on the
-     'data' axis by default) and compile; write config.json (first start only;
-     with several processes, process 0 writes every file and all of them take
+     `fsdp`; a sweep splits its members instead: see
+     `neurokit.experiment.placement`) and compile; write config.json (first start
+     only; with several processes, process 0 writes every file and all of them take
      part in each checkpoint save);
   3. restore the newest checkpoint if there is one and drop metrics lines of
      later epochs (they are recomputed bit-identically);
   4. per epoch: train (one compiled scan that also reports the first
-     non-finite step), evaluate, append the metrics line, then save the
-     checkpoint. A kill between the two loses only the line, which the
-     resumed run writes again.
-  5. summary.json, last.
+     non-finite step), evaluate on the test (and validation) examples, append the
+     metrics line, then save the checkpoint. A kill between the two loses only
+     the line, which the resumed run writes again.
+  5. summary.json, last; a sweep also prints its settings' table on stderr.
 
-Steps 3-4, SIGTERM/Ctrl-C and failed writes: `neurokit.experiment.epochs`, which sweeps
-share.
+Steps 3-4, SIGTERM/Ctrl-C and failed writes: `neurokit.experiment.epochs`.
+
+Times in summary.json: `load_seconds` (reading the data and placing it on the
+devices), `compile_seconds` (initialising the state and compiling the epoch,
+evaluation and checksum programs), `train_seconds` (the epochs' training alone,
+summed over resumes; `epoch_seconds` per metrics line), `checkpoint_seconds`,
+`loop_seconds` (the epoch loop: training, evaluation, writes) and `wall_seconds`
+(this call, end to end).
 """
 from __future__ import annotations
 
@@ -29,63 +42,28 @@ import sys
 import time
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
-from neurokit.experiment import config as config_lib
 from neurokit import data as data_lib
-from neurokit import models, optim
-from neurokit.experiment.errors import TrainingError
-from neurokit.experiment.placement import Placement, fetch
-from neurokit.rules import registry as rule_registry
-from neurokit.experiment import epochs, workdir as wd
-from neurokit.train import loop
+from neurokit.experiment import config as config_lib
+from neurokit.experiment import epochs, members as members_lib, parts, workdir as wd
 from neurokit.experiment.checkpoint import Checkpointer, checksums
-from neurokit.train.state import check_layerwise as check_rule_layerwise, init_state
+from neurokit.experiment.errors import ConfigError, TrainingError
+from neurokit.experiment.parts import build
+from neurokit.experiment.placement import Placement, fetch
+from neurokit.train import loop
+from neurokit.train.state import init_state
 
-
-def build(config, dataset):
-    """Model, rule and optimizer for a validated config and its data set."""
-    m = config.model
-    model = models.build(m.name, dataset.input_shape, dataset.num_classes, hidden=m.hidden,
-                         activation=m.activation, init=m.init, dtype=m.dtype, channels=m.channels,
-                         kernel_size=m.kernel_size, dense_widths=m.dense_widths)
-    rule = rule_registry.build(config.rule, model, **config.rule_kwargs.to_dict())
-    check_layerwise(config, rule)
-    n = num_train(config, dataset)
-    optimizer = optim.build(config.optimizer, n // config.batch_size, config.epochs,
-                            config.model.dtype)
-    return model, rule, optimizer
-
-
-def check_layerwise(config, rule):
-    """ConfigError when `config.layerwise_updates` asks for a step `rule` does not have."""
-    try:
-        check_rule_layerwise(rule, config.layerwise_updates)
-    except ValueError as e:
-        raise config_lib.ConfigError(f'rule {config.rule!r}: {e}') from None
-
-
-def num_train(config, dataset):
-    """Training examples used: all of them, or `config.train_limit`."""
-    n = dataset.x_train.shape[0]
-    return min(n, config.train_limit) if config.train_limit else n
-
-
-def _member_keys(config):
-    return jnp.stack([jax.random.PRNGKey(config.seed + i) for i in range(config.num_seeds)])
-
-
-def _scalars(tree):
-    """Device metrics -> plain floats (or lists of floats, one per member)."""
-    return {k: (np.asarray(v).tolist()) for k, v in tree.items()}
+# Errors a swept value raises when the rule or optimizer uses it in Python control flow.
+_UNTRACEABLE = (jax.errors.ConcretizationTypeError, jax.errors.TracerBoolConversionError,
+                jax.errors.TracerIntegerConversionError, ValueError)
 
 
 # ----------------------------------------------------------------------------- NaN guard
 
 
 def nonfinite_message(guard, groups, steps, workdir, last_saved, layerwise=False,
-                      dtype='float32', own_optimizer=False, who=None, fix=None):
+                      dtype='float32', who=None, fix=None):
     """The one-line TrainingError text for a guard (`neurokit.train.Guard`) that saw a
     non-finite step: where (step, epoch, batch; the first bad member's), what (loss, which
     layers), what was kept, and the fixes. `who` names the member(s) (default: the seed
@@ -108,8 +86,6 @@ def nonfinite_message(guard, groups, steps, workdir, last_saved, layerwise=False
     resumes = 'either change'
     if fix is not None:
         resumes = 'it'
-    elif own_optimizer:  # the rule steps its weights itself (ipc): config.optimizer is unused
-        fix = 'lower --config.rule_kwargs.weight_lr'
     else:
         fix = ('lower --config.optimizer.learning_rate, clip with --config.optimizer.grad_clip'
                + (' (with --config.layerwise_updates=False)' if layerwise else ''))
@@ -117,6 +93,15 @@ def nonfinite_message(guard, groups, steps, workdir, last_saved, layerwise=False
             f'batch {step % steps + 1} of {steps}){who}; {kept}; {fp16}{fix}, or pass '
             f'--config.nan_policy=skip (the same command resumes with {resumes}'
             + (')' if last_saved else ' or starts over)'))
+
+
+def _sweep_nonfinite(guard, plan, epoch):
+    """`who` and `fix` of a sweep's non-finite message: the first bad member's values."""
+    bad = [int(i) for i in np.flatnonzero(np.atleast_1d(guard['first_bad']) >= 0)]
+    shown = members_lib.label({**plan.values[bad[0]], 'seed': plan.seeds[bad[0]]})
+    also = f' (also non-finite in epoch {epoch + 1}: members {bad[1:]})' if bad[1:] else ''
+    return (f' in sweep member {bad[0]} ({shown}){also}',
+            'lower or drop those values of --config.sweep (with a new --workdir)')
 
 
 # ----------------------------------------------------------------------------- run
@@ -157,40 +142,66 @@ def _run(config, workdir: str, lock) -> dict:
     status = wd.check(workdir, config)
     if status == wd.FINISHED:
         return {**wd.read_summary(os.path.join(workdir, wd.SUMMARY)), 'already_finished': True}
-    if config.sweep:  # a hyperparameter grid as one vmapped program (members over devices)
-        from neurokit.experiment.sweep_run import run_sweep
-        return run_sweep(config, workdir, status, lock)
-    dataset = data_lib.load(config.dataset, config.data_dir)
-    config_lib.validate_with_data(config, dataset)
-    model, rule, optimizer = build(config, dataset)
-    place = Placement.from_config(config)  # ConfigError if the mesh does not fit the devices
-    primary = place.primary  # only process 0 writes files (orbax coordinates checkpoints)
-
-    available = num_train(config, dataset)
-    if primary:
-        for note in place.notes(config, available):
-            print(f'note: {note}', file=sys.stderr, flush=True)
-    n = place.train_rows(available)
-    x_train, y_train = place.put_train(dataset, n)
-    x_test, y_test = place.put_test(dataset)
-    steps = n // config.batch_size
-
-    members = config.num_seeds
-    # lax.map, not vmap: the same numbers (random bits do not depend on batching)
-    # at half the compile time of a vmapped init.
-    init = lambda keys: jax.lax.map(
-        lambda k: init_state(k, model, rule, optimizer, config.layerwise_updates), keys)
-    make_epoch = functools.partial(loop.make_epoch, rule, optimizer, config.batch_size,
-                                   nan_policy=config.nan_policy)
-    eval_fn = jax.vmap(loop.make_evaluate(rule, config.eval_batch_size), (0, 0, None, None))
-    state = place.init(init, _member_keys(config))  # host state: what is checkpointed
-    groups = loop.param_groups(jax.tree.map(lambda a: a[0], state.params), model)
+    plan = members_lib.plan_members(config)
 
     t0 = time.perf_counter()
-    epoch_c = place.compile_epoch(make_epoch, state, x_train, y_train)
-    eval_c = place.compile_eval(eval_fn, state, x_test, y_test)
-    checksums(state)  # compiles the checkpoints' checksum program now, with the others
+    dataset = data_lib.load(config.dataset, config.data_dir)
+    load_seconds = time.perf_counter() - t0
+    split = parts.split(config, dataset)
+    model, rule, optimizer = build(config, dataset, split)
+    members_lib.check_settings(config, plan, model)
+    place = Placement.from_config(config, len(plan.seeds))
+    primary = place.primary  # only process 0 writes files (orbax coordinates checkpoints)
+    if primary:
+        limit = parts.train_limit_note(config, split)
+        for note in ([limit] if limit else []) + place.notes(config, split.num_train):
+            parts.note(note)
+
+    t0 = time.perf_counter()
+    n = place.train_rows(split.num_train)
+    x_train, y_train = place.put_train(dataset, n)
+    evals = {'test': place.put_eval(dataset.x_test, dataset.y_test)}
+    if split.num_validation:
+        evals['validation'] = place.put_eval(*split.validation(dataset))
+    hp = place.put_members(plan.arrays())
+    load_seconds += time.perf_counter() - t0
+    steps = n // config.batch_size
+
+    # every member's rule and optimizer: the run's own, or rebuilt from its swept values
+    build_member = members_lib.member_builder(config, model, rule, optimizer,
+                                              split.num_train // config.batch_size)
+
+    def init(keys, hp):
+        # lax.map, not vmap: the same numbers (random bits do not depend on batching)
+        # at half the compile time of a vmapped init.
+        return jax.lax.map(lambda kv: init_state(kv[0], model, *build_member(kv[1])), (keys, hp))
+
+    def make_epoch(**hooks):
+        def member_epoch(state, hp, x, y, epoch):
+            member_rule, member_opt = build_member(hp)
+            return loop.make_epoch(member_rule, member_opt, config.batch_size,
+                                   nan_policy=config.nan_policy, **hooks)(state, x, y, epoch)
+        return member_epoch
+
+    def member_eval(state, hp, x, y):
+        member_rule, _ = build_member(hp)
+        return loop.make_evaluate(member_rule, config.eval_batch_size)(
+            state.params, state.rule_state, x, y)
+
+    evaluate = jax.vmap(member_eval, (0, 0, None, None))
+
+    t0 = time.perf_counter()
+    try:
+        state = place.init(init, parts.member_keys(plan.seeds), hp)  # host state: checkpointed
+        epoch_c = place.compile_epoch(make_epoch, state, hp, x_train, y_train)
+        eval_c = {k: place.compile_eval(evaluate, state, hp, *xy) for k, xy in evals.items()}
+        checksums(state)  # compiles the checkpoints' checksum program now, with the others
+    except _UNTRACEABLE as e:
+        if not plan.swept:
+            raise
+        raise _untraceable(config, plan, e) from None
     compile_seconds = time.perf_counter() - t0
+    groups = loop.param_groups(jax.tree.map(lambda a: a[0], state.params), model)
 
     with epochs.writing(os.path.abspath(workdir), 0):
         wd.start_writing(workdir, status, config, lock if primary else None)
@@ -198,64 +209,114 @@ def _run(config, workdir: str, lock) -> dict:
     start = epochs.resume(ckpt, state, steps, os.path.join(workdir, wd.METRICS), primary)
     dstate = place.to_devices(start.state)  # what the compiled epoch takes (pmap: replicas)
     poison = epochs.poison_epoch()
+    # one run without a sweep keeps scalars in its records; several members, or a sweep,
+    # one value per member
+    value = functools.partial(_member_value, single=not plan.swept and len(plan.seeds) == 1)
 
     def one_epoch(epoch, state, last_saved):
         nonlocal dstate
         x_in = x_train if poison != epoch + 1 else place.poison(x_train)
-        t0 = time.perf_counter()
-        dstate, metrics = epoch_c(dstate, x_in, y_train, epoch)
+        t = time.perf_counter()
+        dstate, metrics = epoch_c(dstate, hp, x_in, y_train, epoch)
         jax.block_until_ready(dstate)
-        dt = time.perf_counter() - t0
+        dt = time.perf_counter() - t
         state = place.host_state(dstate)
         metrics = fetch(metrics)
         guard = metrics.pop('guard')._asdict()
         if config.nan_policy == 'stop' and np.any(guard['first_bad'] >= 0):
+            who, fix = _sweep_nonfinite(guard, plan, epoch) if plan.swept else (None, None)
             raise TrainingError(nonfinite_message(guard, groups, steps, workdir, last_saved,
-                                                   config.layerwise_updates, config.model.dtype,
-                                                   rule.applies_updates))
-        metrics = _scalars(metrics)
-        test_acc = fetch(eval_c(state.params, state.rule_state, x_test, y_test))
+                                                  config.layerwise_updates, config.model.dtype,
+                                                  who=who, fix=fix))
         record = {'epoch': epoch + 1, 'step': steps * (epoch + 1)}
-        record.update({f'train_{k}': _member_value(v, members) for k, v in metrics.items()})
-        record['test_accuracy'] = _member_value(test_acc.tolist(), members)
+        record.update({f'train_{k}': value(np.asarray(v).tolist()) for k, v in metrics.items()})
+        for k, xy in evals.items():
+            record[f'{k}_accuracy'] = value(fetch(eval_c[k](state, hp, *xy)).tolist())
         record['epoch_seconds'] = dt
         return state, record, dt
 
     done = epochs.train_epochs(config, workdir, ckpt, start, one_epoch, primary)
 
-    accs = np.atleast_1d(np.asarray(done.record['test_accuracy'], np.float64))
-    summary = {
+    summary = _summary(config, plan, done.record, value, split, n)
+    summary.update({
+        'train_seconds': done.train_seconds,
+        'load_seconds': load_seconds,
+        'compile_seconds': compile_seconds,
+        'checkpoint_seconds': done.checkpoint_seconds,
+        'loop_seconds': done.loop_seconds,
+        'wall_seconds': time.perf_counter() - t_start,
+        'resumed_from_epoch': start.epoch,
+        'samples_per_second': (len(plan.seeds) * steps * config.batch_size * config.epochs
+                               / max(done.train_seconds, 1e-9)),
+        **place.summary(),  # devices (the number used), mesh, parallel, processes
+        'platform': jax.devices()[0].platform,
+        'config': config.to_dict(),
+    })
+    if primary:
+        with epochs.writing(os.path.join(workdir, wd.SUMMARY), config.epochs):
+            wd.write_json(os.path.join(workdir, wd.SUMMARY), _jsonable(summary))
+        if plan.swept:
+            print(members_lib.table(summary['settings'], summary['best_setting']),
+                  file=sys.stderr, flush=True)
+            if summary['best_setting'] is None:
+                parts.note(members_lib.NO_VALIDATION_NOTE)
+    return summary
+
+
+def _untraceable(config, plan, e) -> ConfigError:
+    """The ConfigError for a swept key the rule or optimizer cannot take as a traced value."""
+    said = ' '.join(str(e).split())[:300]
+    if isinstance(e, ValueError) and 'swept' in said:  # the rule's own words suffice
+        return ConfigError(f'config.sweep={config.sweep!r}: {said}')
+    why = f' ({said[:200]})' if isinstance(e, ValueError) else ''
+    return ConfigError(f'config.sweep={config.sweep!r}: one of {", ".join(plan.names)} is used '
+                       'in Python control flow (a count, a shape or an on/off test), so it '
+                       f'cannot be swept in one program{why}; run one workdir per value instead')
+
+
+def _summary(config, plan, record, value, split, n) -> dict:
+    """The results part of summary.json, from the last epoch's metrics record.
+
+    Spreads are sample standard deviations over members (ddof=1; 0.0 for one member).
+    A sweep adds its members, each setting's mean/std over its seeds, and the best
+    setting by mean validation accuracy (None without a validation split).
+    """
+    out = {
         'rule': config.rule,
         'dataset': config.dataset,
         'model': config.model.name,
         'epochs': config.epochs,
         'batch_size': config.batch_size,
         'seed': config.seed,
-        'num_seeds': members,
-        'test_accuracy': _member_value(accs.tolist(), members),
-        'test_accuracy_mean': float(accs.mean()),
-        'test_accuracy_std': float(accs.std()),
-        'train_seconds': done.train_seconds,
-        'compile_seconds': compile_seconds,
-        'checkpoint_seconds': done.checkpoint_seconds,
-        'loop_seconds': done.loop_seconds,
-        'wall_seconds': time.perf_counter() - t_start,
-        'resumed_from_epoch': start.epoch,
-        'samples_per_second': (members * steps * config.batch_size * config.epochs
-                               / max(done.train_seconds, 1e-9)),
-        **place.summary(),  # devices (the number used), mesh, parallel, processes
-        'platform': jax.devices()[0].platform,
-        'config': config.to_dict(),
+        'num_seeds': config.num_seeds,
+        'num_members': len(plan.seeds),
+        'train_examples': n,
+        'validation_examples': split.num_validation,
     }
-    if primary:
-        with epochs.writing(os.path.join(workdir, wd.SUMMARY), config.epochs):
-            wd.write_json(os.path.join(workdir, wd.SUMMARY), _jsonable(summary))
-    return summary
+    if plan.swept:
+        out['sweep'] = config.sweep
+        out['members'] = [{**v, 'seed': s} for v, s in zip(plan.values, plan.seeds)]
+    per_member = {}
+    for what in ('test', 'validation'):
+        if f'{what}_accuracy' not in record:
+            continue
+        accs = np.atleast_1d(np.asarray(record[f'{what}_accuracy'], np.float64))
+        per_member[what] = accs.tolist()
+        mean, std = members_lib.spread(accs)
+        out.update({f'{what}_accuracy': value(accs.tolist()), f'{what}_accuracy_mean': mean,
+                    f'{what}_accuracy_std': std})
+    out['std_ddof'] = members_lib.STD_DDOF
+    if plan.swept:
+        settings = members_lib.setting_results(plan, per_member['test'],
+                                               per_member.get('validation'))
+        out['settings'] = settings
+        out['best_setting'] = members_lib.best_setting(settings)
+    return out
 
 
-def _member_value(v, members):
-    """One member: a scalar; several: the list, one per member."""
-    return v[0] if members == 1 and isinstance(v, list) else v
+def _member_value(v, single):
+    """One member of a run: a scalar; else the list, one per member."""
+    return v[0] if single and isinstance(v, list) else v
 
 
 def _jsonable(obj):

@@ -261,14 +261,21 @@ def _flatten(d, prefix=''):
     return out
 
 
+# Keys added to the config after runs were written, with the value that does what those
+# runs did: a config.json without the key resumes (or stays finished) under that value.
+ADDED_KEYS = {'validation_examples': 0}
+
+
 def config_diff(stored: dict, current: dict) -> list:
     """`[(key, stored value, current value)]` for keys that change the run.
 
     Keys in `RESUMABLE_KEYS` are ignored; a key missing on one side counts as
-    a difference.
+    a difference, except a key of `ADDED_KEYS` missing from the stored config, which
+    counts as its value there.
     """
     a, b = _flatten(stored), _flatten(current)
     missing = object()
+    a = {**{k: v for k, v in ADDED_KEYS.items() if k not in a}, **a}
     diff = []
     for key in sorted(set(a) | set(b)):
         if key in RESUMABLE_KEYS:

@@ -82,17 +82,6 @@ def test_pc_step_size_is_traced_and_its_step_count_is_refused(digits):
         sweep.train(model, steps, {'t': [2.0, 4.0]}, x, y, epochs=1, batch_size=BATCH)
 
 
-@pytest.mark.parametrize('kwarg, values, fixed', [
-    ('weight_decay', [0.0, 0.05], {'weight_optimizer': 'adam'}),  # L2 added to the gradient
-    ('weight_momentum', [0.9, 0.0], {'weight_optimizer': 'sgd'}),
-])
-def test_ipc_weight_optimizer_settings_are_traced(digits, kwarg, values, fixed):
-    # ipc's own optimizer: a traced decay or momentum is always applied (a zero one changes
-    # nothing), where a concrete zero leaves it out; both give the concrete run's numbers.
-    _traced_member_equals_concrete_run(digits, 'ipc', kwarg, values, inference_steps=2,
-                                       weight_lr=0.01, **fixed)
-
-
 def test_mismatched_lengths_are_refused():
     with pytest.raises(ValueError, match='differ in length'):
         sweep._members({'a': [1, 2], 'b': [1]}, None)

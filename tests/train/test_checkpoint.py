@@ -310,6 +310,16 @@ def test_config_diff_compares_sweeps_by_their_members():
     assert diff('', 'optimizer.learning_rate=0.001') == ['sweep']
 
 
+def test_a_config_json_written_before_a_key_was_added_resumes_under_its_old_behaviour():
+    # validation_examples=0 is what a run did before the key existed; another value is not
+    old = wd.config_json(base_config())
+    del old['validation_examples']
+    assert wd.config_diff(old, wd.config_json(base_config())) == []
+    held = base_config()
+    held.validation_examples = 100
+    assert wd.config_diff(old, wd.config_json(held)) == [('validation_examples', 0, 100)]
+
+
 def test_truncate_metrics_drops_later_and_torn_lines(tmp_path):
     path = str(tmp_path / 'metrics.jsonl')
     with open(path, 'w') as f:
@@ -402,7 +412,9 @@ def test_event_scalars_and_progress_line(tmp_path):
     # a member whose every step was skipped (nan_policy=skip) reports NaN: the others' mean
     line = p.line({'epoch': 2, 'train_loss': [0.5, float('nan'), 0.7], 'test_accuracy': 0.9})
     assert 'loss 0.6000' in line, line
-    assert not Progress(10, 'auto', stream=open(os.devnull, 'w')).enabled
+    # 'auto' off a terminal (a log file) prints plain lines, never an in-place bar
+    logged = Progress(10, 'auto', stream=open(os.devnull, 'w'))
+    assert logged.enabled and not logged.in_place
     with EventWriter(str(tmp_path), enabled=False) as w:
         w.write({'epoch': 1, 'x': 1.0})
     assert not os.path.exists(tmp_path / 'tb')

@@ -65,14 +65,6 @@ def test_malformed_sweep_is_a_config_error(spec, match, tmp_path):
     assert not (tmp_path / 'w').exists()  # nothing written
 
 
-def test_sweeping_the_optimizer_of_a_rule_with_its_own_optimizer_is_a_config_error(tmp_path):
-    c = _config(sweep='optimizer.learning_rate=0.001,0.003')
-    c.rule = 'ipc'  # ipc steps its weights with rule_kwargs.weight_lr; config.optimizer is unused
-    with pytest.raises(ConfigError, match="rule 'ipc' steps its weights with its own optimizer"):
-        run(c, str(tmp_path / 'w'))
-    assert not (tmp_path / 'w').exists()
-
-
 def test_a_sweep_mesh_need_not_divide_the_batch():
     # the batch is not split in a sweep, the members are
     from neurokit.experiment import config as config_lib
@@ -89,7 +81,7 @@ def test_a_sweep_mesh_need_not_divide_the_batch():
     ({'mesh': 'data=2'}, 4, 8, 2),
 ])
 def test_sweep_members_split_evenly_over_the_devices(over, members, devices, expected):
-    from neurokit.experiment.sweep_run import member_devices
+    from neurokit.experiment.placement import member_devices
     used, note = member_devices(_config(**over), members, devices)
     assert used == expected
     # a note exactly when the default mesh leaves devices idle
@@ -105,7 +97,7 @@ def test_sweep_members_split_evenly_over_the_devices(over, members, devices, exp
     ({}, 2, 'runs in one process'),
 ])
 def test_sweep_device_settings_that_do_not_apply_are_config_errors(over, processes, match):
-    from neurokit.experiment.sweep_run import member_devices
+    from neurokit.experiment.placement import member_devices
     with pytest.raises(ConfigError, match=match):
         member_devices(_config(**over), 4, 8, processes)
 

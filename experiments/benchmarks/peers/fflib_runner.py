@@ -1,6 +1,6 @@
 """fflib's forward-forward MLP, driven step by step from stdin: run inside the fflib venv.
 
-  .venvs/fflib/bin/python experiments/benchmarks/ff_fflib_runner.py --data=/tmp/d.npz \
+  .venvs/fflib/bin/python experiments/benchmarks/peers/fflib_runner.py --data=/tmp/d.npz \
       --hidden=1000 --layers=2 --batch=128 --steps=40
 
 Builds fflib 0.3.0's `FFNet` of `FFLinear` layers (each layer: input rows

@@ -1,6 +1,6 @@
 """PCX's PC-SE MLP training step, timed on the same data: run inside the PCX venv.
 
-  /work/main/.venvs/pcx/bin/python experiments/benchmarks/pc_pcx.py --data=/tmp/fm.npz \
+  .venvs/pcx/bin/python experiments/benchmarks/peers/pcx_runner.py --data=/tmp/fm.npz \
       --T=5 --hidden=128 --layers=4 --batches=200
 
 Mirrors PCX's own example (examples/discriminative_experiments/MLP/fmnist/PC_SE.py
@@ -9,6 +9,13 @@ at liukidar/pcx): a Python loop over batches calling one `pxf.jit`-compiled
 weight step). Prints one JSON line: samples/s over `--batches` steady-state
 batches (after a compile/warm-up batch) and the test accuracy after them. This
 file is standalone (PCX pins jax<0.5, so it cannot share neurokit's process).
+
+The activity step: PCX's F-MNIST example was tuned (SGD 0.026) on a pcax whose
+`Optim.step(..., True)` multiplied the batch-mean gradient by the batch size, so
+its tuned step is 0.026 times the PER-EXAMPLE energy gradient (neurokit's
+`inference_lr=0.026`). pcx 0.6.3 differentiates the batch-mean energy below with
+no such factor, so `--activity_lr` (per example, as tuned) is multiplied by the
+batch size here; without it PCX would relax `batch` times slower than tuned.
 """
 import argparse
 import json
@@ -95,6 +102,8 @@ def main():
     ap.add_argument('--batch', type=int, default=128)
     ap.add_argument('--batches', type=int, default=200)
     ap.add_argument('--act', default='gelu')
+    ap.add_argument('--activity_lr', type=float, default=0.026,
+                    help='activity step per example (the tuned 0.026); see the docstring')
     args = ap.parse_args()
     d = np.load(args.data)
     x, y = d['x_train'].reshape(len(d['x_train']), -1), d['y_train']
@@ -102,7 +111,8 @@ def main():
     model = Model(x.shape[1], args.hidden, 10, args.layers, getattr(jax.nn, args.act))
     with pxu.step(model, pxc.STATUS.INIT, clear_params=pxc.VodeParam.Cache):
         forward(jnp.zeros((args.batch, x.shape[1])), None, model=model)
-        optim_h = pxu.Optim(lambda: optax.sgd(0.026, momentum=0.1))
+        # The energy is a batch mean: scale the per-example step by the batch size.
+        optim_h = pxu.Optim(lambda: optax.sgd(args.activity_lr * args.batch, momentum=0.1))
         optim_w = pxu.Optim(lambda: optax.adamw(2.97e-4, weight_decay=1.8e-3),
                             pxu.M(pxnn.LayerParam)(model))
     rng = np.random.default_rng(0)
@@ -126,6 +136,7 @@ def main():
             for i in range(0, len(xt) - b + 1, b)]
     print(json.dumps({'samples_per_second': args.batches * args.batch / dt, 'seconds': dt,
                       'batches': args.batches, 'test_accuracy': float(np.mean(accs)),
+                      'activity_lr_per_example': args.activity_lr,
                       'jax': jax.__version__}))
 
 

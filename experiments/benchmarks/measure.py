@@ -1,0 +1,608 @@
+"""How each kind of figure is measured: `KINDS[kind](figures, quick)` -> records.
+
+Every function takes the figures (dicts of `definitions.FIGURES`) that share one
+kind and one set of params, measures them in this process (interleaved where they
+are compared), and returns one record per figure (`records.make`). `quick` shrinks
+every budget to check the code path, not the numbers (the suite then writes its
+records to a scratch file, never to results/).
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from experiments.benchmarks import records as R
+from neurokit import data as data_lib
+from neurokit import experiment, models, rules, train
+from neurokit.rules import registry
+
+PEERS = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'peers')
+
+
+def config_for(rule: str, overrides: dict, quick: bool = False):
+    """experiments/configs/<rule>.py with `overrides` (dotted keys), quiet on stderr."""
+    import ml_collections
+    cfg = ml_collections.ConfigDict(R.file_config(rule))
+    cfg.update_from_flattened_dict({'progress': 'off', 'tensorboard': False, **overrides})
+    if quick:
+        cfg.epochs, cfg.num_seeds = 1, min(cfg.num_seeds, 2)
+        cfg.train_limit = 512 if cfg.dataset != 'digits' else 0
+        if cfg.model.name == 'mlp':
+            cfg.model.hidden = (32,) * len(cfg.model.hidden)
+    return cfg
+
+
+def _run(config):
+    workdir = tempfile.mkdtemp(prefix='nkb_')
+    try:
+        return experiment.run(config, workdir)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def interleaved(fns: dict, repeats: int) -> dict:
+    """Median seconds of each callable, timed round-robin so load hits all alike."""
+    times = {k: [] for k in fns}
+    for _ in range(repeats):
+        for k, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            times[k].append(time.perf_counter() - t0)
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def _rel(a, b) -> float:
+    num = sum(float(jnp.sum((x - y) ** 2)) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
+    return math.sqrt(num / sum(float(jnp.sum(y ** 2)) for y in jax.tree.leaves(b)))
+
+
+def _maxrel(a, b) -> float:
+    return max(float(jnp.max(jnp.abs(x - y)) / jnp.max(jnp.abs(y)))
+               for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
+
+
+def _rules(spec) -> list:
+    names = list(registry.RULES) if spec == 'all' else list(spec)
+    return ['bp'] + [r for r in names if r != 'bp']
+
+
+# ------------------------------------------------------------------------- training runs
+
+def train_run(figs, quick):
+    """One run per figure of experiments/configs/<rule>.py with its overrides."""
+    out = []
+    for fig in figs:
+        s = _run(config_for(fig['rule'], fig['overrides'], quick))
+        accs = np.atleast_1d(s['test_accuracy']) * 100
+        out.append(R.make(fig['id'], accs.tolist(), '%', s['config'], wall_s=s['wall_seconds'],
+                          extra={'train_seconds': s['train_seconds'],
+                                 'compile_seconds': s['compile_seconds']}))
+    return out
+
+
+def select(figs, quick):
+    """Each point of the grid trained with the last 10,000 training images held out;
+    the record's values are the best point's validation accuracies, its rows every point."""
+    import itertools
+    out = []
+    for fig in figs:
+        p = fig['params']
+        grid = p['grid']
+        rows, best = [], None
+        for point in itertools.product(*grid.values()):
+            over = {**{k: v for k, v in p.items() if k != 'grid'}, **dict(zip(grid, point)),
+                    'validation_examples': 10000, 'num_seeds': max(fig['seeds'], 1)}
+            s = _run(config_for(fig['rule'], over, quick))
+            val = np.atleast_1d(s['validation_accuracy']) * 100
+            rows.append({**dict(zip(grid, point)), 'validation %': round(float(val.mean()), 2)})
+            if best is None or val.mean() > best[0].mean():
+                best = (val, s['config'])
+        out.append(R.make(fig['id'], best[0].tolist(), '%', best[1], rows=rows))
+    return out
+
+
+# --------------------------------------------------------------------------- speed
+
+def _epoch_timer(rule_name, hidden, dtype, batch, steps, ds, overrides=None):
+    """A compiled scan of `steps` train steps of the rule's config on an MLP; (timer, config,
+    FLOPs per step from XLA's cost analysis of the lowered program)."""
+    cfg = config_for(rule_name, {'model.name': 'mlp', 'model.hidden': tuple(hidden),
+                                 'model.dtype': dtype, 'batch_size': batch, **(overrides or {})})
+    model, rule, opt = experiment.build(cfg, ds)
+    state = train.init_state(jax.random.PRNGKey(0), model, rule, opt)
+    n = batch * steps
+    x = jnp.asarray(np.resize(ds.x_train, (n,) + ds.x_train.shape[1:]))
+    y = jnp.asarray(np.resize(ds.y_train, (n,)))
+    lowered = jax.jit(train.make_epoch(rule, opt, batch)).lower(state, x, y, 0)
+    # the LOWERED program's count: a compiled GPU program hands its matmuls to cuBLAS
+    # custom calls, which its own cost analysis leaves out
+    cost = lowered.cost_analysis()
+    cost = cost[0] if isinstance(cost, list) else cost
+    compiled = lowered.compile()
+    fn = lambda: jax.block_until_ready(compiled(state, x, y, 0))
+    fn()
+    return fn, R.normal(cfg), (cost or {}).get('flops', 0.0) / steps
+
+
+def speed(figs, quick):
+    """Step time of each rule / its backprop twin on the same MLP, interleaved medians."""
+    p = figs[0]['params']
+    steps, repeats = (3, 2) if quick else (p['steps'], p['repeats'])
+    hidden = (32,) * len(p['hidden']) if quick else p['hidden']
+    ds = data_lib.load('fashion_mnist')
+    t0 = time.perf_counter()
+    timers = {r: _epoch_timer(r, hidden, p.get('dtype', 'float32'), p['batch'], steps, ds)
+              for r in _rules(p['rules'])}
+    med = interleaved({r: t[0] for r, t in timers.items()}, repeats)
+    rows = [{'rule': r, 'ms/step': round(1e3 * med[r] / steps, 3),
+             'samples/s': round(p['batch'] * steps / med[r]), 'time / bp': round(med[r] / med['bp'], 3),
+             **({'GFLOP/step': round(timers[r][2] / 1e9, 2),
+                 'TFLOP/s': round(timers[r][2] * steps / med[r] / 1e12, 2)} if p.get('flops') else {})}
+            for r in timers]
+    wall = time.perf_counter() - t0
+    params = {**p, 'hidden': list(hidden), 'steps': steps, 'repeats': repeats}
+    out = []
+    for fig in figs:
+        if fig['rule']:
+            out.append(R.make(fig['id'], [med[fig['rule']] / med['bp']], 'x',
+                              {'measure': params, 'rule_config': timers[fig['rule']][1]},
+                              command=_suite_command(fig), wall_s=wall, rows=rows))
+        else:
+            out.append(R.make(fig['id'], [med[r] / med['bp'] for r in timers], 'x',
+                              {'measure': params}, command=_suite_command(fig), wall_s=wall,
+                              rows=rows))
+    return out
+
+
+def scan_loop(figs, quick):
+    """Samples/s of one F-MNIST epoch: the scanned epoch vs the same jitted step from Python."""
+    cfg = config_for('bp', {'train_limit': 2048} if quick else {})
+    ds = data_lib.load('fashion_mnist')
+    model, rule, opt = experiment.build(cfg, ds)
+    n = cfg.train_limit or len(ds.x_train)
+    x, y, bs = jnp.asarray(ds.x_train[:n]), jnp.asarray(ds.y_train[:n]), cfg.batch_size
+    state0 = train.init_state(jax.random.PRNGKey(0), model, rule, opt)
+    epoch = jax.jit(train.make_epoch(rule, opt, bs))
+    step = jax.jit(train.make_train_step(rule, opt))
+    order = np.asarray(train.epoch_order(state0.key, 0, n, bs))
+
+    def scan():
+        jax.block_until_ready(epoch(state0, x, y, 0))
+
+    def loop():
+        s = state0
+        for idx in order:  # the batch gather stays on the device, as in the scan
+            s, _ = step(s, {'x': x[idx], 'y': y[idx]})
+        jax.block_until_ready(s)
+
+    scan(), loop()
+    reps = 1 if quick else figs[0]['params']['repeats']
+    t = interleaved({'scan': scan, 'loop': loop}, reps)
+    return [R.make(figs[0]['id'], [t['loop'] / t['scan']], 'x', {'measure': {'repeats': reps},
+                   'rule_config': R.normal(cfg)}, command=_suite_command(figs[0]),
+                   extra={'scan_samples_per_second': order.size / t['scan'],
+                          'loop_samples_per_second': order.size / t['loop']})]
+
+
+# -------------------------------------------------------------------------- memory
+
+def temp_bytes(rule_name, hidden, batch, dtype='float32', layerwise=None, sharding=None,
+               rule_step_only=False):
+    """XLA's temporary bytes of one donated train step (rule + Adam), compiled, never run.
+    `layerwise` None: as the rule's config file says."""
+    cfg = R.file_config(rule_name)
+    layerwise = cfg.get('layerwise_updates', False) if layerwise is None else layerwise
+    layerwise = layerwise and not rule_step_only  # rule.step alone: the plain rule's
+    model = models.build('mlp', (28, 28, 1), 10, hidden=tuple(hidden), dtype=dtype)
+    rule = rules.build(rule_name, model, layerwise=layerwise)
+    opt = optax.adam(1e-3)
+    spec = lambda t: jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=sharding), t)
+    batch_ = spec({'x': jnp.zeros((batch, 28, 28, 1)), 'y': jnp.zeros((batch,), jnp.int32)})
+    key = jax.random.PRNGKey(0)
+    state = spec(jax.eval_shape(lambda k: train.init_state(k, model, rule, opt), key))
+    if rule_step_only:
+        fn, args = jax.jit(rule.step), (state.params, state.rule_state, batch_, spec(key))
+    else:  # donated, as the training loop runs it (else XLA parks temporaries in the outputs)
+        fn, args = jax.jit(train.make_train_step(rule, opt), donate_argnums=0), (state, batch_)
+    return fn.lower(*args).compile().memory_analysis().temp_size_in_bytes
+
+
+def memory(figs, quick):
+    """Compiled temporaries of the train step vs depth (and batch), each rule / bp: one row
+    per rule and MiB (ratio) per depth; with `ratio_of`, one row per size and step kind."""
+    fig = figs[0]
+    p = fig['params']
+    depths, width, batches = ((2, 4), 64, (32,)) if quick else (p['depths'], p['width'], p['batches'])
+    rows, ratios, matrix, of = [], [], {}, p.get('ratio_of')
+    for depth in depths:
+        for batch in batches:
+            for what, only in (('train step', False), ('rule.step', True)) if of else (('', False),):
+                b = {r: temp_bytes(r, (width,) * depth, batch, rule_step_only=only)
+                     for r in _rules(p['rules'])}
+                if of:
+                    ratios.append(b[of] / b['bp'])
+                    rows.append({'width': width, 'batch': batch, 'what': what,
+                                 f'{of} MiB': round(b[of] / 2**20, 1), 'bp MiB': round(b['bp'] / 2**20, 1),
+                                 f'{of}/bp': round(b[of] / b['bp'], 2)})
+                    continue
+                for r, v in b.items():
+                    matrix.setdefault(r, {'rule': r})[f'depth {depth}'] = \
+                        f"{v / 2**20:.2f} ({v / b['bp']:.2f})"
+                if depth == depths[-1]:
+                    ratios = [v / b['bp'] for v in b.values()]
+    params = {**p, 'depths': list(depths), 'width': width, 'batches': list(batches)}
+    return [R.make(fig['id'], ratios, 'x', {'measure': params}, command=_suite_command(fig),
+                   rows=rows or list(matrix.values()))]
+
+
+def aot_memory(figs, quick):
+    """mf (layerwise and not) / bp temporaries of the program compiled for a GPU described by
+    a target config, on a compile-only client (needs jax's CUDA plugin, not a GPU)."""
+    from jax.experimental import topologies
+    fig, p = figs[0], figs[0]['params']
+    topo = topologies.get_topology_desc(platform='cuda', topology='1x1x1',
+                                        target_config=os.path.join(R.REPO, p['target_config']))
+    mesh = topologies.make_mesh(topo=topo, mesh_shape=(1,), axis_names=('x',))
+    sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
+    rows, ratios = [], []
+    for batch in (p['batches'][:1] if quick else p['batches']):
+        b = {name: temp_bytes(r, (p['width'],) * 16, batch, layerwise=lw, sharding=sharding)
+             for name, r, lw in (('bp', 'bp', False), ('mf', 'mf', False), ('mf layerwise', 'mf', True))}
+        ratios.append(b['mf layerwise'] / b['bp'])
+        rows += [{'rule': k, 'batch': batch, 'temp MiB': round(v / 2**20, 1),
+                  '/ bp': round(v / b['bp'], 2)} for k, v in b.items()]
+    return [R.make(fig['id'], ratios, 'x', {'measure': p}, command=_suite_command(fig), rows=rows)]
+
+
+def gpu_peak(figs, quick):
+    """Peak device bytes of one donated train step beyond the resident state, each rule and
+    batch in a fresh process (the allocator's peak starts clean), / bp."""
+    fig, p = figs[0], figs[0]['params']
+    env = dict(os.environ, XLA_PYTHON_CLIENT_PREALLOCATE='false',
+               XLA_FLAGS=(os.environ.get('XLA_FLAGS', '') + ' --xla_gpu_autotune_level=0').strip())
+    rows, ratios = [], []
+    for batch in p['batches']:
+        peak = {}
+        for r in p['rules']:
+            code = (f'from experiments.benchmarks.measure import _peak_child; '
+                    f'_peak_child({r!r}, {p["width"]}, {batch})')
+            res = subprocess.run([sys.executable, '-c', code], env=env, cwd=R.REPO,
+                                 capture_output=True, text=True, check=True, timeout=600)
+            peak[r] = json.loads(res.stdout.strip().splitlines()[-1])
+        for r, v in peak.items():
+            ratio = v['step_peak'] / peak['bp']['step_peak']
+            ratios += [ratio] if r != 'bp' else []
+            rows.append({'rule': r, 'batch': batch, 'step peak MiB': round(v['step_peak'] / 2**20, 1),
+                         '/ bp': round(ratio, 2), 'XLA temp MiB': round(v['temp'] / 2**20, 1)})
+    return [R.make(fig['id'], ratios, 'x', {'measure': p}, command=_suite_command(fig), rows=rows)]
+
+
+def _peak_child(rule_name, width, batch):
+    dev = jax.local_devices()[0]
+    cfg = R.file_config(rule_name)
+    model = models.build('mlp', (28, 28, 1), 10, hidden=(width,) * 16)
+    rule = rules.build(rule_name, model, layerwise=cfg.get('layerwise_updates', False))
+    opt = optax.adam(1e-3)
+    state = train.init_state(jax.random.PRNGKey(0), model, rule, opt)
+    b = {'x': jax.random.uniform(jax.random.PRNGKey(1), (batch, 28, 28, 1)),
+         'y': jax.random.randint(jax.random.PRNGKey(2), (batch,), 0, 10)}
+    step = jax.jit(train.make_train_step(rule, opt), donate_argnums=0).lower(state, b).compile()
+    jax.block_until_ready((state, b))
+    before = dev.memory_stats()['bytes_in_use']
+    jax.block_until_ready(step(state, b))
+    print(json.dumps({'step_peak': dev.memory_stats()['peak_bytes_in_use'] - before,
+                      'temp': step.memory_analysis().temp_size_in_bytes}))
+
+
+# ------------------------------------------------------------------------- oracles
+
+def pc_oracle(figs, quick):
+    """Z-IL (fixed prediction, T = layers, step 1) vs backprop; energy-nudged PC as β shrinks."""
+    ds = data_lib.load('fashion_mnist')
+    model = models.build('mlp', ds.input_shape, 10, hidden=(128, 128, 128), activation='gelu')
+    params = model.init(jax.random.PRNGKey(0))
+    batch = {'x': jnp.asarray(ds.x_train[:128]), 'y': jnp.asarray(ds.y_train[:128])}
+    key = jax.random.PRNGKey(1)
+    step = lambda rule: jax.jit(rule.step)(params, rule.init(key, params), batch, key)[0]
+    out = []
+    for fig in figs:
+        rows, values = [], []
+        for energy, loss in (('gaussian', 'mse'), ('cross_entropy', 'cross_entropy')):
+            g_bp = rules.build('bp', model, loss=loss).step(params, None, batch, key)[0]
+            if fig['params']['part'] == 'zil':
+                values.append(_rel(step(rules.build('pc', model, inference_steps=len(model.layers),
+                                                    inference_lr=1.0, output_energy=energy,
+                                                    fixed_prediction=True)), g_bp))
+                rows.append({'energy': energy, 'rel. error': f'{values[-1]:.2e}'})
+                continue
+            for nudge in ('energy', 'target'):
+                errs = {b: _rel(step(rules.build('pc', model, inference_steps=50 if quick else 500,
+                                                 inference_lr=0.1, output_energy=energy, beta=b,
+                                                 nudge=nudge)), g_bp) for b in (1.0, 0.1, 0.01, 0.001)}
+                rows.append({'energy / nudge': f'{energy}/{nudge}',
+                             **{f'β={b}': float(f'{e:.3g}') for b, e in errs.items()}})
+                values += [errs[0.001] / errs[1.0]] if nudge == 'energy' else []
+        out.append(R.make(fig['id'], values, fig['unit'], {'measure': fig['params']},
+                          command=_suite_command(fig), rows=rows))
+    return out
+
+
+def fa_oracle(figs, quick):
+    """fa with B = Wᵀ and dfa (one hidden layer) with B = W₂ᵀ against backprop; usf against
+    fa with B = sign(W) set by hand."""
+    from neurokit.rules import fa as fa_lib
+    ds = data_lib.load('fashion_mnist')
+    key = jax.random.PRNGKey(0)
+    batch = {'x': jnp.asarray(ds.x_train[:128]), 'y': jnp.asarray(ds.y_train[:128])}
+    checks = {}
+    for name, model in (('mlp', models.build('mlp', (28, 28, 1), 10, hidden=(1000, 1000))),
+                        ('lenet', models.build('lenet', (28, 28, 1), 10))):
+        params = model.init(key)
+        true = rules.build('bp', model).step(params, None, batch, key)[0]
+        rule = fa_lib.fa(model)
+        state = fa_lib.with_feedback(rule.init(key, params), [p['w'] for p in params['layers'][1:]])
+        checks[f'fa_eq_bp_{name}'] = _maxrel(rule.step(params, state, batch, key)[0], true)
+        signs = [jnp.sign(p['w']) for p in params['layers'][1:]]
+        usf = fa_lib.usf(model, scaled=False).step(params, fa_lib.EmptyState(), batch, key)[0]
+        checks[f'usf_eq_fa_sign_{name}'] = _maxrel(
+            usf, rule.step(params, fa_lib.with_feedback(state, signs), batch, key)[0])
+    model = models.build('mlp', (28, 28, 1), 10, hidden=(1000,))
+    params = model.init(key)
+    rule = fa_lib.dfa(model)
+    state = fa_lib.with_feedback(rule.init(key, params), [params['layers'][1]['w']])
+    checks['dfa_eq_bp_mlp1'] = _maxrel(rule.step(params, state, batch, key)[0],
+                                       rules.build('bp', model).step(params, None, batch, key)[0])
+    return [R.make(figs[0]['id'], list(checks.values()), 'rel. error', {'measure': {}},
+                   command=_suite_command(figs[0]),
+                   rows=[{'check': k, 'max rel. diff': f'{v:.2e}'} for k, v in checks.items()])]
+
+
+# ------------------------------------------------------------------------ parallel
+
+def seeds(figs, quick):
+    """Wall time of one epoch of N vmapped bp seeds / 1 seed (MLP 2x1000, F-MNIST)."""
+    fig, p = figs[0], figs[0]['params']
+    members, reps = (2, 1) if quick else (p['members'], p['repeats'])
+    ds = data_lib.load('fashion_mnist')
+    n = 6000 if quick else len(ds.x_train)
+    x, y = jnp.asarray(ds.x_train[:n]), jnp.asarray(ds.y_train[:n])
+    cfg = config_for('bp', {})
+    model, rule, opt = experiment.build(cfg, ds)
+    epoch = jax.vmap(train.make_epoch(rule, opt, cfg.batch_size), (0, None, None, None))
+    fns = {}
+    for m in (1, members):
+        keys = jnp.stack([jax.random.PRNGKey(i) for i in range(m)])
+        state = jax.jit(jax.vmap(lambda k: train.init_state(k, model, rule, opt)))(keys)
+        c = jax.jit(epoch).lower(state, x, y, 0).compile()
+        fns[m] = (lambda c, s: lambda: jax.block_until_ready(c(s, x, y, 0)))(c, state)
+    t = interleaved(fns, reps)
+    return [R.make(fig['id'], [t[members] / t[1]], 'x',
+                   {'measure': {**p, 'members': members, 'repeats': reps, 'n_train': n},
+                    'rule_config': R.normal(cfg)}, command=_suite_command(fig),
+                   extra={'seconds_1': t[1], f'seconds_{members}': t[members]})]
+
+
+def traces(figs, quick):
+    """Traces of the epoch program over several epochs: a vmapped sweep and a sharded run."""
+    from neurokit.parallel import mesh as M, sweep
+    fig = figs[0]
+    epochs = fig['params']['epochs']
+    ds = data_lib.load('digits')
+    x, y = jnp.asarray(ds.x_train[:512]), jnp.asarray(ds.y_train[:512])
+    model = models.build('mlp', ds.input_shape, 10, hidden=(32,))
+    res = sweep.train(model, lambda hp: (rules.build('bp', model), optax.adam(hp['lr'])),
+                      sweep.grid(lr=[1e-3, 1e-2]), x, y, epochs=epochs, batch_size=64)
+    rule, opt, count = rules.build('bp', model), optax.adam(1e-3), []
+
+    def counted(*args):
+        count.append(1)
+        return rule.step(*args)
+
+    mesh = M.make_mesh()
+    epoch = M.sharded_epoch(rule._replace(step=counted), opt, 64, mesh)
+    state = M.put_state(train.init_state(jax.random.PRNGKey(0), model, rule, opt), mesh)
+    xs, ys = M.put_dataset(x, y, mesh)
+    for e in range(epochs):
+        state, _ = epoch(state, xs, ys, e)
+    return [R.make(fig['id'], [res.traces, len(count)], 'traces', {'measure': fig['params']},
+                   command=_suite_command(fig),
+                   rows=[{'program': 'vmapped sweep epoch', 'traces': res.traces},
+                         {'program': 'sharded epoch', 'traces': len(count)}])]
+
+
+def _harness(module, args, env_extra):
+    out = os.path.join(tempfile.mkdtemp(prefix='nkb_'), 'out.json')
+    env = dict(os.environ, **env_extra)
+    subprocess.run([sys.executable, '-m', module, *args, f'--out={out}'], env=env, cwd=R.REPO,
+                   check=True, capture_output=True, text=True)
+    with open(out) as f:
+        return json.load(f)
+
+
+def equality(figs, quick):
+    """Max |param diff| of the sharded, FSDP, pmap and pipeline paths vs one device, every rule
+    (the harness in tests/parallel/equivalence.py, on 8 host devices)."""
+    fig = figs[0]
+    res = _harness('tests.parallel.equivalence', ['--rules=' + ('bp,ff' if quick else 'all'),
+                                                  f"--steps={fig['params']['steps']}"],
+                   {'XLA_FLAGS': '--xla_force_host_platform_device_count=8', 'JAX_PLATFORMS': 'cpu'})
+    rows, diffs = [], []
+    for rule, cells in sorted(res['rules'].items()):
+        row = {'rule': rule}
+        for path in ('sharded', 'fsdp', 'pmap', 'pipeline'):
+            c = cells.get(path, {})
+            row[path] = f"{c['diff']:.1e}" if 'diff' in c else 'n/a'
+            diffs += [c['diff']] if 'diff' in c else []
+        rows.append(row)
+    return [R.make(fig['id'], diffs, 'abs. diff', {'measure': fig['params']},
+                   command=_suite_command(fig), rows=rows)]
+
+
+def multihost(figs, quick):
+    """Max |param diff| of 2 processes vs 1, every rule (tests/parallel/multihost_check.py)."""
+    fig = figs[0]
+    res = _harness('tests.parallel.multihost_check', ['--rules=' + ('bp' if quick else 'all')],
+                   {'JAX_PLATFORMS': 'cpu'})
+    return [R.make(fig['id'], [c['diff'] for c in res['rules'].values()], 'abs. diff',
+                   {'measure': fig['params']}, command=_suite_command(fig),
+                   rows=[{'rule': r, '2 processes vs 1': f"{c['diff']:.1e}"}
+                         for r, c in sorted(res['rules'].items())])]
+
+
+def checkpoint(figs, quick):
+    """Time inside the saves / rest of the training loop, a save every epoch (bp, 2x1000)."""
+    fig, p = figs[0], figs[0]['params']
+    over = {'epochs': 1 if quick else p['epochs'], 'checkpoint_every': 1,
+            **({'train_limit': 6000} if quick else {})}
+    direct, configs = [], None
+    for _ in range(1 if quick else p['repeats']):
+        s = _run(config_for('bp', over))
+        direct.append(100 * s['checkpoint_seconds'] / (s['loop_seconds'] - s['checkpoint_seconds']))
+        configs = s['config']
+    return [R.make(fig['id'], direct, '% overhead', configs, wall_s=s['wall_seconds'],
+                   extra={'seconds_per_save': s['checkpoint_seconds'] / over['epochs']})]
+
+
+# --------------------------------------------------------------------------- peers
+
+def _peer_python(name):
+    py = os.path.join(R.REPO, '.venvs', name, 'bin', 'python')
+    if not os.path.exists(py):
+        # each peer pins its own jax or torch, hence a virtualenv of its own
+        raise RuntimeError(f'no {name} virtualenv at {py}; docs/benchmarking.md (Peers) gives '
+                           'the commands that make it')
+    return py
+
+
+def _fmnist_npz():
+    path = os.path.join(tempfile.gettempdir(), 'nkb_fashion_mnist.npz')
+    if not os.path.exists(path):
+        ds = data_lib.load('fashion_mnist')
+        np.savez(path, x_train=ds.x_train, y_train=ds.y_train, x_test=ds.x_test, y_test=ds.y_test)
+    return path
+
+
+def _pcx_command(p, batches):
+    return [_peer_python('pcx'), os.path.join(PEERS, 'pcx_runner.py'), f'--data={_fmnist_npz()}',
+            f"--T={p['T']}", '--hidden=128', '--layers=4', '--batch=128', f'--batches={batches}',
+            '--act=gelu']
+
+
+def _pcx(cmd):
+    res = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def pcx(figs, quick):
+    """Samples/s of pc and its bp twin (one compiled scan of the batches) and of PCX 0.6.3
+    (its own Python loop of a pxf.jit step, in its venv), interleaved, medians."""
+    fig, p = figs[0], figs[0]['params']
+    batches, reps = (10, 1) if quick else (p['batches'], p['repeats'])
+    ds = data_lib.load('fashion_mnist')
+    timers = {r: _epoch_timer(r, (128, 128, 128), 'float32', 128, batches, ds,
+                              {'model.activation': 'gelu'})[0] for r in ('pc', 'bp')}
+    cmd = _pcx_command(p, batches)
+    rates = {'pc': [], 'bp': [], 'pcx': []}
+    for _ in range(reps):
+        for r, fn in timers.items():
+            t0 = time.perf_counter()
+            fn()
+            rates[r].append(128 * batches / (time.perf_counter() - t0))
+        rates['pcx'].append(_pcx(cmd)['samples_per_second'])
+    med = {k: statistics.median(v) for k, v in rates.items()}
+    return [R.make(fig['id'], [med['pc'] / med['pcx']], 'x',
+                   {'measure': {**p, 'batches': batches, 'repeats': reps}},
+                   command=_suite_command(fig),
+                   extra={'samples_per_second': med, 'bp_over_pc_time': med['bp'] / med['pc'],
+                          'pcx_command': ' '.join(cmd[1:])})]
+
+
+def pcx_accuracy(figs, quick):
+    """PCX's test accuracy after `batches` training batches at its tuned activity step."""
+    fig, p = figs[0], figs[0]['params']
+    cmd = _pcx_command(p, 10 if quick else p['batches'])
+    res = _pcx(cmd)
+    return [R.make(fig['id'], [100 * res['test_accuracy']], '%', {'measure': p},
+                   command=_suite_command(fig),
+                   extra={'samples_per_second': res['samples_per_second'], 'jax': res['jax'],
+                          'pcx_command': ' '.join(os.path.relpath(c, R.REPO) if c.startswith(R.REPO)
+                                                  else c for c in cmd)})]
+
+
+def biotorch(figs, quick):
+    """samples/s of BioTorch (its venv) and neurokit on the same MLP, batch, Adam and data."""
+    fig, p = figs[0], figs[0]['params']
+    steps, reps = (2, 1) if quick else (p['steps'], p['repeats'])
+    hidden, batch = (256,) * 7, 128
+    ds = data_lib.load('fashion_mnist')
+    path = os.path.join(tempfile.gettempdir(), 'nkb_biotorch.npz')
+    np.savez(path, x=ds.x_train[:steps * batch], y=ds.y_train[:steps * batch])
+    arg = json.dumps({'data': path, 'hidden': hidden, 'batch': batch, 'steps': steps,
+                      'repeats': reps, 'modes': list(p['rules']), 'threads': os.cpu_count()})
+    res = subprocess.run([_peer_python('biotorch'), os.path.join(PEERS, 'biotorch_runner.py'), arg],
+                         capture_output=True, text=True, check=True)
+    theirs = json.loads(res.stdout.strip().splitlines()[-1])
+    timers = {r: _epoch_timer(r, hidden, 'float32', batch, steps, ds)[0] for r in p['rules']}
+    ours = {r: batch * steps / t for r, t in interleaved(timers, reps).items()}
+    rows = [{'rule': r, 'BioTorch samples/s': round(theirs[r]), 'neurokit samples/s': round(ours[r]),
+             'neurokit / BioTorch': round(ours[r] / theirs[r], 2)} for r in p['rules']]
+    return [R.make(fig['id'], [ours[p['report']] / theirs[p['report']]], 'x',
+                   {'measure': {**p, 'steps': steps, 'repeats': reps}},
+                   command=_suite_command(fig), rows=rows)]
+
+
+def fflib(figs, quick):
+    """samples/s of neurokit ff (one compiled scan) and fflib's FFNet (its venv, a Python loop),
+    timed call by call in turn on the same batches."""
+    fig, p = figs[0], figs[0]['params']
+    steps, reps = (2, 1) if quick else (p['steps'], p['repeats'])
+    ds = data_lib.load('fashion_mnist')
+    path = _fmnist_npz()
+    proc = subprocess.Popen([_peer_python('fflib'), os.path.join(PEERS, 'fflib_runner.py'),
+                             f'--data={path}', '--hidden=1000', '--layers=2', '--batch=128',
+                             f'--steps={steps}'], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            text=True)
+    ask = lambda cmd: (proc.stdin.write(cmd + '\n'), proc.stdin.flush(),
+                       json.loads(proc.stdout.readline()))[-1]
+    try:
+        json.loads(proc.stdout.readline())  # ready
+        ask('run')  # warm-up
+        timers = {r: _epoch_timer(r, (1000, 1000), 'float32', 128, steps, ds)[0] for r in ('bp', 'ff')}
+        times = {'bp': [], 'ff': [], 'fflib': []}
+        for _ in range(reps):
+            for r, fn in timers.items():
+                t0 = time.perf_counter()
+                fn()
+                times[r].append(time.perf_counter() - t0)
+            times['fflib'].append(ask('run')['seconds'])
+    finally:
+        proc.stdin.write('quit\n')
+        proc.stdin.flush()
+        proc.wait(timeout=60)
+    rate = {k: 128 * steps / statistics.median(v) for k, v in times.items()}
+    return [R.make(fig['id'], [rate['ff'] / rate['fflib']], 'x',
+                   {'measure': {**p, 'steps': steps, 'repeats': reps}}, command=_suite_command(fig),
+                   rows=[{'implementation': k, 'samples/s': round(v)} for k, v in rate.items()])]
+
+
+def _suite_command(fig) -> str:
+    return f"python -m experiments.benchmarks.suite --only={fig['id']}"
+
+
+KINDS = {'train': train_run, 'select': select, 'speed': speed, 'scan_loop': scan_loop,
+         'memory': memory, 'aot_memory': aot_memory, 'gpu_peak': gpu_peak, 'pc_oracle': pc_oracle,
+         'fa_oracle': fa_oracle, 'seeds': seeds, 'traces': traces, 'equality': equality,
+         'multihost': multihost, 'checkpoint': checkpoint, 'pcx': pcx, 'pcx_accuracy': pcx_accuracy,
+         'biotorch': biotorch, 'fflib': fflib}
