@@ -21,17 +21,16 @@ from neurokit.rules import base
 POSITIVE = lambda v: v > 0
 
 
-@pytest.mark.parametrize('value', [0.5, 3, np.float32(0.5), np.int64(2), np.asarray(0.5),
-                                   jnp.asarray(2.0), jnp.asarray(2, jnp.int32),
+# A few representative cases per outcome (one per kind of value), not every kind crossed
+# with every check.
+@pytest.mark.parametrize('value', [0.5, np.int64(2), np.asarray(0.5),
                                    jnp.asarray(0.5, jnp.bfloat16), 1e308])
 def test_finite_numbers_in_range_pass(value):
     checks.check_range('lr', value, POSITIVE, 'a finite number > 0', where='f')
     assert checks.is_number(value) and checks.finite(value)
 
 
-@pytest.mark.parametrize('value', [True, False, np.bool_(True), '0.5', b'1', None, [1.0],
-                                   (1.0,), 1j, np.asarray([0.5]), np.asarray('1'),
-                                   np.asarray(True), {'a': 1}])
+@pytest.mark.parametrize('value', [True, '0.5', None, 1j, np.asarray([0.5])])
 def test_a_non_number_is_a_type_error_naming_where_and_the_argument(value):
     with pytest.raises(TypeError) as e:
         checks.check_range('lr', value, POSITIVE, 'a finite number > 0', where='optim.make')
@@ -41,8 +40,7 @@ def test_a_non_number_is_a_type_error_naming_where_and_the_argument(value):
     assert not checks.finite(value)
 
 
-@pytest.mark.parametrize('value', [math.nan, math.inf, -math.inf, np.float32('nan'),
-                                   jnp.asarray(jnp.inf), 10 ** 400])
+@pytest.mark.parametrize('value', [math.nan, jnp.asarray(-jnp.inf), 10 ** 400])
 def test_a_non_finite_number_is_a_value_error_even_where_ok_would_pass(value):
     with pytest.raises(ValueError, match=r'^g: x must be a finite number, got '):
         checks.check_range('x', value, lambda v: True, 'a finite number', where='g')
@@ -51,9 +49,7 @@ def test_a_non_finite_number_is_a_value_error_even_where_ok_would_pass(value):
 
 @pytest.mark.parametrize('value, ok, what', [
     (0.0, POSITIVE, 'a finite number > 0'),
-    (-1, lambda v: v >= 0, 'a finite number >= 0'),
     (1.0, lambda v: 0 <= v < 1, 'in [0, 1)'),
-    (np.float64(-0.1), lambda v: 0 <= v < 1, 'in [0, 1)'),
 ])
 def test_out_of_range_is_a_value_error_naming_the_range_and_value(value, ok, what):
     with pytest.raises(ValueError) as e:
@@ -109,17 +105,14 @@ def test_a_schedule_passes_only_where_allowed():
         checks.check_range('lr', -0.1, POSITIVE, 'a finite number > 0', schedule=True)
 
 
-@pytest.mark.parametrize('value, minimum, want', [(0, 0, 0), (3, 1, 3), (2.0, 1, 2),
-                                                  (np.int32(4), 0, 4), (jnp.asarray(5), 0, 5),
-                                                  (-2, -3, -2)])
+@pytest.mark.parametrize('value, minimum, want', [(0, 0, 0), (2.0, 1, 2), (jnp.asarray(5), 0, 5)])
 def test_count_returns_a_whole_number_as_an_int(value, minimum, want):
     got = checks.check_count('ratio', value, minimum)
     assert got == want and type(got) is int
 
 
-@pytest.mark.parametrize('value, error', [(0, ValueError), (1.5, ValueError), (-1, ValueError),
-                                          (math.inf, ValueError), (math.nan, ValueError),
-                                          (True, TypeError), ('2', TypeError), (None, TypeError)])
+@pytest.mark.parametrize('value, error', [(0, ValueError), (1.5, ValueError),
+                                          (math.inf, ValueError), (True, TypeError)])
 def test_count_refuses_a_fraction_a_small_number_or_a_non_number(value, error):
     with pytest.raises(error, match=re.escape(f'ratio must be an integer >= 1, got {value!r}')):
         checks.check_count('ratio', value, 1)

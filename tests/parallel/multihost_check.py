@@ -78,22 +78,32 @@ def check(rules, nproc: int = 2, n: int = 256, batch: int = 64, epochs: int = 2,
         procs = [subprocess.Popen([sys.executable, '-c', _WORKER, str(i)] + args, env=env,
                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
                  for i in range(nproc)]
-        logs = [p.communicate(timeout=timeout)[0] for p in procs]
-        for p, log in zip(procs, logs):
-            if p.returncode != 0:
-                raise RuntimeError(f'worker failed (exit {p.returncode}): {log[-3000:]}')
-        ds = data.load('digits')
-        x, y = ds.x_train[:n], ds.y_train[:n]
-        model = models.mlp((8, 8, 1), 10, (32, 32))
+        # The one-process reference trains while the workers start up and connect.
+        try:
+            ds = data.load('digits')
+            x, y = ds.x_train[:n], ds.y_train[:n]
+            model = models.mlp((8, 8, 1), 10, (32, 32))
+            reference = {}
+            for name in rules:
+                rule, opt = registry.build(name, model), optax.adam(1e-3)
+                init = jax.jit(lambda k: train.init_state(k, model, rule, opt))
+                state = init(jax.random.PRNGKey(0))
+                epoch = jax.jit(train.make_epoch(rule, opt, batch))
+                for e in range(epochs):
+                    state, _ = epoch(state, x, y, e)
+                reference[name] = jax.tree.leaves(state.params)
+            logs = [p.communicate(timeout=timeout)[0] for p in procs]
+            for p, log in zip(procs, logs):
+                if p.returncode != 0:
+                    raise RuntimeError(f'worker failed (exit {p.returncode}): {log[-3000:]}')
+        except BaseException:  # no orphaned workers waiting on a peer
+            for p in procs:
+                p.kill()
+            raise
         result = {}
         for name in rules:
-            rule, opt = registry.build(name, model), optax.adam(1e-3)
-            state = jax.jit(lambda k: train.init_state(k, model, rule, opt))(jax.random.PRNGKey(0))
-            epoch = jax.jit(train.make_epoch(rule, opt, batch))
-            for e in range(epochs):
-                state, _ = epoch(state, x, y, e)
             got = np.load(os.path.join(out, f'{name}.npz'))
-            want = jax.tree.leaves(state.params)
+            want = reference[name]
             if len(got.files) != len(want):
                 result[name] = {'error': f'{len(got.files)} leaves from the workers, {len(want)} here'}
                 continue

@@ -11,13 +11,11 @@ from neurokit.parallel.pipeline import LayerPipeline
 
 
 @pytest.mark.parametrize('kwargs, error, match', [
-    # the docstring gives only None a meaning ("all devices left after stage")
-    ({'data': -2}, ValueError, r'data must be a positive integer or None .*got -2'),
+    # the docstring gives only None a meaning ("all devices left after stage"): -1 is not
+    # "all devices" as in some APIs
     ({'data': -1}, ValueError, r'data must be a positive integer or None .*got -1'),
-    ({'data': 0}, ValueError, r'data must be a positive integer or None .*got 0'),
     ({'data': 2.0}, TypeError, r'data must be a positive integer or None .*got 2\.0 \(float\)'),
     ({'stage': 0}, ValueError, r'stage must be a positive integer .*got 0'),
-    ({'stage': True}, TypeError, r'stage must be a positive integer .*got True'),
 ])
 def test_make_mesh_refuses_an_axis_size_below_one(kwargs, error, match):
     with pytest.raises(error, match=match):
@@ -38,7 +36,6 @@ def chain_setup():
 
 @pytest.mark.parametrize('batch_size, microbatches, error, match', [
     (64, 0, ValueError, 'microbatches must be a positive integer, got 0'),
-    (64, -1, ValueError, 'microbatches must be a positive integer, got -1'),
     (64, 2.0, TypeError, r'microbatches must be a positive integer, got 2\.0'),
     (0, 4, ValueError, 'batch_size must be a positive integer, got 0'),
     (64, 3, ValueError, 'batch_size=64 must divide by microbatches=3'),
@@ -51,7 +48,6 @@ def test_layer_pipeline_refuses_bad_counts(chain_setup, batch_size, microbatches
 
 @pytest.mark.parametrize('args, error, match', [
     ((10, 3, 3), ValueError, r'process_index must be in \[0, process_count=3\), got 3'),
-    ((10, -1, 3), ValueError, r'process_index must be in \[0, process_count=3\), got -1'),
     ((10, 0, 0), ValueError, 'process_count must be >= 1, got 0'),
     ((2, 0, 3), ValueError, 'num_examples=2 leaves the 3 processes no examples'),
     ((10.0, 0, 2), TypeError, r'num_examples must be an integer, got 10\.0'),

@@ -1,10 +1,10 @@
 """1 device vs 8 (fake CPU) devices: sharded, FSDP, pmap and layer-pipelined paths agree.
 
-The 8-device run happens in its own subprocess (XLA_FLAGS must be set before
-JAX starts); `tests.parallel.equivalence` trains each rule a few steps on
-digits on one device and on every parallel path, and reports the largest
-parameter difference. Expected: < 1e-5 (the programs are the same up to the
-order of the cross-device sums). The same process first tries the misuse that
+The 8-device run happens in ONE subprocess (XLA_FLAGS must be set before
+JAX starts; every test of this module reads its results): `tests/parallel/equivalence.py`
+trains each rule a few steps on digits on one device and on every parallel path, and
+reports the largest parameter difference. Expected: < 1e-5 (the programs are the same up
+to the order of the cross-device sums). The same process first tries the misuse that
 only shows on several devices (a pmap state replicated over 4 of the 8 devices,
 a mesh axis of -2, a data set that does not split over 'data') and records each
 exception: one line naming the argument and the fix.
@@ -66,7 +66,6 @@ cases = {
     'pmap_4_replicas': lambda: str(epoch(replicate(state, jax.devices()[:4]), x, y, 0)[0].step),
     'pmap_unreplicated': lambda: str(epoch(state, x, y, 0)[0].step),
     'make_mesh_data_-2': lambda: make_mesh(data=-2).devices.shape,
-    'make_mesh_data_0': lambda: make_mesh(data=0).devices.shape,
     'load_shard_all': lambda: shard(0),
     'load_shard_100': lambda: shard(100),
     'load_shard_5': lambda: shard(5),
@@ -128,9 +127,9 @@ def test_parallel_paths_match_one_device(eight_devices):
     ('pmap_unreplicated', 'ValueError',
      r'over 8 devices got a state that is not replicated \(state\.step has shape \(\)\).*'
      r'replicate\('),
-    # silently a 6-device / an empty mesh before
+    # silently a 6-device mesh before (8 - 2); the other refusals of make_mesh need no
+    # second device (test_parallel_api_errors.py)
     ('make_mesh_data_-2', 'ValueError', r'data must be a positive integer .*got -2'),
-    ('make_mesh_data_0', 'ValueError', r'data must be a positive integer .*got 0'),
     ('load_shard_5', 'ValueError', r'5 training examples \(train_limit=5\) .*at least 8'),
 ])
 def test_misuse_on_8_devices_raises_one_line(eight_devices, case, error, match):

@@ -1,4 +1,7 @@
 """Forward-forward building blocks against their closed forms (numpy oracles)."""
+import functools
+
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -11,29 +14,36 @@ def _softplus(z):
     return np.log1p(np.exp(z))
 
 
-def test_goodness_mean_and_sum():
-    a = np.random.default_rng(0).normal(size=(3, 4, 5)).astype(np.float32)
-    flat = a.reshape(3, -1)
-    np.testing.assert_allclose(ff_ops.goodness(a, 'mean'), (flat ** 2).mean(1), rtol=1e-6)
-    np.testing.assert_allclose(ff_ops.goodness(a, 'sum'), (flat ** 2).sum(1), rtol=1e-6)
-    np.testing.assert_allclose(ff_ops.goodness(jnp.ones((2, 4)), 'sum'), [4., 4.])
+class ClosedFormTest(chex.TestCase):
+    """The goodness and the two losses, called as they are and under `jax.jit`."""
 
+    @chex.variants(with_jit=True, without_jit=True)
+    def test_goodness_mean_and_sum(self):
+        a = np.random.default_rng(0).normal(size=(3, 4, 5)).astype(np.float32)
+        flat = a.reshape(3, -1)
+        mean = self.variant(functools.partial(ff_ops.goodness, kind='mean'))
+        total = self.variant(functools.partial(ff_ops.goodness, kind='sum'))
+        np.testing.assert_allclose(mean(a), (flat ** 2).mean(1), rtol=1e-6)
+        np.testing.assert_allclose(total(a), (flat ** 2).sum(1), rtol=1e-6)
+        np.testing.assert_allclose(total(jnp.ones((2, 4))), [4., 4.])
 
-def test_logistic_loss_closed_form():
-    gp, gn = np.array([3.0, 0.5]), np.array([1.0, 2.5])
-    theta, alpha = 2.0, 1.5
-    want = np.mean(_softplus(-alpha * (gp - theta)) + _softplus(alpha * (gn - theta)))
-    np.testing.assert_allclose(ff_ops.logistic_loss(gp, gn, theta, alpha), want, rtol=1e-6)
-    # alpha = 1 is the paper's loss: -log sigmoid(G+ - theta) - log(1 - sigmoid(G- - theta)).
-    sig = lambda z: 1 / (1 + np.exp(-z))
-    want1 = np.mean(-np.log(sig(gp - theta)) - np.log(1 - sig(gn - theta)))
-    np.testing.assert_allclose(ff_ops.logistic_loss(gp, gn, theta), want1, rtol=1e-6)
+    @chex.variants(with_jit=True, without_jit=True)
+    def test_logistic_loss_closed_form(self):
+        gp, gn = np.array([3.0, 0.5]), np.array([1.0, 2.5])
+        theta, alpha = 2.0, 1.5
+        loss = self.variant(ff_ops.logistic_loss)
+        want = np.mean(_softplus(-alpha * (gp - theta)) + _softplus(alpha * (gn - theta)))
+        np.testing.assert_allclose(loss(gp, gn, theta, alpha), want, rtol=1e-6)
+        # alpha = 1 is the paper's loss: -log sigmoid(G+ - theta) - log(1 - sigmoid(G- - theta)).
+        sig = lambda z: 1 / (1 + np.exp(-z))
+        want1 = np.mean(-np.log(sig(gp - theta)) - np.log(1 - sig(gn - theta)))
+        np.testing.assert_allclose(loss(gp, gn, theta), want1, rtol=1e-6)
 
-
-def test_symba_loss_closed_form():
-    gp, gn = np.array([3.0, 0.5]), np.array([1.0, 2.5])
-    np.testing.assert_allclose(ff_ops.symba_loss(gp, gn, 4.0),
-                               np.mean(_softplus(-4.0 * (gp - gn))), rtol=1e-6)
+    @chex.variants(with_jit=True, without_jit=True)
+    def test_symba_loss_closed_form(self):
+        gp, gn = np.array([3.0, 0.5]), np.array([1.0, 2.5])
+        np.testing.assert_allclose(self.variant(ff_ops.symba_loss)(gp, gn, 4.0),
+                                   np.mean(_softplus(-4.0 * (gp - gn))), rtol=1e-6)
 
 
 @pytest.mark.parametrize('kind', ['rms', 'l2'])
