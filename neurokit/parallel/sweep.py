@@ -121,7 +121,7 @@ def _members(values: Mapping, seeds):
 
 
 def make_sweep(model, build_fn: Callable, batch_size: int, eval_batch_size: int = 1000,
-               layerwise: bool = False, nan_policy: str | None = None):
+               nan_policy: str | None = None):
     """The vmapped pieces of a sweep, for callers that drive the epochs themselves.
 
     Args:
@@ -129,8 +129,6 @@ def make_sweep(model, build_fn: Callable, batch_size: int, eval_batch_size: int 
       build_fn: `hp -> (rule, optimizer)`, where `hp` maps names to scalar
         (traced) values of one member.
       batch_size, eval_batch_size: as in a config.
-      layerwise: one optimizer state per block, stepped inside the rule's pass
-        (`init_state(..., layerwise=True)`).
       nan_policy: the finiteness guard of `loop.make_epoch` (None, 'stop', 'skip'),
         per member: its `'guard'` metric comes back with the member axis first, and under
         'skip' a member's bad steps are skipped in that member alone.
@@ -144,7 +142,7 @@ def make_sweep(model, build_fn: Callable, batch_size: int, eval_batch_size: int 
     """
     def member_init(key, hp):
         rule, opt = build_fn(hp)
-        return init_state(key, model, rule, opt, layerwise)
+        return init_state(key, model, rule, opt)
 
     def member_epoch(state, hp, x, y, epoch):
         rule, opt = build_fn(hp)
