@@ -3,8 +3,9 @@
   python -m experiments.compare                       # digits, all rules, 10 epochs
   python -m experiments.compare --dataset=mnist1d --epochs=30 --rules=bp,mf
 
-Each rule runs with its own config file (experiments/configs/<rule>.py) on the
-same MLP, data and epoch budget; results go to --workdir/<rule>/.
+Each rule runs with its own config file (experiments/configs/<rule>.py), or, for a rule
+without one, experiments/configs/default.py with the constructor's defaults, on the same
+MLP, data and epoch budget; results go to --workdir/<rule>/.
 
 Exit codes: 0 done, 2 bad input (every flag and rule config is checked before
 anything is trained or written; stderr's last line is `error: ...`), 3 stopped by
@@ -17,8 +18,10 @@ import tempfile
 
 from absl import app, flags, logging
 
+from neurokit.experiment import cli
 from neurokit.experiment.cli import EXIT_PREEMPTED, USER_ERRORS, fail, flags_parser, interrupted
 
+CONFIGS = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'configs')
 DATASETS = ('digits', 'mnist1d')  # embedded: no --config.data_dir needed
 
 _DATASET = flags.DEFINE_string('dataset', 'digits',
@@ -31,9 +34,15 @@ _WORKDIR = flags.DEFINE_string('workdir', None, 'Output folder (default: a new t
 
 
 def rule_config(name):
-    """The config of rule `name` from experiments/configs/<name>.py."""
-    import importlib
-    return importlib.import_module(f'experiments.configs.{name}').get_config()
+    """The config of rule `name`: experiments/configs/<name>.py, else default.py set to
+    `name`, with every hyperparameter of the rule in `rule_kwargs`.
+
+    Raises:
+      ConfigError: the file cannot be loaded.
+    """
+    own = os.path.join(CONFIGS, f'{name}.py')
+    path = own if os.path.isfile(own) else os.path.join(CONFIGS, 'default.py')
+    return cli.for_rule(cli.load_config(path), name)
 
 
 def _hidden():
@@ -60,7 +69,8 @@ def _configs():
     if _SEEDS.value < 1:
         fail(f'--num_seeds must be >= 1, got {_SEEDS.value}')
     hidden = _hidden()
-    names = [n for n in _RULES.value if n] or ['bp'] + sorted(n for n in RULES if n != 'bp')
+    base = config_lib.base_config().rule  # the baseline first
+    names = [n for n in _RULES.value if n] or [base] + sorted(n for n in RULES if n != base)
     unknown = [n for n in names if n not in RULES]
     if unknown:
         fail(f'unknown rule {unknown[0]!r} in --rules; valid names: {", ".join(sorted(RULES))}')
@@ -69,7 +79,10 @@ def _configs():
         fail(f'--rules names {twice[0]!r} twice; list each rule once')
     out = []
     for name in names:
-        config = rule_config(name)
+        try:
+            config = rule_config(name)
+        except USER_ERRORS as e:
+            fail(f'{name}: {e}')
         config.dataset = _DATASET.value
         config.epochs = _EPOCHS.value
         config.num_seeds = _SEEDS.value
@@ -125,15 +138,18 @@ def main(argv):
 
 
 def _table(rows, root):
-    bp_sps = dict((r[0], r[4]) for r in rows).get('bp')
+    from neurokit.experiment.config import base_config
+    base = base_config().rule
+    base_sps = dict((r[0], r[4]) for r in rows).get(base)
     print(f'\n{_DATASET.value}, MLP {"-".join(_HIDDEN.value)}, {_EPOCHS.value} epochs, '
           f'{_SEEDS.value} seed(s); results in {root}')
-    print(f'{"rule":<6} {"test acc %":>12} {"train s":>9} {"samples/s":>10} {"speed vs bp":>12}')
+    vs = f'speed vs {base}'
+    print(f'{"rule":<6} {"test acc %":>12} {"train s":>9} {"samples/s":>10} {vs:>12}')
     for name, mean, std, secs, sps in rows:
         if mean is None:
             print(f'{name:<6} {"failed":>12}')
             continue
-        rel = f'{sps / bp_sps:.2f}x' if bp_sps else '-'
+        rel = f'{sps / base_sps:.2f}x' if base_sps else '-'
         acc = f'{100 * mean:.2f}' + (f'±{100 * std:.2f}' if _SEEDS.value > 1 else '')
         print(f'{name:<6} {acc:>12} {secs:>9.1f} {sps:>10.0f} {rel:>12}')
 

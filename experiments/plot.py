@@ -152,20 +152,15 @@ def _sweep_groups(workdir: str) -> dict:
         return {}
     import ml_collections
     from neurokit.experiment.errors import ConfigError
-    from neurokit.experiment.sweep_run import members
+    from neurokit.experiment.members import members
+    from neurokit.experiment.metrics import setting_names
     try:
         values, _ = members(ml_collections.ConfigDict(stored))
     except (ConfigError, KeyError, TypeError, ValueError) as e:
         raise PlotError(f'{path}: cannot read its sweep ({" ".join(str(e).split())}); plot '
                         'another run or put the run\'s config.json back') from None
-    # a key's last part names it, unless two swept keys share it (optimizer.weight_decay
-    # and rule_kwargs.weight_decay): then the whole key
-    keys = list(values[0]) if values else []
-    last = [k.split('.')[-1] for k in keys]
-    short = {k: name if last.count(name) == 1 else k for k, name in zip(keys, last)}
     groups = {}
-    for i, v in enumerate(values):
-        setting = ','.join(f'{short[k]}={x:g}' for k, x in sorted(v.items()))
+    for i, setting in enumerate(setting_names(values)):  # TensorBoard's names, less the seed
         groups.setdefault(setting, []).append(i)
     return groups
 

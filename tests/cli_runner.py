@@ -40,13 +40,16 @@ reply = os.fdopen(os.dup(1), 'w')
 os.dup2(os.open(os.devnull, os.O_WRONLY), 1)  # stray prints cannot break the reply stream
 
 
-def child(i, module, argv, extra_env):
+def child(i, module, argv, extra_env, cwd):
     """Runs `module` as `python -m` would, then leaves through the interpreter's own exit:
     a normal return or SystemExit runs threading's shutdown (joining non-daemon threads),
     atexit handlers and finalisation; an uncaught exception prints its traceback (exit 1);
     an uncaught KeyboardInterrupt ends the process by SIGINT. None of it returns here."""
     reply.close()
     os.environ.update(extra_env)
+    if cwd:  # the repository stays importable, as an installed package would be
+        sys.path.insert(0, os.getcwd())
+        os.chdir(cwd)
     os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
     for fd, ext in ((1, 'out'), (2, 'err')):
         os.dup2(os.open(f'{out_dir}/{i}.{ext}', os.O_WRONLY | os.O_CREAT | os.O_TRUNC), fd)
@@ -65,10 +68,10 @@ while children or not closed:
         pending += chunk
         while b'\n' in pending:
             line, pending = pending.split(b'\n', 1)
-            i, module, argv, extra_env = json.loads(line)
+            i, module, argv, extra_env, cwd = json.loads(line)
             pid = os.fork()
             if pid == 0:
-                child(i, module, argv, extra_env)
+                child(i, module, argv, extra_env, cwd)
             children[pid] = i
             reply.write(json.dumps([i, 'pid', pid]) + '\n')
             reply.flush()
@@ -163,20 +166,22 @@ class Server:
         except ValueError:
             return ''
 
-    def start(self, module, argv, extra_env=None):
-        """Starts `python -m module *argv` (from the repo root); returns its Job."""
+    def start(self, module, argv, extra_env=None, cwd=None):
+        """Starts `python -m module *argv` (from the repo root, or from `cwd`); returns its
+        Job."""
         with self._lock:
             i = len(self._jobs)
             job = self._jobs[i] = Job(self, i)
-            self._proc.stdin.write(json.dumps([i, module, list(argv), dict(extra_env or {})]) + '\n')
+            self._proc.stdin.write(json.dumps([i, module, list(argv), dict(extra_env or {}),
+                                               cwd]) + '\n')
             self._proc.stdin.flush()
         if not job._started.wait(60) or job.pid is None:
             raise RuntimeError(f'the command server did not start command {i}:\n'
                                f'{self.stderr()[-3000:]}')
         return job
 
-    def run(self, module, argv, extra_env=None, timeout=600):
-        return self.start(module, argv, extra_env).wait(timeout)
+    def run(self, module, argv, extra_env=None, timeout=600, cwd=None):
+        return self.start(module, argv, extra_env, cwd).wait(timeout)
 
     def close(self):
         """Waits for the commands in flight (each bounded by its own wait's timeout), then

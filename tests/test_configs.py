@@ -1,4 +1,5 @@
-"""Every config file loads, validates, builds its rule, and documents its command."""
+"""Every config file loads, validates, builds its rule, documents its command and holds only
+what differs from the defaults; the config keys' own checks."""
 import glob
 import importlib
 import os
@@ -26,9 +27,93 @@ def test_config_is_valid_and_documented(name):
     registry.build(config.rule, model, **config.rule_kwargs.to_dict())
 
 
-def test_every_rule_has_a_config():
-    missing = sorted(set(registry.RULES) - set(CONFIGS))
-    assert not missing, f'rules without experiments/configs/<rule>.py: {missing}'
+@pytest.mark.parametrize('name', CONFIGS)
+def test_config_sets_only_what_differs_from_the_defaults(name):
+    # a value equal to the rule constructor's default would restate it (and hide a change
+    # of the default); the defaults come in through config.with_rule_defaults
+    config = importlib.import_module(f'experiments.configs.{name}').get_config()
+    defaults = registry.defaults(config.rule)
+    same = sorted(k for k, v in config.rule_kwargs.items() if k in defaults and defaults[k] == v)
+    assert not same, f'{name}.py restates the defaults of rule_kwargs {same}'
+
+
+@pytest.mark.parametrize('rule', sorted(registry.RULES))
+def test_default_config_takes_every_rule_with_its_defaults(rule):
+    # a rule without a config file of its own runs from default.py --config.rule=NAME
+    from experiments.configs import default
+    config = config_lib.with_rule_defaults(_with_rule(default.get_config(), rule))
+    assert config.rule_kwargs.to_dict() == config_lib.rule_defaults(rule)
+    config_lib.validate(config)
+
+
+def _with_rule(config, rule):
+    config.rule = rule
+    return config
+
+
+def test_rule_defaults_fill_only_what_the_config_lacks():
+    config = config_lib.base_config()
+    config.rule = 'pc'
+    config.rule_kwargs.inference_steps = 5
+    config.lock()  # as the command line leaves it: filling must still work
+    config_lib.with_rule_defaults(config)
+    assert config.rule_kwargs.inference_steps == 5
+    assert config.rule_kwargs.inference_lr == registry.defaults('pc')['inference_lr']
+    assert set(config.rule_kwargs) == set(registry.hyperparameters('pc'))
+
+
+def test_a_stored_config_lacking_newer_keys_compares_equal_to_its_defaults():
+    # a config.json written before validation_examples existed, with a rule_kwargs that
+    # named no defaults, is the same run as today's fully resolved config
+    from neurokit.experiment import workdir as wd
+    current = config_lib.with_rule_defaults(_with_rule(config_lib.base_config(), 'ff'))
+    stored = wd.config_json(config_lib.base_config())
+    stored.pop('validation_examples')
+    stored['rule'] = 'ff'
+    assert config_lib.fill_defaults(stored) == wd.config_json(current)
+    changed = wd.config_json(current)
+    changed['rule_kwargs']['threshold'] = 3.0
+    assert config_lib.fill_defaults(stored) != changed
+
+
+@pytest.mark.parametrize('value, match', [
+    (-1, 'validation_examples must be an integer >= 0'),
+    (1.5, 'validation_examples must be an integer >= 0'),
+    (True, 'validation_examples must be an integer >= 0'),
+])
+def test_validation_examples_must_be_a_count(value, match):
+    import ml_collections
+    d = config_lib.base_config().to_dict()
+    d['validation_examples'] = value  # a ConfigDict built from values, as a file may build it
+    config = ml_collections.ConfigDict(d)
+    with pytest.raises(config_lib.ConfigError, match=match):
+        config_lib.validate(config)
+
+
+def test_validation_examples_must_leave_training_examples():
+    import types
+    import numpy as np
+    data = types.SimpleNamespace(x_train=np.zeros((256, 64), np.float32), input_shape=(64,),
+                                 num_classes=10)
+    config = config_lib.base_config()
+    config.model.hidden, config.batch_size, config.dataset = (8,), 64, 'digits'
+    config.validation_examples = 192  # leaves 64: one batch
+    config_lib.validate_with_data(config, data)
+    for held_out, match in ((256, 'leaves none of the 256 training examples'),
+                            (193, r'batch_size=64 exceeds the 63 .*\(193 held out')):
+        config.validation_examples = held_out
+        with pytest.raises(config_lib.ConfigError, match=match) as e:
+            config_lib.validate_with_data(config, data)
+        assert '\n' not in str(e.value)
+
+
+def test_validation_examples_is_not_resumable():
+    # it decides which examples are trained on: a resume with another value is another run
+    from neurokit.experiment import workdir as wd
+    a, b = config_lib.base_config(), config_lib.base_config()
+    b.validation_examples = 5000
+    assert [k for k, _, _ in wd.config_diff(wd.config_json(a), wd.config_json(b))] == [
+        'validation_examples']
 
 
 @pytest.mark.parametrize('overrides,match', [

@@ -21,11 +21,15 @@ from neurokit.rules import registry as rule_registry
 def base_config() -> ml_collections.ConfigDict:
     """All keys a run accepts, with defaults (backprop MLP on Fashion-MNIST)."""
     c = ml_collections.ConfigDict()
-    c.rule = 'bp'
+    # the registry's first rule: backprop, the baseline the others are measured against
+    c.rule = next(iter(rule_registry.RULES))
     c.rule_kwargs = ml_collections.ConfigDict()  # the rule constructor's hyperparameters
     c.dataset = 'fashion_mnist'
     c.data_dir = ''            # '' = the data set's default folder
     c.train_limit = 0          # use only the first N training examples (0 = all)
+    # Hold out the LAST N training examples as a validation split (before train_limit
+    # applies); they are never trained on. 0: no validation split.
+    c.validation_examples = 0
     c.epochs = 20
     c.batch_size = 128
     c.eval_batch_size = 1000
@@ -35,7 +39,7 @@ def base_config() -> ml_collections.ConfigDict:
     # optimizer.* / rule_kwargs.* numbers; members = the grid x num_seeds seeds.
     c.sweep = ''
     # Step each block of layers with the optimizer as soon as its gradient exists, inside
-    # the rule's forward pass (rules with a layerwise step: mf, ff, cff). Same numbers for
+    # the rule's forward pass (rules whose constructor takes `layerwise`). Same numbers for
     # element-wise optimizers; a layer's gradient is freed before the next layer runs.
     c.layerwise_updates = False
 
@@ -63,7 +67,8 @@ def base_config() -> ml_collections.ConfigDict:
     # Bookkeeping: none of these change what is computed (see RESUMABLE_KEYS).
     c.checkpoint_every = 1     # save a checkpoint every N epochs (0: only the final one)
     c.keep_checkpoints = 3     # keep the newest K checkpoints
-    c.progress = 'auto'        # per-epoch progress line on stderr: auto (if a terminal), on, off
+    c.progress = 'auto'        # progress on stderr: auto (a bar on a terminal, else one line
+                               # per epoch), on (one line per epoch), off
     c.tensorboard = True       # TensorBoard event files in <workdir>/tb
     c.nan_policy = 'stop'      # non-finite loss/params: 'stop' the run, or 'skip' the step
 
@@ -102,8 +107,9 @@ PARALLEL = ('sharded', 'pmap', 'none')
 MESH_AXES = ('data', 'stage')
 
 
-_INT_KEYS = {'train_limit': 0, 'epochs': 1, 'batch_size': 1, 'eval_batch_size': 1, 'seed': 0,
-             'num_seeds': 1, 'checkpoint_every': 0, 'keep_checkpoints': 1}
+_INT_KEYS = {'train_limit': 0, 'validation_examples': 0, 'epochs': 1, 'batch_size': 1,
+             'eval_batch_size': 1, 'seed': 0, 'num_seeds': 1, 'checkpoint_every': 0,
+             'keep_checkpoints': 1}
 _STR_KEYS = ('rule', 'dataset', 'data_dir', 'progress', 'nan_policy', 'parallel', 'mesh', 'sweep')
 _MODEL_STR_KEYS = ('name', 'activation', 'init', 'dtype')
 
@@ -201,10 +207,6 @@ def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
         raise ConfigError(f'rule {config.rule!r} has no hyperparameter rule_kwargs.{unknown[0]}; '
                           f'valid: {", ".join(accepted) or "(none)"}')
     _check_rule_kwargs(config)
-    if config.rule_kwargs.get('greedy_steps_per_layer', 0) and not config.layerwise_updates:
-        raise ConfigError('config.rule_kwargs.greedy_steps_per_layer > 0 trains one layer at a '
-                          'time, which needs one optimizer state per layer (else Adam moves '
-                          'finished layers): set --config.layerwise_updates=True')
     parse_sweep(config.sweep, config)
     return config
 
@@ -240,8 +242,10 @@ def sweep_member(config, values: dict):
                 else {})
     for key, v in values.items():
         group, _, name = key.partition('.')
-        old = member[group][name]
-        kind = defaults.get(name, old) if group == 'rule_kwargs' else old
+        if group == 'rule_kwargs':
+            kind = defaults.get(name, member[group].get(name))
+        else:
+            kind = member[group][name]
         if isinstance(kind, numbers.Integral) and not isinstance(kind, bool):
             if not float(v).is_integer():
                 raise ConfigError(f'{key}={v:g} is not an integer, as {key} must be')
@@ -284,13 +288,15 @@ def parse_sweep(spec: str, config=None) -> dict:
                               'would train identical members; list each value once (seeds come '
                               'from --config.num_seeds)')
         if config is not None:
-            sub = config[group]
+            sub = dict(config[group])
+            if group == 'rule_kwargs':  # a hyperparameter the config leaves at its default
+                sub = {**rule_defaults(config.rule), **sub}
             if name not in sub or isinstance(sub[name], (bool, str)) or not isinstance(
                     sub[name], numbers.Real):
                 raise ConfigError(f'config.sweep: {key} is not a numeric key of this config; '
                                   f'sweepable: optimizer.learning_rate, optimizer.weight_decay, '
-                                  f'... and the rule\'s numeric rule_kwargs (set it in the config '
-                                  'or with --config.rule_kwargs.NAME=VALUE first)')
+                                  f'... and the rule\'s numeric hyperparameters '
+                                  f'(neurokit.rules.registry.defaults({config.rule!r}))')
         axes[key] = values
     if spec and not axes:
         raise ConfigError(f'config.sweep={spec!r} names no KEY=V1,V2; write e.g. '
@@ -336,6 +342,16 @@ def _validate_devices(config) -> None:
     if split_batch and isinstance(batch, numbers.Integral) and batch % axes['data']:
         raise ConfigError(f'config.batch_size={batch} does not divide by the data axis size '
                           f"{axes['data']} of --config.mesh={config.mesh}; use a multiple of it")
+    check_distributed(config)
+
+
+def check_distributed(config) -> None:
+    """Checks the `distributed.*` keys alone: what joining the other processes needs, before
+    the rest of the config is validated (`validate` calls it too).
+
+    Raises:
+      ConfigError: one line naming the key and the fix.
+    """
     d = config.distributed
     _check_type(d.enabled, bool, 'config.distributed.enabled', 'True or False')
     _check_type(d.coordinator_address, str, 'config.distributed.coordinator_address',
@@ -402,21 +418,37 @@ def _check_type(value, kind, name, what):
         raise ConfigError(f'{name} must be {what}, got {value!r}')
 
 
-def validate_with_data(config, dataset) -> None:
-    """Checks the parts of a config that depend on the loaded data set.
+def validate_with_data(config, dataset):
+    """Checks the parts of a config that depend on the loaded data set; builds the model and
+    the rule (cheap: no arrays are allocated).
 
-    Builds the model and the rule (cheap: no arrays are allocated) so that a
-    model that does not fit the input (e.g. 'lenet' on 8x8 digits) or a bad
-    rule hyperparameter fails here, before anything is compiled.
+    A model that does not fit the input (e.g. 'lenet' on 8x8 digits), a bad rule
+    hyperparameter or a rule without the layerwise form `config.layerwise_updates` asks
+    for fails here, before anything is compiled.
+
+    Args:
+      config: a validated config.
+      dataset: the loaded data set (`x_train`, `input_shape`, `num_classes` are read).
+
+    Returns:
+      `(model, rule)`, built once from the config: the run can use them as they are.
 
     Raises:
       ConfigError: one line naming the problem.
     """
-    n = dataset.x_train.shape[0] if not config.train_limit else min(config.train_limit,
-                                                                     dataset.x_train.shape[0])
+    total = dataset.x_train.shape[0]
+    held_out = config.validation_examples
+    if held_out >= total:
+        raise ConfigError(f'config.validation_examples={held_out} leaves none of the {total} '
+                          f'training examples of {config.dataset} to train on; lower '
+                          '--config.validation_examples')
+    n = total - held_out
+    n = min(config.train_limit, n) if config.train_limit else n
     if config.batch_size > n:
         raise ConfigError(f'config.batch_size={config.batch_size} exceeds the {n} training '
-                          f'examples of {config.dataset}; lower --config.batch_size')
+                          f'examples of {config.dataset}'
+                          + (f' ({held_out} held out for validation)' if held_out else '')
+                          + '; lower --config.batch_size')
     m = config.model
     try:
         model = models.build(m.name, dataset.input_shape, dataset.num_classes, hidden=m.hidden,
@@ -427,8 +459,74 @@ def validate_with_data(config, dataset) -> None:
         raise ConfigError(f'model {m.name!r} does not fit {config.dataset} inputs of shape '
                           f'{dataset.input_shape}: {" ".join(str(e).split())}; choose another '
                           '--config.model.name or model settings') from None
+    kwargs = config.rule_kwargs.to_dict()
     try:
-        rule_registry.build(config.rule, model, **config.rule_kwargs.to_dict())
+        rule = rule_registry.build(config.rule, model, layerwise=config.layerwise_updates,
+                                   **kwargs)
     except (ValueError, TypeError) as e:
-        raise ConfigError(f'rule {config.rule!r} cannot be built with rule_kwargs '
-                          f'{config.rule_kwargs.to_dict()}: {" ".join(str(e).split())}') from None
+        defaults = rule_registry.defaults(config.rule)
+        changed = {k: v for k, v in kwargs.items() if k not in defaults or defaults[k] != v}
+        raise ConfigError(f'rule {config.rule!r} cannot be built'
+                          + (f' with rule_kwargs {changed}' if changed else '')
+                          + f': {" ".join(str(e).split())}') from None
+    return model, rule
+
+
+# ----------------------------------------------------------------------------- rule defaults
+
+
+def _flag_kind(value) -> bool:
+    """Whether a command-line flag can carry `value`'s kind (what ml_collections parses)."""
+    return isinstance(value, (bool, numbers.Real, str, tuple, list))
+
+
+def rule_defaults(rule: str) -> dict:
+    """The hyperparameters of rule `rule`'s constructor that a config can hold, with their
+    defaults (those without a default, or with one of no flag kind such as None, are
+    left to the constructor). `{}` for an unknown rule (validate names it)."""
+    if rule not in rule_registry.RULES:
+        return {}
+    return {k: v for k, v in rule_registry.defaults(rule).items() if _flag_kind(v)}
+
+
+def with_rule_defaults(config) -> ml_collections.ConfigDict:
+    """Adds to `config.rule_kwargs` every hyperparameter of `config.rule` it does not set,
+    with the constructor's default, so that a config file lists only what differs and
+    `--config.rule_kwargs.NAME=V` can set any of them. Changes `config` in place (a
+    locked config too) and returns it; the values it adds are the ones the rule would
+    use anyway, so the run computes the same numbers.
+    """
+    kwargs = config.rule_kwargs
+    if not isinstance(kwargs, ml_collections.ConfigDict):
+        return config  # validate names the problem
+    missing = {k: v for k, v in rule_defaults(config.rule).items() if k not in kwargs}
+    if missing:
+        with config.unlocked():
+            for k, v in missing.items():
+                kwargs[k] = v
+    return config
+
+
+def fill_defaults(stored: dict) -> dict:
+    """A config as stored in config.json (plain JSON), with the keys it lacks set to what
+    a run that lacked them used: `base_config()`'s values (e.g. a key added since) and the
+    rule constructor's defaults under `rule_kwargs`. For comparing a stored config with a
+    new one, so that a run written before a key existed resumes.
+    """
+    import json
+    base = json.loads(json.dumps(base_config().to_dict()))
+    out = _merge(base, stored)
+    if isinstance(out.get('rule_kwargs'), dict) and isinstance(out.get('rule'), str):
+        rule_kw = json.loads(json.dumps(rule_defaults(out['rule'])))
+        out['rule_kwargs'] = {**rule_kw, **out['rule_kwargs']}
+    return out
+
+
+def _merge(defaults: dict, values: dict) -> dict:
+    out = dict(values)
+    for k, v in defaults.items():
+        if k not in out:
+            out[k] = v
+        elif isinstance(v, dict) and v and isinstance(out[k], dict):
+            out[k] = _merge(v, out[k])
+    return out

@@ -33,7 +33,7 @@ from neurokit.experiment.errors import WorkdirError
 from neurokit.experiment.placement import fetch
 from neurokit.experiment import workdir as wd
 from neurokit.experiment.checkpoint import Checkpointer, Preempted
-from neurokit.experiment.metrics import EventWriter, Progress
+from neurokit.experiment.metrics import EventWriter, Progress, member_names
 
 
 class Resumed(NamedTuple):
@@ -118,7 +118,12 @@ def train_epochs(config, workdir: str, ckpt: Checkpointer, start: Resumed,
         checkpoint_seconds += time.perf_counter() - t
         last_saved = epoch
 
-    writer = EventWriter(workdir, config.tensorboard and primary, start.epoch)
+    if primary and start.epoch:
+        print(f'resuming from epoch {start.epoch} of {config.epochs} (checkpoint '
+              f'{os.path.join(ckpt.directory, str(start.epoch))})', file=sys.stderr, flush=True)
+    tensorboard = config.tensorboard and primary
+    writer = EventWriter(workdir, tensorboard, start.epoch,
+                         _member_names(config) if tensorboard else None)
     progress = Progress(config.epochs, config.progress if primary else 'off', start.epoch)
     t_loop = time.perf_counter()
     done = start.epoch
@@ -149,10 +154,20 @@ def train_epochs(config, workdir: str, ckpt: Checkpointer, start: Resumed,
                     raise Preempted(f'stopped by {stop.signal_name} after epoch {done} of '
                                     f'{config.epochs}; checkpoint saved in {ckpt.directory}')
     finally:
+        progress.close()
         writer.close()
         ckpt.close()
     return Finished(state, record, train_seconds, checkpoint_seconds,
                     time.perf_counter() - t_loop)
+
+
+def _member_names(config) -> list | None:
+    """The vmapped members' names for TensorBoard (`metrics.member_names`), from the
+    config's sweep grid and seeds."""
+    if not config.sweep and config.num_seeds < 2:
+        return None
+    from neurokit.experiment.members import members  # the run driver's; only when needed
+    return member_names(*members(config))
 
 
 # ----------------------------------------------------------------------------- preemption

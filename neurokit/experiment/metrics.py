@@ -1,4 +1,4 @@
-"""Watching a run: TensorBoard event files and a per-epoch progress line.
+"""Watching a run: TensorBoard event files and per-epoch progress on stderr.
 
 metrics.jsonl (written by `run`) stays the record of truth; the event files
 mirror it for TensorBoard (`tensorboard --logdir <workdir>/tb`), written with
@@ -42,35 +42,57 @@ def scalars(record: dict, prefix: str = '') -> dict:
 class EventWriter:
     """TensorBoard scalars, one point per epoch, under `<workdir>/tb`.
 
+    With several vmapped members (`members`), each member's values go to its own run,
+    `<workdir>/tb/<member name>/` (e.g. `tb/learning_rate=0.001,seed=0/`), under the
+    metric's own tag, so TensorBoard draws the members of one metric in one chart named
+    by their settings; the root run keeps what all members share and each metric's
+    `tag/mean` over them. With one member everything is in the root run.
+
     Args:
       workdir: the run folder.
       enabled: False makes every call a no-op (config.tensorboard).
       start_epoch: the epoch a resumed run starts after; TensorBoard drops
         points of later epochs written before the kill (`purge_step`), so each
         epoch shows once.
+      members: the vmapped members' names (`member_names`); None for one member.
     """
 
-    def __init__(self, workdir: str, enabled: bool = True, start_epoch: int = 0):
+    def __init__(self, workdir: str, enabled: bool = True, start_epoch: int = 0,
+                 members: list | None = None):
         self._writer = None
+        self._members = {}
         if enabled:
             from tensorboardX import SummaryWriter  # imported here: only runs that log pay for it
-            self._writer = SummaryWriter(os.path.join(workdir, 'tb'),
-                                         purge_step=start_epoch + 1 if start_epoch else None,
-                                         flush_secs=30)
+            folder = os.path.join(workdir, 'tb')
+            purge = start_epoch + 1 if start_epoch else None
+            self._writer = SummaryWriter(folder, purge_step=purge, flush_secs=30)
+            self._members = {name: SummaryWriter(os.path.join(folder, name), purge_step=purge,
+                                                 flush_secs=30)
+                             for name in members or ()}
 
     def write(self, record: dict) -> None:
         if self._writer is None:
             return
         epoch = int(record['epoch'])
-        for tag, value in scalars({k: v for k, v in record.items() if k != 'epoch'}).items():
-            if math.isfinite(value):  # NaN (an epoch of skipped steps): a gap, not a warning
-                self._writer.add_scalar(tag, value, epoch)
-        self._writer.flush()
+        shared = {k: v for k, v in record.items() if k != 'epoch'}
+        names = list(self._members)
+        if names:
+            for key, value in list(shared.items()):
+                if isinstance(value, (list, tuple)) and len(value) == len(names):
+                    for name, v in zip(names, value):
+                        _add(self._members[name], scalars({key: v}), epoch)
+                    del shared[key]
+                    if all(isinstance(v, numbers.Real) for v in value):
+                        shared[f'{key}/mean'] = _mean(list(value))
+        _add(self._writer, scalars(shared), epoch)
+        for w in [self._writer, *self._members.values()]:
+            w.flush()
 
     def close(self) -> None:
-        if self._writer is not None:
-            self._writer.close()
-            self._writer = None
+        for w in [self._writer, *self._members.values()]:
+            if w is not None:
+                w.close()
+        self._writer, self._members = None, {}
 
     def __enter__(self):
         return self
@@ -79,28 +101,70 @@ class EventWriter:
         self.close()
 
 
+def _add(writer, values: dict, epoch: int) -> None:
+    for tag, value in values.items():
+        if math.isfinite(value):  # NaN (an epoch of skipped steps): a gap, not a warning
+            writer.add_scalar(tag, value, epoch)
+
+
+def setting_names(values: list) -> list:
+    """Each member's swept settings as a name, `alpha=20,learning_rate=0.001`: keys in
+    sorted order, each by its last part unless two swept keys share it
+    (`optimizer.weight_decay` and `rule_kwargs.weight_decay`: then the whole key).
+
+    Args:
+      values: per member, `{swept key: value}` (empty without a sweep).
+    """
+    keys = sorted(values[0]) if values else []
+    last = [k.split('.')[-1] for k in keys]
+    short = {k: name if last.count(name) == 1 else k for k, name in zip(keys, last)}
+    return [','.join(f'{short[k]}={v[k]:g}' for k in keys) for v in values]
+
+
+def member_names(values: list, seeds: list) -> list | None:
+    """Names of a run's vmapped members for TensorBoard: the member's settings
+    (`setting_names`) and its seed, `learning_rate=0.001,seed=0`; `seed=1`, ... for a run
+    of seeds; None for one member.
+
+    Args:
+      values: per member, `{swept key: value}` (empty without a sweep).
+      seeds: per member, its seed.
+    """
+    if len(seeds) < 2:
+        return None
+    return [','.join(([name] if name else []) + [f'seed={seed}'])
+            for name, seed in zip(setting_names(values), seeds)]
+
+
 class Progress:
-    """One line per epoch on stderr: epoch, loss, accuracy, time per epoch, ETA.
+    """Per-epoch progress on stderr: epoch, loss, accuracy, time per epoch, ETA.
+
+    Mode 'auto' draws a bar redrawn in place when stderr is a terminal, and otherwise
+    (a log file, `tee`, a pipe) prints one plain line per epoch, so a run written to a
+    log is never silent; 'on' prints the plain lines everywhere; 'off' nothing.
 
     Args:
       total_epochs: epochs of the whole run.
-      mode: 'on', 'off' or 'auto' (on only when stderr is a terminal, so logs
-        and test output stay quiet).
+      mode: 'auto', 'on' or 'off' (config.progress).
       start_epoch: epochs already done (a resumed run).
       stream: where to write (stderr).
     """
+
+    BAR = 20  # characters of the bar
 
     def __init__(self, total_epochs: int, mode: str = 'auto', start_epoch: int = 0,
                  stream=None):
         self.stream = stream or sys.stderr
         isatty = getattr(self.stream, 'isatty', lambda: False)()
-        self.enabled = mode == 'on' or (mode == 'auto' and isatty)
+        self.enabled = mode in ('on', 'auto')
+        self.in_place = mode == 'auto' and isatty
         self.total = total_epochs
         self.start = start_epoch
         self.t0 = time.perf_counter()
+        self._open = False  # a bar is drawn and its line not ended yet
 
     def line(self, record: dict) -> str:
-        """The progress line for a metrics record (also used by tests)."""
+        """The progress line for a metrics record."""
         epoch = int(record['epoch'])
         done = epoch - self.start
         elapsed = time.perf_counter() - self.t0
@@ -110,9 +174,27 @@ class Progress:
         return (f'epoch {epoch}/{self.total}  loss {loss:.4f}  test acc {acc:.4f}  '
                 f'{record.get("epoch_seconds", 0.0):.1f} s/epoch  ETA {_clock(eta)}')
 
+    def bar(self, record: dict) -> str:
+        """The in-place form of `line`: a bar of the epochs done, then the line."""
+        filled = round(self.BAR * int(record['epoch']) / max(self.total, 1))
+        return f'[{"#" * filled}{"." * (self.BAR - filled)}] {self.line(record)}'
+
     def update(self, record: dict) -> None:
-        if self.enabled:
+        """Shows the epoch that `record` ends."""
+        if not self.enabled:
+            return
+        if self.in_place:
+            # \r returns to the line's start, \x1b[K clears what a longer line left there
+            print(f'\r{self.bar(record)}\x1b[K', end='', file=self.stream, flush=True)
+            self._open = True
+        else:
             print(self.line(record), file=self.stream, flush=True)
+
+    def close(self) -> None:
+        """Ends the bar's line, so that what is printed next starts on its own line."""
+        if self._open:
+            print(file=self.stream, flush=True)
+            self._open = False
 
 
 def _mean(v):

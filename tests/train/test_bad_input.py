@@ -151,13 +151,15 @@ def cases(tmp):
     table = {
         'unknown key in file': (unknown_key, tiny, ['unknown config key', 'foo'], 'new'),
         'unknown key on command line': (BP, tiny + ['--config.foo=1'], ['unknown config key', 'foo'], 'new'),
-        'unknown rule hyperparameter': (BP, tiny + ['--config.rule_kwargs.zz=1'], ['zz'], 'new'),
+        # a hyperparameter of another rule (ff's), not of the config's rule (bp)
+        'unknown rule hyperparameter': (BP, tiny + ['--config.rule_kwargs.threshold=2'],
+                                        ["rule 'bp' has no hyperparameter rule_kwargs.threshold",
+                                         'valid: loss'], 'new'),
         'wrong type on command line': (BP, tiny + ['--config.epochs=ten'], ['epochs', 'ten'], 'new'),
         'wrong type in file': (wrong_type, tiny, ['epochs', 'ten'], 'new'),
         'batch size zero': (BP, tiny + ['--config.batch_size=0'], ['batch_size', '>= 1'], 'new'),
         'negative learning rate': (BP, tiny + ['--config.optimizer.learning_rate=-1'],
                                    ['learning_rate', '> 0'], 'new'),
-        'zero seeds': (BP, tiny + ['--config.num_seeds=0'], ['num_seeds'], 'new'),
         'zero width layer': (BP, [f for f in tiny if 'model.hidden' not in f] + ['--config.model.hidden=0,'],
                              ['model.hidden', 'positive'], 'new'),
         'unknown rule': (BP, tiny + ['--config.rule=nope'], ['unknown rule', 'nope', 'bp'], 'new'),
@@ -165,7 +167,6 @@ def cases(tmp):
                             ['unknown dataset', 'digits', 'fashion_mnist'], 'new'),
         'unknown model': (BP, tiny + ['--config.model.name=nope'], ['unknown model', 'mlp', 'cnn'], 'new'),
         'unknown optimizer': (BP, tiny + ['--config.optimizer.name=nope'], ['optimizer', 'adam', 'sgd'], 'new'),
-        'unknown nan policy': (BP, tiny + ['--config.nan_policy=maybe'], ['nan_policy', 'skip'], 'new'),
         'unknown progress mode': (BP, tiny + ['--config.progress=loud'], ['progress', 'auto'], 'new'),
         'layerwise updates for bp': (BP, tiny + ['--config.layerwise_updates=True'],
                                      ['no layerwise step', 'layerwise_updates=False'], 'new'),
@@ -204,8 +205,6 @@ def cases(tmp):
         'idx header beyond the file': (BP, tiny + [f'--config.data_dir={huge}'], ['truncated'], 'new'),
         'infinite learning rate': (BP, tiny + ['--config.optimizer.learning_rate=inf'],
                                    ['learning_rate', 'finite'], 'new'),
-        'infinite warm-up': (BP, tiny + ['--config.optimizer.warmup_epochs=inf'],
-                             ['warmup_epochs', 'finite'], 'new'),
         'float64 without x64': (BP, tiny + ['--config.model.dtype=float64'], ['JAX_ENABLE_X64'], 'new'),
         'negative swept learning rate': (BP, tiny + ['--config.sweep=optimizer.learning_rate=-1,0.001'],
                                          ['sweep member', 'learning_rate=-1', '> 0'], 'new'),
@@ -218,16 +217,21 @@ def cases(tmp):
         'rule hyperparameter of the wrong kind on the command line': (
             'experiments/configs/ff.py', tiny + ["--config.rule_kwargs={'label_scale':[1,2]}"],
             ['rule_kwargs.label_scale', '[1, 2]'], 'new'),
-        'negative ipc weight learning rate': ('experiments/configs/ipc.py',
-                                              tiny + ['--config.rule_kwargs.weight_lr=-1'],
-                                              ['weight_lr', '> 0'], 'new'),
+        # a value of the right kind that the rule's constructor refuses
+        'negative ipc activity step': ('experiments/configs/ipc.py',
+                                       tiny + ['--config.rule_kwargs.inference_lr=-1'],
+                                       ["rule 'ipc' cannot be built", 'inference_lr', '>= 0'],
+                                       'new'),
         'greedy ff without layerwise updates': (
             'experiments/configs/ff.py', tiny + ['--config.rule_kwargs.greedy_steps_per_layer=5'],
             ['greedy_steps_per_layer', 'layerwise_updates=True'], 'new'),
         'negative ff blur steps': ('experiments/configs/ff.py', tiny + ['--config.rule_kwargs.blur_steps=-1'],
                                    ['blur_steps', '>= 0'], 'new'),
-        'rule hyperparameter the config lacks': (BP, tiny + ['--config.rule_kwargs.threshold=2'],
-                                                 ['rule_kwargs.threshold', 'experiments/configs'], 'new'),
+        'validation split takes every example': (
+            BP, tiny + ['--config.validation_examples=256'],
+            ['validation_examples=256', 'leaves none of the 256 training examples'], 'new'),
+        'negative validation split': (BP, tiny + ['--config.validation_examples=-1'],
+                                      ['validation_examples', '>= 0'], 'new'),
     }
     resume = [f for f in tiny if not f.startswith('--config.epochs')] + ['--config.epochs=3']
     words = {'bad middle line': ['line 1', 'not an epoch record'],
