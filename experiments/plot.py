@@ -121,7 +121,7 @@ def curves(runs: dict) -> dict:
 
     A sweep's metrics lines hold one value per member (settings x seeds); averaging them
     all would mix settings, so each setting's members (its seeds) make one curve. The
-    members come from the run's config.json (`sweep_run.members`). Runs with the same
+    members come from the run's config.json (`neurokit.experiment.members.members`). Runs with the same
     folder name are labelled by their full paths.
     """
     names = [os.path.basename(os.path.normpath(w)) for w in runs]

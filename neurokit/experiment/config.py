@@ -337,7 +337,7 @@ def _validate_devices(config) -> None:
         raise ConfigError(f'config.fsdp=True needs --config.parallel=sharded, not '
                           f'{config.parallel!r}')
     batch = config.batch_size
-    # a run splits each batch over 'data'; a sweep splits its members (sweep_run.member_devices)
+    # a run splits each batch over 'data'; a sweep splits its members (placement.member_devices)
     split_batch = axes.get('data') and not (isinstance(config.sweep, str) and config.sweep.strip())
     if split_batch and isinstance(batch, numbers.Integral) and batch % axes['data']:
         raise ConfigError(f'config.batch_size={batch} does not divide by the data axis size '

@@ -4,8 +4,8 @@
 `train_epochs` then calls the caller's `one_epoch` for each remaining epoch and,
 after each, appends its metrics line, mirrors it to TensorBoard and the
 progress line, and saves a checkpoint every `checkpoint_every` epochs and at
-the end. A run (`neurokit.experiment.run`) and a sweep (`neurokit.experiment.sweep_run`)
-differ only in what one epoch computes, so both resume the same way.
+the end. `neurokit.experiment.run` is its one caller (a seed run is a sweep with an empty
+grid).
 
 SIGTERM (preemption) and Ctrl-C (SIGINT) set a flag; at the next epoch boundary
 the loop saves a checkpoint and raises `Preempted` (the CLI exits with code 3). A

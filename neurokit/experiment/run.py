@@ -35,6 +35,7 @@ summed over resumes; `epoch_seconds` per metrics line), `checkpoint_seconds`,
 """
 from __future__ import annotations
 
+import copy
 import functools
 import math
 import os
@@ -138,6 +139,10 @@ def run(config, workdir: str) -> dict:
 def _run(config, workdir: str, lock) -> dict:
     """`run`, with the workdir lock to take before the first write."""
     t_start = time.perf_counter()
+    # config.json records every rule hyperparameter, set or defaulted, whether the run
+    # came from the CLI (which fills them in already) or from Python; the caller's
+    # config is left as it was
+    config = config_lib.with_rule_defaults(copy.deepcopy(config))
     config_lib.validate(config)
     status = wd.check(workdir, config)
     if status == wd.FINISHED:

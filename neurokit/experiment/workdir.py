@@ -23,7 +23,7 @@ import json
 import os
 import uuid
 
-from neurokit.experiment.config import RESUMABLE_KEYS, parse_sweep
+from neurokit.experiment.config import RESUMABLE_KEYS, fill_defaults, parse_sweep
 from neurokit.experiment.errors import ConfigError, WorkdirError
 from neurokit.experiment.checkpoint import CHECKPOINTS, has_checkpoints
 
@@ -261,21 +261,16 @@ def _flatten(d, prefix=''):
     return out
 
 
-# Keys added to the config after runs were written, with the value that does what those
-# runs did: a config.json without the key resumes (or stays finished) under that value.
-ADDED_KEYS = {'validation_examples': 0}
-
-
 def config_diff(stored: dict, current: dict) -> list:
     """`[(key, stored value, current value)]` for keys that change the run.
 
-    Keys in `RESUMABLE_KEYS` are ignored; a key missing on one side counts as
-    a difference, except a key of `ADDED_KEYS` missing from the stored config, which
-    counts as its value there.
+    Keys in `RESUMABLE_KEYS` are ignored. Both sides are compared with the keys they lack
+    filled in (`config.fill_defaults`): a config.json written before a key was added, or
+    one that left a rule hyperparameter at its constructor's default, is the same run as
+    a config that spells the value out; any other key missing on one side counts.
     """
-    a, b = _flatten(stored), _flatten(current)
+    a, b = _flatten(fill_defaults(stored)), _flatten(fill_defaults(current))
     missing = object()
-    a = {**{k: v for k, v in ADDED_KEYS.items() if k not in a}, **a}
     diff = []
     for key in sorted(set(a) | set(b)):
         if key in RESUMABLE_KEYS:

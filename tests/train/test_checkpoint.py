@@ -11,6 +11,7 @@ import optax
 import pytest
 
 from neurokit import models
+from neurokit.rules import registry
 from neurokit.experiment.config import base_config
 from neurokit.experiment.errors import TrainingError, WorkdirError
 from neurokit.rules import registry
@@ -318,6 +319,14 @@ def test_a_config_json_written_before_a_key_was_added_resumes_under_its_old_beha
     held = base_config()
     held.validation_examples = 100
     assert wd.config_diff(old, wd.config_json(held)) == [('validation_examples', 0, 100)]
+    # a rule hyperparameter left at its default is that default (configs list only changes)
+    spelled = base_config()
+    spelled.rule_kwargs = {**spelled.rule_kwargs.to_dict(), **registry.defaults(spelled.rule)}
+    assert wd.config_diff(old, wd.config_json(spelled)) == []
+    other = base_config()
+    other.rule_kwargs = {k: f'not {v}' for k, v in registry.defaults(other.rule).items()}
+    assert [k for k, _, _ in wd.config_diff(old, wd.config_json(other))] == [
+        f'rule_kwargs.{k}' for k in sorted(registry.defaults(other.rule))]
 
 
 def test_truncate_metrics_drops_later_and_torn_lines(tmp_path):
