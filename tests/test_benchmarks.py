@@ -178,3 +178,136 @@ def test_a_manual_figure_is_recorded_and_rendered(tmp_path, monkeypatch):
     assert '| 4.5 min | ≤ 5.0 min | PASS |' in row
     with pytest.raises(SystemExit, match='not a manual figure'):
         suite.main(['--manual=core.fmnist=3'])
+
+
+@pytest.fixture(scope='module')
+def drawn(recs, tmp_path_factory):
+    from experiments.benchmarks import plots
+    out = tmp_path_factory.mktemp('plots')
+    return out, plots.draw(recs, str(out))
+
+
+def _panel(fig, title_start):
+    return next(ax for ax in fig.axes if ax.get_title().startswith(title_start))
+
+
+def test_plots_render_from_the_committed_records(drawn):
+    out, figs = drawn
+    assert sorted(figs) == ['curves.png', 'memory.png', 'speed.png']
+    for name in figs:
+        assert (out / name).stat().st_size > 10_000, name  # a blank 100-dpi canvas is ~5 kB
+
+
+def test_speed_plot_has_one_bar_per_measured_ratio(recs, drawn):
+    """CPU/GPU panels: one bar per rule/bp ratio in the records (a rule's figure measured in
+    the same group as an every-rule figure is that figure's row, drawn once); peers: one
+    bar per neurokit/peer ratio."""
+    fig = drawn[1]['speed.png']
+    want = {'cpu': [], 'gpu': [], 'peers': []}
+    for fig_id, rec in recs.items():
+        d = BY_ID[fig_id]
+        if d['kind'] == 'speed' and d['rule'] is None:  # every rule: one ratio each, bp's is 1
+            want[d['machine']] += [v for row, v in zip(rec['rows'], rec['values']) if row['rule'] != 'bp']
+        elif d['kind'] == 'speed' and not any(
+                o['kind'] == 'speed' and o['rule'] is None and o['params'] == d['params']
+                and o['id'] in recs for o in FIGURES):
+            want[d['machine']].append(rec['values'][0])
+        elif d['kind'] in ('pcx', 'fflib', 'scan_loop'):
+            want['peers'].append(rec['values'][0])
+        elif d['kind'] == 'biotorch':
+            want['peers'] += [row['neurokit / BioTorch'] for row in rec['rows']]
+        if d['kind'] == 'pcx' and 'bp_over_pc_time' in rec.get('extra', {}):
+            want[d['machine']].append(rec['extra']['bp_over_pc_time'])  # pc's time / bp's
+    # the dropped rule figure is the same number as its every-rule figure's row
+    row = [v for r, v in zip(recs['gpu.speed.8x4096']['rows'], recs['gpu.speed.8x4096']['values'])
+           if r['rule'] == 'mf']
+    assert row == recs['mf.speed.8x4096']['values']
+    for panel, title in (('cpu', 'CPU'), ('gpu', 'GPU'), ('peers', 'neurokit')):
+        ax = _panel(fig, title)
+        got = sorted(p.get_width() for p in ax.patches)
+        assert got == pytest.approx(sorted(want[panel])), panel
+        assert len(ax.get_yticklabels()) == len(want[panel])
+
+
+def test_memory_plot_draws_every_rule_of_the_depth_record(recs, drawn):
+    fig = drawn[1]['memory.png']
+    rows = {r['rule']: r for r in recs['memory.depth']['rows']}
+    mib, ratio = fig.axes[0], fig.axes[1]
+    assert sorted(l.get_label() for l in mib.lines) == sorted(rows)
+    for line in mib.lines:
+        cells = {int(k.split()[1]): v for k, v in rows[line.get_label()].items() if k != 'rule'}
+        assert list(line.get_xdata()) == sorted(cells)
+        assert list(line.get_ydata()) == [float(cells[d].split()[0]) for d in sorted(cells)]
+    bp = next(l for l in ratio.lines if l.get_label() == 'bp')
+    assert set(bp.get_ydata()) == {1.0}
+    mf_rows = [r for i in ('mf.memory.cpu', 'mf.memory.gpu', 'gpu.aot_memory') if i in recs
+               for r in recs[i]['rows'] if r.get('rule') != 'bp']
+    assert len(_panel(fig, 'mf / bp').patches) == len(mf_rows)
+
+
+def test_curves_plot_draws_each_twin_record_once_ending_at_its_final_accuracy(recs, drawn):
+    """A panel per group of training figures with a bp twin; in it, one curve (or one
+    error bar) per record. A curve's last epoch is the record's final accuracy."""
+    fig = drawn[1]['curves.png']
+    groups = {}
+    for fig_id in recs:
+        if BY_ID[fig_id]['kind'] == 'train':
+            groups.setdefault(fig_id.rsplit('.', 1)[0], []).append(fig_id)
+    twins = {p: ids for p, ids in groups.items()
+             if any(BY_ID[i]['rule'] == 'bp' for i in ids) and any(BY_ID[i]['rule'] != 'bp' for i in ids)}
+    assert {'mf.mlp', 'pc.mlp128', 'fa.lenet15', 'ff.4x2000'} <= set(twins)
+    assert len(fig.axes) == len(twins)
+    curves = 0
+    for ax in fig.axes:
+        prefix = ax.get_title().split(':')[0]
+        ids = twins[prefix]
+        means = sorted(recs[i]['mean'] for i in ids)
+        if all(recs[i].get('curve') for i in ids):
+            curves += 1
+            assert len(ax.lines) == len(ids)
+            assert sorted(l.get_ydata()[-1] for l in ax.lines) == pytest.approx(means, abs=1e-5)
+            for line in ax.lines:
+                assert len(line.get_xdata()) == len(recs[f'{prefix}.{line.get_label()}']['curve'])
+        else:
+            assert len(ax.containers) == len(ids)  # one error bar per record
+            assert sorted(c.lines[0].get_ydata()[0] for c in ax.containers) == pytest.approx(means)
+    assert curves >= 10  # the migrated per-epoch curves are drawn as curves
+
+
+def test_benchmarks_md_embeds_the_plots_and_check_notices_a_missing_one(monkeypatch):
+    from experiments.benchmarks import plots
+    with open(os.path.join(REPO, 'BENCHMARKS.md')) as f:
+        text = f.read()
+    for name in plots.PLOTTERS:
+        link = f'experiments/benchmarks/results/plots/{name}'
+        assert f']({link})' in text and os.path.getsize(os.path.join(REPO, link)) > 0
+    assert render.main(['--check']) == 0
+    monkeypatch.setattr(plots, 'PLOTTERS', {**plots.PLOTTERS, 'absent.png': None})
+    assert render.main(['--check']) == 1
+
+
+def test_a_missing_peer_fails_its_group_in_one_line_and_keeps_its_record(recs, tmp_path,
+                                                                          monkeypatch, capsys):
+    """No .venvs/pcx: the group fails with one line pointing to the Peers section, the part
+    stops there (or, with --keep_going, measures the next group), and the figure keeps the
+    record it had."""
+    from experiments.benchmarks import plots
+    monkeypatch.setattr(R, 'REPO', str(tmp_path))  # where the peers' virtualenvs are looked up
+    monkeypatch.setattr(R, 'RECORDS', str(tmp_path / 'records.jsonl'))
+    monkeypatch.setattr(render, 'OUT', str(tmp_path / 'BENCHMARKS.md'))
+    monkeypatch.setattr(plots, 'PLOTS', str(tmp_path / 'plots'))
+    earlier = recs['peers.pcx.accuracy']
+    R.save([earlier])
+    only = '--only=peers.pcx.accuracy,parallel.traces'
+    assert suite.main([only]) == 1
+    err = capsys.readouterr().err
+    assert 'Traceback' not in err
+    line, = [l for l in err.splitlines() if l.startswith('error:')]
+    assert 'no pcx virtualenv' in line and 'docs/benchmarking.md (Peers)' in line
+    assert set(R.load()) == {'peers.pcx.accuracy'}  # stopped at the failed group
+    assert suite.main([only, '--keep_going']) == 1
+    kept = R.load()
+    assert kept['peers.pcx.accuracy'] == earlier and 'parallel.traces' in kept
+    row = next(l for l in (tmp_path / 'BENCHMARKS.md').read_text().splitlines()
+               if '`peers.pcx.accuracy`' in l)
+    assert f"| {earlier['mean']:.2f} |" in row and earlier['date'] in row

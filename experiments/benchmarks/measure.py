@@ -45,9 +45,15 @@ def config_for(rule: str, overrides: dict, quick: bool = False):
 
 
 def _run(config):
+    """experiment.run in a scratch workdir: (summary, the test accuracy in % after each
+    epoch, one list of per-seed values per epoch, from its metrics.jsonl)."""
     workdir = tempfile.mkdtemp(prefix='nkb_')
     try:
-        return experiment.run(config, workdir)
+        summary = experiment.run(config, workdir)
+        with open(os.path.join(workdir, 'metrics.jsonl')) as f:
+            curve = [(np.atleast_1d(json.loads(line)['test_accuracy']) * 100).tolist()
+                     for line in f if line.strip()]
+        return summary, curve
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
@@ -84,11 +90,11 @@ def train_run(figs, quick):
     """One run per figure of experiments/configs/<rule>.py with its overrides."""
     out = []
     for fig in figs:
-        s = _run(config_for(fig['rule'], fig['overrides'], quick))
+        s, curve = _run(config_for(fig['rule'], fig['overrides'], quick))
         accs = np.atleast_1d(s['test_accuracy']) * 100
         out.append(R.make(fig['id'], accs.tolist(), '%', s['config'], wall_s=s['wall_seconds'],
                           extra={'train_seconds': s['train_seconds'],
-                                 'compile_seconds': s['compile_seconds']}))
+                                 'compile_seconds': s['compile_seconds']}, curve=curve))
     return out
 
 
@@ -104,7 +110,7 @@ def select(figs, quick):
         for point in itertools.product(*grid.values()):
             over = {**{k: v for k, v in p.items() if k != 'grid'}, **dict(zip(grid, point)),
                     'validation_examples': 10000, 'num_seeds': max(fig['seeds'], 1)}
-            s = _run(config_for(fig['rule'], over, quick))
+            s, _ = _run(config_for(fig['rule'], over, quick))
             val = np.atleast_1d(s['validation_accuracy']) * 100
             rows.append({**dict(zip(grid, point)), 'validation %': round(float(val.mean()), 2)})
             if best is None or val.mean() > best[0].mean():
@@ -468,7 +474,7 @@ def checkpoint(figs, quick):
             **({'train_limit': 6000} if quick else {})}
     direct, configs = [], None
     for _ in range(1 if quick else p['repeats']):
-        s = _run(config_for('bp', over))
+        s, _ = _run(config_for('bp', over))
         direct.append(100 * s['checkpoint_seconds'] / (s['loop_seconds'] - s['checkpoint_seconds']))
         configs = s['config']
     return [R.make(fig['id'], direct, '% overhead', configs, wall_s=s['wall_seconds'],
@@ -477,12 +483,16 @@ def checkpoint(figs, quick):
 
 # --------------------------------------------------------------------------- peers
 
+class MissingPeer(RuntimeError):
+    """A peer's virtualenv is absent: a setup step, reported in one line, not a bug."""
+
+
 def _peer_python(name):
     py = os.path.join(R.REPO, '.venvs', name, 'bin', 'python')
     if not os.path.exists(py):
         # each peer pins its own jax or torch, hence a virtualenv of its own
-        raise RuntimeError(f'no {name} virtualenv at {py}; docs/benchmarking.md (Peers) gives '
-                           'the commands that make it')
+        raise MissingPeer(f'no {name} virtualenv at {py}; docs/benchmarking.md (Peers) gives '
+                          'the commands that make it')
     return py
 
 

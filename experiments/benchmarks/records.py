@@ -13,6 +13,9 @@ A record is one line of `results/records.jsonl`:
   machine, date, commit, wall_s
   rows      optional: the figure's own table (one dict per row)
   extra     optional: side numbers (seconds to 89 %, step times, ...)
+  curve     optional, training figures: the test accuracy (%) after each epoch, one
+            list of per-seed values per epoch (a number where a migrated record's old
+            file kept only the mean over seeds); plots.py draws it beside the bp twin's
   migrated  optional: for figures measured on earlier code and converted from the
             old per-family result files: {from, date, machine, command}; `command`
             is then the one that was recorded, not a derived one
@@ -82,7 +85,7 @@ def make(fig_id: str, values, unit: str, config: dict, *, wall_s: float | None =
         measurement's parameters.
       wall_s: seconds the measurement took.
       command: the reproducing command; by default derived from `config` (training runs).
-      **optional: rows, extra.
+      **optional: rows, extra, curve.
 
     Returns:
       The record dict (see the module docstring).

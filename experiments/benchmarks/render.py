@@ -1,7 +1,7 @@
-"""Writes BENCHMARKS.md from the figure definitions and the result records.
+"""Writes BENCHMARKS.md and its plots from the figure definitions and the result records.
 
-  python -m experiments.benchmarks.render            # rewrites BENCHMARKS.md
-  python -m experiments.benchmarks.render --check    # exit 1 if BENCHMARKS.md is stale
+  python -m experiments.benchmarks.render            # rewrites BENCHMARKS.md and results/plots/
+  python -m experiments.benchmarks.render --check    # exit 1 if BENCHMARKS.md is stale or a plot is missing
 
 Nothing in BENCHMARKS.md is typed by hand: every number is a record's, every
 threshold and published figure a definition's, every command a record's.
@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import sys
 
+from experiments.benchmarks import plots
 from experiments.benchmarks import records as R
 from experiments.benchmarks.definitions import FIGURES
 
@@ -195,20 +196,25 @@ def render(recs: dict) -> str:
     lines += summary(recs)
     for name in FAMILIES:
         lines += family(name, recs)
+    lines += plots.section(recs)
     return '\n'.join(lines).rstrip() + '\n'
 
 
 def main(argv) -> int:
-    text, out = render(R.load()), OUT
+    recs = R.load()
+    text, out = render(recs), OUT
     if '--check' in argv:
+        # the PNGs' pixels depend on the installed matplotlib and fonts: checked for presence only
         with open(out) as f:
-            stale = f.read() != text
-        print('BENCHMARKS.md is stale: run python -m experiments.benchmarks.render' if stale
-              else 'BENCHMARKS.md is up to date')
+            stale = f.read() != text or not all(
+                os.path.exists(os.path.join(plots.PLOTS, n)) for n in plots.PLOTTERS)
+        print('BENCHMARKS.md is stale or a plot is missing: run python -m experiments.benchmarks.render'
+              if stale else 'BENCHMARKS.md is up to date')
         return int(stale)
     with open(out, 'w') as f:
         f.write(text)
-    print(f'wrote {out}')
+    drawn = plots.draw(recs)
+    print(f"wrote {out} and {', '.join(drawn)} in {os.path.relpath(plots.PLOTS, R.REPO)}")
     return 0
 
 

@@ -104,8 +104,11 @@ def main(argv=None) -> int:
         print(f'[{i}/{len(groups)}] {describe(group)}', flush=True)
         try:
             recs = measure.KINDS[group[0]['kind']](group, a.quick)
-        except Exception:  # noqa: BLE001 - one failing group must not hide the others' figures
-            traceback.print_exc()
+        except Exception as e:  # noqa: BLE001 - one failing group must not hide the others' figures
+            if isinstance(e, measure.MissingPeer):
+                print(f'error: {e}', file=sys.stderr)
+            else:
+                traceback.print_exc()
             failed.append(group[0]['id'])
             if not a.keep_going:
                 break
