@@ -1,4 +1,4 @@
-"""Mixed precision shared by the training loop and the rules that own an optimizer (ipc)."""
+"""Mixed precision of the optimizer: float32 state for float16 parameters, and its check."""
 from __future__ import annotations
 
 import jax

@@ -142,10 +142,12 @@ def test_misuse_is_a_value_error_naming_it(setup, case, match):
 def test_a_layerwise_state_with_a_rule_without_layerwise_step(setup):
     ds, _, _, opt = setup
     mf_model = models.mlp(ds.input_shape, 10, hidden=(16, 16))
-    mf = rules.build('mf', mf_model)
-    state = train.init_state(jax.random.PRNGKey(0), mf_model, mf, opt, layerwise=True)
-    step = train.make_train_step(rules.build('bp', mf_model), opt)
-    with pytest.raises(ValueError, match='no layerwise step'):
+    mf = rules.build('mf', mf_model, layerwise=True)
+    state = train.init_state(jax.random.PRNGKey(0), mf_model, mf, opt)
+    step = train.make_train_step(rules.build('mf', mf_model), opt)
+    with pytest.raises(ValueError, match='holds one per block .* but this rule steps one for '
+                                         'all parameters; train with the rule the state was '
+                                         'made for'):
         step(state, {'x': ds.x_train[:8], 'y': ds.y_train[:8]})
 
 

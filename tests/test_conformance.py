@@ -15,7 +15,7 @@ import optax
 import orbax.checkpoint as ocp
 import pytest
 
-from neurokit import models, train
+from neurokit import models, rules, train
 from neurokit.rules import registry
 
 RULE_NAMES = sorted(registry.RULES)
@@ -70,16 +70,22 @@ def test_learns_digits(name, digits):
 @pytest.mark.parametrize('dtype', [jnp.float32, jnp.bfloat16])
 @pytest.mark.parametrize('name', RULE_NAMES)
 def test_updates_keep_tree_and_dtypes(name, dtype, digits):
-    rule, _, state = _setup(name, _mlp(dtype))
+    rule, opt, state = _setup(name, _mlp(dtype))
     batch = _batch(digits)
-    updates, rule_state, metrics = jax.jit(rule.step)(state.params, state.rule_state, batch,
-                                                      jax.random.PRNGKey(1))
-    assert jax.tree.structure(updates) == jax.tree.structure(state.params)
-    for u, p in zip(jax.tree.leaves(updates), jax.tree.leaves(state.params)):
-        assert u.shape == p.shape and u.dtype == p.dtype
-        assert np.all(np.isfinite(np.asarray(u, np.float32)))
-    assert jax.tree.structure(rule_state) == jax.tree.structure(state.rule_state)
-    assert 'loss' in metrics
+    key = jax.random.PRNGKey(1)
+    outs = [jax.jit(lambda s: rules.with_optimizer(rule).step(
+        s.params, s.rule_state, s.opt_state, batch, key, opt))(state)]  # the new params
+    if isinstance(rule, rules.Rule):  # a plain rule's own updates
+        outs.append(jax.jit(rule.step)(state.params, state.rule_state, batch, key))
+    for out in outs:
+        new, rule_state, metrics = out[0], out[1], out[-1]
+        assert jax.tree.structure(new) == jax.tree.structure(state.params)
+        for u, p in zip(jax.tree.leaves(new), jax.tree.leaves(state.params)):
+            assert u.shape == p.shape and u.dtype == p.dtype
+            assert np.all(np.isfinite(np.asarray(u, np.float32)))
+        assert jax.tree.structure(rule_state) == jax.tree.structure(state.rule_state)
+        assert 'loss' in metrics
+    assert jax.tree.structure(outs[0][2]) == jax.tree.structure(state.opt_state)
     logits = rule.predict(state.params, rule_state, batch['x'])
     assert logits.shape == (batch['x'].shape[0], 10)
 
@@ -106,10 +112,15 @@ def test_step_takes_numpy_batches_and_refuses_bad_ones(name, digits):
     labels, or labels outside [0, 10) (a zero one-hot row: silently no loss) are a
     ValueError naming the problem, whether the step is jitted or not (labels: outside
     jit, where their values are known)."""
-    rule, _, state = _setup(name, _mlp())
+    rule, opt, state = _setup(name, _mlp())
     x, y = (np.asarray(a) for a in _batch(digits).values())
     k = jax.random.PRNGKey(1)
-    updates, _, metrics = rule.step(state.params, state.rule_state, {'x': x, 'y': y}, k)
+    stepper = rules.with_optimizer(rule)  # one signature for a Rule and an OptimizerRule
+
+    def step(params, rule_state, batch, key):
+        return stepper.step(params, rule_state, state.opt_state, batch, key, opt)
+
+    metrics = step(state.params, state.rule_state, {'x': x, 'y': y}, k)[-1]
     assert np.isfinite(float(metrics['loss']))
     bad = {
         'shape': ({'x': np.zeros((32, 28, 28, 1), np.float32), 'y': y}, '(28, 28, 1)'),
@@ -121,10 +132,10 @@ def test_step_takes_numpy_batches_and_refuses_bad_ones(name, digits):
     }
     for what, (batch, words) in bad.items():
         with pytest.raises(ValueError, match=re.escape(words)):
-            rule.step(state.params, state.rule_state, batch, k)
+            step(state.params, state.rule_state, batch, k)
         if not what.startswith('label'):
             with pytest.raises(ValueError, match=re.escape(words)):
-                jax.jit(rule.step)(state.params, state.rule_state, batch, k)
+                jax.jit(step)(state.params, state.rule_state, batch, k)
 
 
 @pytest.mark.parametrize('name', RULE_NAMES)
@@ -163,22 +174,24 @@ def test_state_roundtrips_through_checkpoint(name, digits, tmp_path):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
 
-LAYERWISE_NAMES = [n for n in RULE_NAMES if registry.build(n, _mlp()).layerwise_step is not None]
+LAYERWISE_NAMES = [n for n in RULE_NAMES if registry.has_layerwise(n)]
 
 
 @pytest.mark.parametrize('name', LAYERWISE_NAMES)
 def test_layerwise_step_equals_step_plus_one_update(name, digits, tmp_path):
     # Adam is element-wise: stepping block by block inside the pass must give the
     # numbers of one update after it; the layerwise state also checkpoints.
-    rule = registry.build(name, _mlp())
+    rule, layerwise_rule = registry.build(name, _mlp()), registry.build(name, _mlp(),
+                                                                        layerwise=True)
     opt = optax.adam(optax.cosine_decay_schedule(1e-2, 10))
     key = jax.random.PRNGKey(0)
     whole = train.init_state(key, _mlp(), rule, opt)
-    layerwise = train.init_state(key, _mlp(), rule, opt, layerwise=True)
+    layerwise = train.init_state(key, _mlp(), layerwise_rule, opt)
     step = jax.jit(train.make_train_step(rule, opt))
+    layerwise_step = jax.jit(train.make_train_step(layerwise_rule, opt))
     for i in range(3):
         whole, m_whole = step(whole, _batch(digits, offset=32 * i))
-        layerwise, m_layer = step(layerwise, _batch(digits, offset=32 * i))
+        layerwise, m_layer = layerwise_step(layerwise, _batch(digits, offset=32 * i))
     np.testing.assert_allclose(float(m_layer['loss']), float(m_whole['loss']), rtol=1e-6)
     for a, b in zip(jax.tree.leaves(layerwise.params), jax.tree.leaves(whole.params)):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-7)
@@ -190,3 +203,15 @@ def test_layerwise_step_equals_step_plus_one_update(name, digits, tmp_path):
     assert isinstance(restored.opt_state, train.LayerwiseOptState)
     for a, b in zip(jax.tree.leaves(restored), jax.tree.leaves(layerwise)):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+@pytest.mark.parametrize('name', RULE_NAMES)
+def test_pmap_exact_says_whether_the_update_is_a_mean_of_slices(name, digits):
+    # registry.pmap_exact (what a pmap run is told) must match the property it stands for: a
+    # full-batch step equals the mean of 4 equal slices' steps. A new rule is exact unless its
+    # registry line says PMAP_INEXACT, so an inexact one that forgot the mark fails here.
+    from tests.parallel.equivalence import batch_decomposable
+    rule, _, state = _setup(name, _mlp())
+    decomposable, diff = batch_decomposable(rule, state.params, state.rule_state,
+                                            _batch(digits, n=64), jax.random.PRNGKey(1), 4)
+    assert registry.pmap_exact(name) == decomposable, (name, diff)

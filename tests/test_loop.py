@@ -3,6 +3,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+import pytest
 
 from neurokit import models, rules, train
 from neurokit.rules.base import EmptyState, Rule
@@ -44,16 +45,37 @@ def test_evaluate_counts_every_example_once(key):
     np.testing.assert_allclose(float(acc), 11 / 13, rtol=1e-6)
 
 
-def test_applies_updates_bypasses_the_optimizer(key):
-    # A rule that ran its own optimizer returns final increments: the loop adds them as they are.
-    params = {'layers': ({'w': jnp.ones(3)},)}
-    inc = {'layers': ({'w': jnp.full(3, 0.5)},)}
-    rule = Rule(lambda k, p: EmptyState(), lambda p, s, b, k: (inc, s, {'loss': 0.0}),
-                lambda p, s, x: x, applies_updates=True)
-    opt = optax.sgd(100.0)
-    state = train.TrainState(params, opt.init(params), EmptyState(), key, jnp.zeros((), jnp.int32))
-    new, _ = train.make_train_step(rule, opt)(state, {'x': None, 'y': None})
-    np.testing.assert_array_equal(np.asarray(new.params['layers'][0]['w']), np.full(3, 1.5))
+@pytest.mark.parametrize('name', ['bp', 'fa'])
+def test_adapted_rule_steps_as_rule_step_then_the_optimizer(name, digits, key):
+    # with_optimizer(rule) is the training step of a plain rule: rule.step, then
+    # optimizer.update and optax.apply_updates, bit for bit (through make_train_step too).
+    x, y, _, _ = digits
+    m = models.mlp((8, 8, 1), 10, hidden=(16,))
+    rule, opt = rules.build(name, m), optax.adamw(optax.cosine_decay_schedule(1e-2, 5), 0.1)
+    state = train.init_state(key, m, rule, opt)
+
+    @jax.jit
+    def by_hand(state, batch):
+        updates, rule_state, metrics = rule.step(state.params, state.rule_state, batch,
+                                                 train.step_key(state))
+        updates, opt_state = opt.update(updates, state.opt_state, state.params)
+        return optax.apply_updates(state.params, updates), rule_state, opt_state, metrics
+
+    adapted = rules.with_optimizer(rule)
+    assert isinstance(adapted, rules.OptimizerRule) and rules.with_optimizer(adapted) is adapted
+    adapted_step = jax.jit(lambda s, b: adapted.step(s.params, s.rule_state, s.opt_state, b,
+                                                     train.step_key(s), opt))
+    train_step = jax.jit(train.make_train_step(rule, opt))
+    stepped = state
+    for i in range(3):
+        batch = {'x': x[32 * i:32 * (i + 1)], 'y': y[32 * i:32 * (i + 1)]}
+        want = by_hand(stepped, batch)
+        got = adapted_step(stepped, batch)
+        stepped, metrics = train_step(stepped, batch)
+        for out in (got, (stepped.params, stepped.rule_state, stepped.opt_state, metrics)):
+            assert jax.tree.structure(out) == jax.tree.structure(want)
+            for a, b in zip(jax.tree.leaves(out), jax.tree.leaves(want)):
+                np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
 
 def test_training_is_deterministic_given_the_seed(digits):

@@ -29,7 +29,6 @@ import os
 import platform
 import shlex
 import subprocess
-import sys
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'results')
 RECORDS = os.path.join(RESULTS, 'records.jsonl')
@@ -152,10 +151,11 @@ def normal(config) -> dict:
 
 
 def file_config(rule: str) -> dict:
-    """The resolved defaults of experiments/configs/<rule>.py."""
-    import runpy
+    """The resolved config of experiments/configs/<rule>.py: the file's values, and the
+    rule constructor's defaults for the hyperparameters it does not set."""
+    from neurokit.experiment import cli
     path = os.path.join(REPO, 'experiments', 'configs', f'{rule}.py')
-    return normal(runpy.run_path(path)['get_config']())
+    return normal(cli.for_rule(cli.load_config(path), rule))
 
 
 def train_command(config: dict) -> str:
@@ -170,24 +170,10 @@ def train_command(config: dict) -> str:
 
 
 def parse_command(command: str) -> dict:
-    """The config that `experiments.train` would build from `command` (its own flag
-    parser: the config file plus the `--config.KEY=VALUE` overrides)."""
-    from absl import flags
-    from ml_collections import config_flags
+    """The config that `experiments.train` would build from `command` (its own parser:
+    the config file, the rule's defaults, the `--config.KEY=VALUE` overrides)."""
+    from neurokit.experiment import cli
     argv = shlex.split(command)
     if argv[:3] != TRAIN.split():
         raise ValueError(f'not an experiments.train command: {command[:60]}')
-    argv = ['train'] + argv[3:]
-    fv = flags.FlagValues()
-    config_flags.DEFINE_config_file('config', None, 'config file', flag_values=fv,
-                                    lock_config=True)
-    flags.DEFINE_string('workdir', None, 'output folder', flag_values=fv)
-    saved, sys.argv = sys.argv, argv  # config_flags reads its overrides from sys.argv
-    cwd = os.getcwd()
-    try:
-        os.chdir(REPO)
-        fv(argv)
-        return normal(fv['config'].value)
-    finally:
-        sys.argv = saved
-        os.chdir(cwd)
+    return normal(cli.config_from_flags(['train'] + argv[3:]))

@@ -39,6 +39,7 @@ import optax
 
 from neurokit.checks import positive_int
 from neurokit.rules import combine as combine_lib
+from neurokit.rules.base import OptimizerRule
 from neurokit.train import loop
 from neurokit.train.state import TrainState, init_state, step_key
 
@@ -67,6 +68,7 @@ class LayerPipeline:
       model: the whole model.
       parts: as for `combine.chain`: `((start, stop), build)` pairs.
       optimizer: an element-wise optax optimizer (one copy per block).
+        Every block's rule must be a plain `Rule` (ValueError otherwise).
       batch_size: global batch size; must divide by `microbatches`.
       microbatches: microbatches per step (M).
       devices: one device per block (default: the first len(parts) devices;
@@ -81,8 +83,16 @@ class LayerPipeline:
             raise ValueError(f'batch_size={batch_size} must divide by microbatches={microbatches}')
         self.model, self.optimizer = model, optimizer
         self.batch_size, self.microbatches = batch_size, microbatches
-        self.rule = combine_lib.chain(model, parts)  # the single-device equivalent
         self.blocks = combine_lib.parts_of(model, parts)
+        for k, part in enumerate(self.blocks):
+            if isinstance(part.rule, OptimizerRule):
+                raise ValueError(
+                    f'LayerPipeline: block {k} (layers [{part.start}, {part.stop})) has a rule '
+                    'that steps the optimizer inside its pass (an OptimizerRule: ipc, or a '
+                    'layerwise form), but the pipeline averages the microbatches\' updates '
+                    'before one optimizer step per block; give that block a plain rule (e.g. '
+                    'mf(m), not mf(m, layerwise=True))')
+        self.rule = combine_lib.chain(model, parts)  # the single-device equivalent
         devices = list(devices or jax.devices())
         self.devices = [devices[k % len(devices)] for k in range(len(self.blocks))]
         self._micro = [jax.jit(self._make_micro(p)) for p in self.blocks]

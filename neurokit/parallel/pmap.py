@@ -10,8 +10,9 @@ whose update is a batch mean (backprop, FA/DFA, MF, PC). It is NOT for rules
 that couple the examples of a batch (in-batch negatives, batch statistics),
 nor for per-example randomness: every device gets the step's key, so random
 draws are shaped by the slice, not the global batch — use the sharded path
-there. Rules with `applies_updates=True` step their own optimizer on the
-slice and are not averaged exactly either.
+there. A rule that steps the optimizer inside its pass (an `OptimizerRule`,
+such as ipc) steps on its slice and the new parameters and optimizer states are
+averaged: not the one-device run either (`neurokit.rules.registry.pmap_exact`).
 
 Example:
   >>> epoch = pmap_epoch(rule, optimizer, 128)
@@ -26,7 +27,7 @@ import functools
 import jax
 import jax.numpy as jnp
 
-from neurokit.rules.base import Rule
+from neurokit.rules.base import OptimizerRule, Rule
 from neurokit.train import loop
 
 AXIS = 'devices'
@@ -68,7 +69,7 @@ def device_slice(order, batch_size: int, n_dev: int):
     return jax.lax.dynamic_slice_in_dim(order, jax.lax.axis_index(AXIS) * local, local, 1)
 
 
-def pmap_epoch(rule: Rule, optimizer, batch_size: int, devices=None):
+def pmap_epoch(rule: Rule | OptimizerRule, optimizer, batch_size: int, devices=None):
     """`(replicated state, x, y, epoch) -> (replicated state, metrics)` under `jax.pmap`.
 
     Args:

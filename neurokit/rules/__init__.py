@@ -1,8 +1,10 @@
-"""Learning rules: constructors returning `Rule(init, step, predict, ...)`."""
-from neurokit.rules.base import EmptyState, Rule, check_batch, no_extra_params, zeros_like_tree
+"""Learning rules: constructors returning `Rule(init, step, predict, ...)`, or an
+`OptimizerRule` for a rule that steps the optimizer inside its pass."""
+from neurokit.rules.base import (EmptyState, LayerwiseOptState, OptimizerRule, Rule, check_batch,
+                                 no_extra_params, with_optimizer, zeros_like_tree)
 from neurokit.rules.bp import bp
 from neurokit.rules.registry import RULES, build, hyperparameters
 
-__all__ = ['EmptyState', 'RULES', 'Rule', 'bp', 'build', 'check_batch', 'hyperparameters',
-           'no_extra_params',
+__all__ = ['EmptyState', 'LayerwiseOptState', 'OptimizerRule', 'RULES', 'Rule', 'bp', 'build',
+           'check_batch', 'hyperparameters', 'no_extra_params', 'with_optimizer',
            'zeros_like_tree']

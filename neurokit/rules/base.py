@@ -1,4 +1,4 @@
-"""The learning-rule interface every rule implements.
+"""The learning-rule interfaces: `Rule`, and `OptimizerRule` for rules that step the optimizer.
 
 A rule is built by a constructor that closes over the model and the rule's
 hyperparameters, like an optax `GradientTransformation`::
@@ -13,28 +13,29 @@ hyperparameters, like an optax `GradientTransformation`::
 
 `updates` has the tree of `params` and the sign of a gradient (the optimizer
 descends it), so any optax optimizer, schedule or `multi_transform` applies to
-any rule. A rule that must step the weights inside its own inner loop
-(incremental predictive coding) is built with an optax optimizer, keeps that
-optimizer's state in its rule state, and sets `applies_updates=True`: its
-`updates` are then final parameter increments that the training loop adds
-as they are, bypassing the outer optimizer.
+any rule.
 
-Layerwise updates (optional): a rule whose layers learn from local losses can
-also provide `blocks` and `layerwise_step`. The training loop then keeps one
-optimizer state per block (`neurokit.train.init_state(..., layerwise=True)`)
-and the rule applies each block's optimizer step as soon as that block's
-gradient exists, inside its one forward pass::
+Some rules must step the optimizer inside their own pass: incremental PC takes
+a weight step at every inference step, and a layerwise form (mono-forward's,
+forward-forward's) updates each block of layers as soon as its gradient exists,
+so that a block's gradient is dead before the next block's forward runs. Such a
+rule is an `OptimizerRule` (the way optax has `GradientTransformationExtraArgs`
+beside `GradientTransformation`): its step is handed the optimizer and its
+state and returns the new parameters::
 
-    opt_states = tuple(optimizer.init(b) for b in rule.blocks(params))
-    params, rule_state, opt_states, metrics = rule.layerwise_step(
-        params, rule_state, opt_states, batch, key, optimizer)
+    opt_state = rule.init_opt_state(optimizer, params)
+    params, rule_state, opt_state, metrics = rule.step(
+        params, rule_state, opt_state, batch, key, optimizer)
 
-so a block's gradient is dead before the next block's forward runs (with one
-update after all gradients, XLA:GPU keeps every layer's gradient alive at
-once). For element-wise optimizers (sgd, adam, adamw, rmsprop, their
-schedules) this computes the same numbers as `step` + `optimizer.update`; an
-optimizer that couples blocks (global-norm clipping) would see one block at a
-time.
+`with_optimizer(rule)` turns a `Rule` into an `OptimizerRule` (its step is
+`rule.step`, then `optimizer.update` and `optax.apply_updates`), so the training
+step has one path for both. A rule with a layerwise form takes a keyword
+`layerwise: bool = False` and returns its `OptimizerRule` when it is True
+(`neurokit.rules.registry.build(name, model, layerwise=True)` for a rule by name);
+its optimizer state is a `LayerwiseOptState`, one optax state per block. For
+element-wise optimizers (sgd, adam, adamw, rmsprop, their schedules) that
+computes the numbers of the plain form + one optimizer update; an optimizer that
+couples blocks (global-norm clipping) would see one block at a time.
 """
 from __future__ import annotations
 
@@ -44,6 +45,7 @@ from typing import Any, Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 
 from neurokit.checks import check_count, check_range, finite
 from neurokit.models.model import check_layer_count
@@ -51,10 +53,11 @@ from neurokit.traced import is_traced
 
 # The number checks rules use live in `neurokit.checks` (optim and config share them);
 # they are re-exported here, where rule code has always found them.
-__all__ = ['Batch', 'EmptyState', 'Metrics', 'Params', 'Rule', 'RuleState', 'check_batch',
-           'check_count', 'check_examples', 'check_label_range', 'check_params', 'check_range',
-           'check_state',
-           'finite', 'no_extra_params', 'zeros_like_tree']
+__all__ = ['Batch', 'EmptyState', 'LayerwiseOptState', 'Metrics', 'OptimizerRule', 'Params',
+           'Rule', 'RuleState', 'check_batch', 'check_count', 'check_examples',
+           'check_label_range', 'check_params', 'check_range', 'check_state', 'finite',
+           'layerwise_form', 'no_extra_params', 'optimizer_init', 'with_optimizer',
+           'zeros_like_tree']
 
 Params = Any
 RuleState = Any
@@ -72,8 +75,13 @@ def no_extra_params(key, params):
     return params
 
 
+def optimizer_init(optimizer: optax.GradientTransformation, params):
+    """Default `OptimizerRule.init_opt_state`: one optimizer state for all of `params`."""
+    return optimizer.init(params)
+
+
 class Rule(NamedTuple):
-    """A learning rule: pure functions over pytrees.
+    """A learning rule: pure functions over pytrees; the optimizer steps its updates.
 
     Attributes:
       init: `(key, params) -> rule_state`; fixed, non-trained state.
@@ -83,21 +91,108 @@ class Rule(NamedTuple):
         (one example: `x[None]`).
       init_params: `(key, model_params) -> params`; adds the rule's own
         trainable parameters beside `'layers'`.
-      applies_updates: True when `step` already ran its own optimizer and its
-        updates must be added to the params as they are.
-      blocks: optional `params -> tuple of pytrees`, the blocks `layerwise_step`
-        steps one at a time (together they hold every parameter the rule trains).
-      layerwise_step: optional `(params, rule_state, opt_states, batch, key,
-        optimizer) -> (params, rule_state, opt_states, metrics)`; `opt_states`
-        has one optimizer state per block.
     """
     init: Callable
     step: Callable
     predict: Callable
     init_params: Callable = no_extra_params
-    applies_updates: bool = False
-    blocks: Callable | None = None
-    layerwise_step: Callable | None = None
+
+
+class OptimizerRule(NamedTuple):
+    """A learning rule that steps the optimizer inside its own pass.
+
+    Attributes:
+      init, predict, init_params: as in `Rule`.
+      step: `(params, rule_state, opt_state, batch, key, optimizer) -> (params,
+        rule_state, opt_state, metrics)`: the new parameters, not updates.
+      init_opt_state: `(optimizer, params) -> opt_state`, the optimizer state
+        `step` takes (default `optimizer.init(params)`; a layerwise form keeps
+        one state per block).
+    """
+    init: Callable
+    step: Callable
+    predict: Callable
+    init_params: Callable = no_extra_params
+    init_opt_state: Callable = optimizer_init
+
+
+def with_optimizer(rule: Rule | OptimizerRule, reduce: Callable | None = None) -> OptimizerRule:
+    """`rule` as an `OptimizerRule`; an `OptimizerRule` comes back as it is.
+
+    The step of a `Rule` adapted here is `rule.step`, then `optimizer.update` and
+    `optax.apply_updates`: the numbers of calling the three in turn, bit for bit.
+
+    Args:
+      rule: a `Rule` or an `OptimizerRule`.
+      reduce: optional tree -> tree function (the pmap path's mean over devices).
+        For a `Rule` it is applied to `(updates, rule_state, metrics)` between the
+        rule and the optimizer; an `OptimizerRule` has no updates to average, so it
+        is applied after its step to `(params, rule_state, opt_state, metrics)`:
+        each device steps on its slice and the results are averaged (exact for
+        plain SGD, not for optimizers whose step is not linear in the gradient).
+
+    Returns:
+      An `OptimizerRule` whose optimizer state is `rule`'s (`optimizer.init(params)`
+      for a `Rule`).
+
+    Raises:
+      ValueError: `rule` is neither kind (a constructor passed instead of a rule).
+    """
+    if isinstance(rule, OptimizerRule):
+        if reduce is None:
+            return rule
+
+        def reduced_step(params, rule_state, opt_state, batch, key, optimizer):
+            return reduce(rule.step(params, rule_state, opt_state, batch, key, optimizer))
+
+        return rule._replace(step=reduced_step)
+    if not isinstance(rule, Rule):
+        raise ValueError(f'expected a Rule or an OptimizerRule, got a {type(rule).__name__}; '
+                         'pass a built rule, e.g. bp(model), not its constructor')
+
+    def step(params, rule_state, opt_state, batch, key, optimizer):
+        updates, rule_state, metrics = rule.step(params, rule_state, batch, key)
+        if reduce is not None:
+            updates, rule_state, metrics = reduce((updates, rule_state, metrics))
+        updates, opt_state = optimizer.update(updates, opt_state, params)
+        return optax.apply_updates(params, updates), rule_state, opt_state, metrics
+
+    return OptimizerRule(rule.init, step, rule.predict, rule.init_params)
+
+
+class LayerwiseOptState(NamedTuple):
+    """Optimizer state of a layerwise form (`layerwise_form`): one optax state per block."""
+    blocks: tuple
+
+
+def layerwise_form(rule: Rule, blocks: Callable, step_blocks: Callable) -> OptimizerRule:
+    """The layerwise form of `rule`: each block of parameters has its own optimizer state
+    and is stepped inside the rule's pass.
+
+    Args:
+      rule: the plain form (its init, predict and init_params are shared).
+      blocks: `params -> tuple of pytrees`, the blocks stepped one at a time
+        (together they hold every parameter the rule trains).
+      step_blocks: `(params, rule_state, opt_states, batch, key, optimizer) ->
+        (params, rule_state, opt_states, metrics)`, `opt_states` a tuple with one
+        optimizer state per block.
+
+    Returns:
+      An `OptimizerRule` whose optimizer state is a `LayerwiseOptState`.
+    """
+    def init_opt_state(optimizer, params):
+        return LayerwiseOptState(tuple(optimizer.init(b) for b in blocks(params)))
+
+    def step(params, rule_state, opt_state, batch, key, optimizer):
+        if not isinstance(opt_state, LayerwiseOptState):
+            raise ValueError(f'a layerwise rule steps one optimizer state per block, got a '
+                             f'{type(opt_state).__name__}; make it with '
+                             'rule.init_opt_state(optimizer, params) (init_state does)')
+        params, rule_state, states, metrics = step_blocks(
+            params, rule_state, opt_state.blocks, batch, key, optimizer)
+        return params, rule_state, LayerwiseOptState(tuple(states)), metrics
+
+    return OptimizerRule(rule.init, step, rule.predict, rule.init_params, init_opt_state)
 
 
 def zeros_like_tree(tree):

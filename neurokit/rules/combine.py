@@ -1,7 +1,8 @@
 """Rule composition: assign learning rules to parts of a model.
 
-Two combinators, both returning a `Rule`, so a combination trains, vmaps,
-shards and checkpoints like any single rule:
+Two combinators, both returning a `Rule` (an `OptimizerRule` when any part is
+one: see below), so a combination trains, vmaps, shards and checkpoints like
+any single rule:
 
 * `combine(rules, labels)` — like `optax.multi_transform`: every rule is built
   on the WHOLE model and run on it; layer l takes its update from the rule
@@ -23,6 +24,14 @@ both add, say, 'mf_proj' never collide; each rule's `step` and `predict` see
 Every rule is called with the step's key unchanged (that is what makes a rule
 combined with itself equal to the rule, randomness included).
 
+A part that steps the optimizer inside its pass (an `OptimizerRule`: ipc, a
+layerwise form such as `mf(model, layerwise=True)`) makes the combination an
+`OptimizerRule`: every part is then adapted (`with_optimizer`) and keeps its own
+optimizer state for what it sees (combine: the whole model, of which only the
+layers it owns and its extras are kept; chain: its block). For element-wise
+optimizers that gives the numbers of the plain combination + one optimizer
+update (combine keeps one optimizer state per part, so it costs that memory).
+
 Example:
   >>> model = mlp((784,), 10, (1000, 1000))
   >>> rule = combine({'hidden': mf(model), 'head': bp(model)},
@@ -36,7 +45,7 @@ from typing import Callable, Mapping, NamedTuple, Sequence
 import jax
 
 from neurokit.models.model import Model, sequential
-from neurokit.rules.base import Rule, zeros_like_tree
+from neurokit.rules.base import OptimizerRule, Rule, with_optimizer, zeros_like_tree
 
 EXTRAS = 'rules'
 
@@ -60,12 +69,12 @@ def _view(params, label):
     return {'layers': params['layers'], **params.get(EXTRAS, {}).get(label, {})}
 
 
-def _applies_updates(rules):
-    flags = {r.applies_updates for r in rules}
-    if len(flags) > 1:
-        raise ValueError('cannot combine rules that apply their own updates (applies_updates=True) '
-                         'with rules whose updates go through the outer optimizer')
-    return flags.pop()
+def _wider(rules) -> dict | None:
+    """Every rule adapted to an `OptimizerRule` when any is one, else None (all plain)."""
+    rules = dict(rules)
+    if not any(isinstance(r, OptimizerRule) for r in rules.values()):
+        return None
+    return {name: with_optimizer(r) for name, r in rules.items()}
 
 
 def _prefixed(metrics, label):
@@ -89,23 +98,25 @@ def layer_labels(num_layers: int, **ranges) -> tuple:
     return tuple(labels)
 
 
-def combine(rules: Mapping[str, Rule], labels: Sequence[str] | Callable,
-            predict_with: str | None = None) -> Rule:
+def combine(rules: Mapping[str, Rule | OptimizerRule], labels: Sequence[str] | Callable,
+            predict_with: str | None = None) -> Rule | OptimizerRule:
     """A rule that trains each layer with the rule of its label.
 
     Args:
-      rules: label -> `Rule`, each built on the same (whole) model.
+      rules: label -> `Rule` or `OptimizerRule`, each built on the same (whole) model.
       labels: one label per layer, or a function `layers_params -> labels`
         (called on `params['layers']`, like optax's `param_labels`).
       predict_with: the label whose rule predicts (and whose 'loss' is the
         combination's 'loss'); default: the label of the last layer.
 
     Returns:
-      A `Rule`. Its metrics are each rule's metrics prefixed `<label>_`, plus
-      'loss' (and 'accuracy' when present) of the predicting rule.
+      A `Rule`, or an `OptimizerRule` when any part is one (its optimizer state is
+      `{label: that part's optimizer state}`). Its metrics are each rule's metrics
+      prefixed `<label>_`, plus 'loss' (and 'accuracy' when present) of the
+      predicting rule.
 
     Raises:
-      ValueError: a label without a rule, or mixed `applies_updates`.
+      ValueError: a label without a rule, or a part that is not a rule.
 
     Example:
       >>> rule = combine({'hidden': mf(model), 'head': bp(model)},
@@ -115,12 +126,12 @@ def combine(rules: Mapping[str, Rule], labels: Sequence[str] | Callable,
     if not rules:
         raise ValueError('combine needs at least one rule: pass {label: rule, ...}')
     for name, r in rules.items():
-        if not isinstance(r, Rule):
+        if not isinstance(r, (Rule, OptimizerRule)):
             raise ValueError(f'combine: rules[{name!r}] is a {type(r).__name__}, not a Rule; pass '
                              'a built rule (e.g. mf(model)), not its constructor')
     if predict_with is not None and predict_with not in rules:
         raise ValueError(f'predict_with={predict_with!r} is not a label; labels: {sorted(rules)}')
-    applies = _applies_updates(rules.values())
+    wide = _wider(rules)
 
     def resolve(layers):
         lab = tuple(labels(layers) if callable(labels) else labels)
@@ -178,7 +189,38 @@ def combine(rules: Mapping[str, Rule], labels: Sequence[str] | Callable,
         head = head_label(resolve(params['layers']))
         return rules[head].predict(_view(params, head), state[head], x)
 
-    return Rule(init, step, predict, init_params, applies)
+    if wide is None:
+        return Rule(init, step, predict, init_params)
+
+    def init_opt_state(optimizer, params):
+        return {name: r.init_opt_state(optimizer, _view(params, name)) for name, r in wide.items()}
+
+    def optimizer_step(params, state, opt_state, batch, key, optimizer):
+        layers = params['layers']
+        lab = resolve(layers)
+        head = head_label(lab)
+        new_layers = list(layers)
+        new_extras = dict(params.get(EXTRAS, {}))
+        new_state, new_opt, metrics = {}, {}, {}
+        for name, r in wide.items():
+            view = _view(params, name)
+            owns = [i for i, l in enumerate(lab) if l == name]
+            if not owns and len(view) == 1 and name != head:  # as in `step`: skip its work
+                new_state[name], new_opt[name] = state[name], opt_state[name]
+                continue
+            p, new_state[name], new_opt[name], m = r.step(view, state[name], opt_state[name],
+                                                           batch, key, optimizer)
+            p_layers, p_extras = _split(p)
+            for i in owns:
+                new_layers[i] = p_layers[i]
+            if p_extras:
+                new_extras[name] = p_extras
+            metrics.update(_prefixed(m, name))
+            if name == head:
+                metrics.update({k: m[k] for k in ('loss', 'accuracy') if k in m})
+        return _join(new_layers, new_extras), new_state, new_opt, metrics
+
+    return OptimizerRule(init, optimizer_step, predict, init_params, init_opt_state)
 
 
 class Part(NamedTuple):
@@ -194,7 +236,8 @@ def parts_of(model: Model, parts: Sequence) -> list[Part]:
 
     Args:
       model: the whole model.
-      parts: a sequence of `((start, stop), build)` with `build(sub_model) -> Rule`,
+      parts: a sequence of `((start, stop), build)` with `build(sub_model) -> Rule`
+        (or `OptimizerRule`),
         covering the layers in order without gaps.
 
     Raises:
@@ -205,7 +248,7 @@ def parts_of(model: Model, parts: Sequence) -> list[Part]:
     """
     out, expect = [], 0
     for k, ((start, stop), build) in enumerate(parts):
-        if not callable(build) or isinstance(build, Rule):
+        if not callable(build) or isinstance(build, (Rule, OptimizerRule)):
             raise ValueError(f'chain part {k}: {type(build).__name__} is not a rule builder; pass '
                              'a function sub_model -> Rule, e.g. bp or lambda m: mf(m, ...)')
         if start != expect or stop <= start:
@@ -237,19 +280,20 @@ def part_forward(part: Part, sub_params, x):
     return jax.lax.stop_gradient(part.model.apply({'layers': sub_params['layers']}, x)[0])
 
 
-def chain(model: Model, parts: Sequence) -> Rule:
+def chain(model: Model, parts: Sequence) -> Rule | OptimizerRule:
     """Block-local learning: each block of layers has its own rule.
 
     Args:
       model: the whole model.
       parts: `((start, stop), build)` pairs in layer order, where
-        `build(sub_model) -> Rule` (a rule constructor such as `bp`, or a
-        lambda setting its hyperparameters). Block k's rule trains layers
-        [start, stop) on the previous block's (stop-gradient) output.
+        `build(sub_model) -> Rule` or `OptimizerRule` (a rule constructor such as
+        `bp`, or a lambda setting its hyperparameters). Block k's rule trains
+        layers [start, stop) on the previous block's (stop-gradient) output.
 
     Returns:
-      A `Rule` whose state is a tuple (one per block) and whose extras live in
-      `params['rules'][str(k)]`. `predict` runs the blocks' forward passes then
+      A `Rule` (an `OptimizerRule` when any block's rule is one; its optimizer
+      state is a tuple, one per block) whose state is a tuple (one per block) and
+      whose extras live in `params['rules'][str(k)]`. `predict` runs the blocks' forward passes then
       the last block's `predict`. Metrics: each block's prefixed `block<k>_`,
       'loss'/'accuracy' of the last block.
 
@@ -260,7 +304,7 @@ def chain(model: Model, parts: Sequence) -> Rule:
       >>> rule = chain(model, [((0, 2), bp), ((2, 3), lambda m: bp(m, loss='mse'))])
     """
     blocks = parts_of(model, parts)
-    applies = _applies_updates(p.rule for p in blocks)
+    wide = _wider((k, p.rule) for k, p in enumerate(blocks))
 
     def init_params(key, model_params):
         layers, extras = [], {}
@@ -296,4 +340,30 @@ def chain(model: Model, parts: Sequence) -> Rule:
         k = len(blocks) - 1
         return blocks[k].rule.predict(part_params(params, k, blocks[k]), state[k], x)
 
-    return Rule(init, step, predict, init_params, applies)
+    if wide is None:
+        return Rule(init, step, predict, init_params)
+
+    def init_opt_state(optimizer, params):
+        return tuple(wide[k].init_opt_state(optimizer, part_params(params, k, p))
+                     for k, p in enumerate(blocks))
+
+    def optimizer_step(params, state, opt_state, batch, key, optimizer):
+        h, y = batch['x'], batch['y']
+        layers, extras, new_state, new_opt, metrics = [], {}, [], [], {}
+        for k, p in enumerate(blocks):
+            view = part_params(params, k, p)
+            new, s, o, m = wide[k].step(view, state[k], opt_state[k], {'x': h, 'y': y}, key,
+                                        optimizer)
+            new_layers, new_extras = _split(new)
+            layers.extend(new_layers)
+            if new_extras:
+                extras[str(k)] = new_extras
+            new_state.append(s)
+            new_opt.append(o)
+            metrics.update(_prefixed(m, f'block{k}'))
+            if k < len(blocks) - 1:
+                h = part_forward(p, view, h)  # the block's input before its step, as in `step`
+        metrics.update({key_: m[key_] for key_ in ('loss', 'accuracy') if key_ in m})
+        return _join(layers, extras), tuple(new_state), tuple(new_opt), metrics
+
+    return OptimizerRule(init, optimizer_step, predict, init_params, init_opt_state)

@@ -36,17 +36,18 @@ Greedy training (`greedy_steps_per_layer=N > 0`, Hinton's layer-by-layer
 schedule): layer 0 trains for N steps, then layer 1, ...; a layer outside its
 window must not change at all. One optimizer over the whole parameter tree
 cannot give that: a zero gradient still moves a layer through Adam's momentum
-or AdamW's weight decay. So greedy training needs layerwise updates
-(`config.layerwise_updates=True`, `init_state(..., layerwise=True)`): the
-rule's `blocks` are one block per hidden layer (with its 'aux' projection)
-plus one block for the rest (the model's output layer and the 'ff_head'), each
-with its own optimizer state, and `layerwise_step` steps only the active
-layer's block (and the rest): every other block keeps its parameters and its
-optimizer state bit for bit. A layer's optimizer (its step count, so its
-learning-rate schedule and Adam's bias correction) thus counts only the steps
-of its own window, as if it were trained alone. `step` refuses a greedy
-schedule (ValueError) rather than return updates an optimizer would spread.
-Without a greedy schedule `layerwise_step` gives the numbers of `step` + one
+or AdamW's weight decay. So greedy training needs the layerwise form
+(`ff(model, ..., layerwise=True)`, `config.layerwise_updates=True`), an
+`OptimizerRule` (see `neurokit.rules.base`): its blocks are one per hidden
+layer (with its 'aux' projection) plus one for the rest (the model's output
+layer and the 'ff_head'), each with its own optimizer state, and its step
+steps only the active layer's block (and the rest): every other block keeps
+its parameters and its optimizer state bit for bit. A layer's optimizer (its
+step count, so its learning-rate schedule and Adam's bias correction) thus
+counts only the steps of its own window, as if it were trained alone. The
+constructor refuses a greedy schedule without `layerwise` (ValueError) rather
+than build a rule whose updates an optimizer would spread. Without a greedy
+schedule the layerwise form gives the numbers of the plain form + one
 optimizer update for element-wise optimizers (FF takes one gradient of the
 summed local losses either way, so it saves no memory).
 """
@@ -63,7 +64,7 @@ from neurokit import losses
 from neurokit.checks import check_count, check_range
 from neurokit.models import Model
 from neurokit.rules import ff_ops
-from neurokit.rules.base import Rule, check_batch, check_state
+from neurokit.rules.base import OptimizerRule, Rule, check_batch, check_state, layerwise_form
 
 MODES = ('auto', 'supervised', 'unsupervised', 'class_groups')
 NEGATIVES = ('random', 'hard')
@@ -83,7 +84,8 @@ def _check(value, valid, what):
 
 def _forward_forward(model, *, collaborative, earlier_only, mode, goodness, threshold, loss,
                      alpha, normalize, negatives, label_scale, predict, predict_from,
-                     greedy_steps_per_layer, class_goodness, blur_steps) -> Rule:
+                     greedy_steps_per_layer, class_goodness, blur_steps,
+                     layerwise) -> Rule | OptimizerRule:
     _check(mode, MODES, 'mode')
     _check(goodness, ff_ops.GOODNESS, 'goodness')
     _check(loss, ff_ops.LOSSES, 'loss')
@@ -97,6 +99,12 @@ def _forward_forward(model, *, collaborative, earlier_only, mode, goodness, thre
         raise ValueError('forward-forward needs a model with at least one hidden layer')
     greedy_steps_per_layer = check_count('greedy_steps_per_layer', greedy_steps_per_layer, 0,
                                          'sets the training schedule')
+    if greedy_steps_per_layer and not layerwise:
+        raise ValueError(
+            f'greedy_steps_per_layer={greedy_steps_per_layer} needs the layerwise form '
+            '(layerwise=True; config.layerwise_updates=True): with one optimizer over all '
+            "layers, a layer outside its window keeps moving through the optimizer's state "
+            "(Adam's momentum, AdamW's weight decay)")
     blur_steps = check_count('blur_steps', blur_steps, 0, 'sets a loop length')
     check_range('alpha (the loss sharpness)', alpha, lambda v: v > 0, 'a finite number > 0')
     check_range('threshold', threshold, lambda v: True, 'a finite number')
@@ -259,12 +267,6 @@ def _forward_forward(model, *, collaborative, earlier_only, mode, goodness, thre
         return jax.grad(objective, has_aux=True)(params)
 
     def step(params, state, batch, key):
-        if greedy:
-            raise ValueError(
-                f'greedy_steps_per_layer={greedy} needs layerwise updates '
-                '(config.layerwise_updates=True, or init_state(..., layerwise=True)): with one '
-                'optimizer over all layers, a layer outside its window keeps moving through '
-                "the optimizer's state (Adam's momentum, AdamW's weight decay)")
         grads, metrics = gradients(params, state, batch, key)
         return grads, FFState(state.step + 1), metrics
 
@@ -288,7 +290,7 @@ def _forward_forward(model, *, collaborative, earlier_only, mode, goodness, thre
             out['ff_head'] = trees[-1]['head']
         return out
 
-    def layerwise_step(params, state, opt_states, batch, key, optimizer):
+    def step_blocks(params, state, opt_states, batch, key, optimizer):
         grads, metrics = gradients(params, state, batch, key)
         old = blocks(params)
         new, new_states = [], []
@@ -316,14 +318,15 @@ def _forward_forward(model, *, collaborative, earlier_only, mode, goodness, thre
             return head_logits(params, run_layers(params['layers'], x))
         return label_scores(params, x)
 
-    return Rule(init, step, predict, init_params, blocks=blocks, layerwise_step=layerwise_step)
+    rule = Rule(init, step, predict, init_params)
+    return layerwise_form(rule, blocks, step_blocks) if layerwise else rule
 
 
 def ff(model: Model, mode: str = 'auto', goodness: str = 'mean', threshold: float = 2.0,
        loss: str = 'symba', alpha: float = 40.0, normalize: str = 'rms',
        negatives: str = 'random', label_scale: float = 1.0, predict: str = 'goodness',
        predict_from: int = 0, greedy_steps_per_layer: int = 0, class_goodness: str = 'auto',
-       blur_steps: int = 6) -> Rule:
+       blur_steps: int = 6, layerwise: bool = False) -> Rule | OptimizerRule:
     """Hinton's forward-forward as a `Rule`.
 
     Args:
@@ -353,17 +356,19 @@ def ff(model: Model, mode: str = 'auto', goodness: str = 'mean', threshold: floa
         skips the first: 1).
       greedy_steps_per_layer: 0 trains all layers on every batch; N > 0 trains
         layer 0 for N steps, then layer 1, ... (the last one until the end); the
-        other layers do not change at all. N > 0 needs layerwise updates
-        (`config.layerwise_updates=True`; see the module docstring): `step`
-        raises ValueError.
+        other layers do not change at all. N > 0 needs `layerwise` (see the
+        module docstring): ValueError without it.
       class_goodness: class_groups mode: 'groups' (channel groups), 'aux'
         (a 1x1 projection to C channels, rule-owned) or 'auto'.
       blur_steps: unsupervised mode: 3x3 blur passes of the hybrid-image mask.
+      layerwise: return the layerwise form, an `OptimizerRule` with one
+        optimizer state per block (a `LayerwiseOptState`); needed by a greedy
+        schedule.
 
     Returns:
-      A `Rule` whose state counts steps and whose `init_params` adds
-      'ff_head' (head) or 'ff_aux' (aux class goodness) when used; it has
-      `blocks` and a `layerwise_step` (needed by a greedy schedule).
+      A `Rule` (an `OptimizerRule` with `layerwise`) whose state counts steps and
+      whose `init_params` adds 'ff_head' (head) or 'ff_aux' (aux class goodness)
+      when used.
 
     Example:
       >>> model = mlp((28, 28, 1), 10, (1000, 1000))
@@ -376,14 +381,15 @@ def ff(model: Model, mode: str = 'auto', goodness: str = 'mean', threshold: floa
         threshold=threshold, loss=loss, alpha=alpha, normalize=normalize,
         negatives=negatives, label_scale=label_scale, predict=predict, predict_from=predict_from,
         greedy_steps_per_layer=greedy_steps_per_layer, class_goodness=class_goodness,
-        blur_steps=blur_steps)
+        blur_steps=blur_steps, layerwise=layerwise)
 
 
 def cff(model: Model, earlier_only: bool = False, mode: str = 'auto', goodness: str = 'mean',
         threshold: float = 2.0, loss: str = 'symba', alpha: float = 40.0,
         normalize: str = 'rms', negatives: str = 'random', label_scale: float = 1.0,
         predict: str = 'goodness', predict_from: int = 0, greedy_steps_per_layer: int = 0,
-        class_goodness: str = 'auto', blur_steps: int = 6) -> Rule:
+        class_goodness: str = 'auto', blur_steps: int = 6,
+        layerwise: bool = False) -> Rule | OptimizerRule:
     """Collaborative forward-forward: each layer's probability uses every layer's goodness.
 
     `p_i = sigmoid(G_i + gamma_i - n_i theta)` with `gamma_i = sum_{t != i} G_t`
@@ -392,8 +398,8 @@ def cff(model: Model, earlier_only: bool = False, mode: str = 'auto', goodness: 
     `theta` keeps its per-layer meaning (the paper writes one theta for the
     sum). In class_groups mode the class goodnesses are summed the same way
     before the softmax. All layers update on every batch (unless
-    `greedy_steps_per_layer > 0`, which works as in `ff`: layerwise updates
-    only); still no gradient crosses a layer.
+    `greedy_steps_per_layer > 0`, which works as in `ff`: the layerwise
+    form only); still no gradient crosses a layer.
 
     Args:
       model: the network.
@@ -401,7 +407,7 @@ def cff(model: Model, earlier_only: bool = False, mode: str = 'auto', goodness: 
       Others: as in `ff`.
 
     Returns:
-      A `Rule`.
+      A `Rule` (an `OptimizerRule` with `layerwise`).
 
     Example:
       >>> rule = cff(mlp((28, 28, 1), 10, (1000, 1000)), earlier_only=True)
@@ -411,4 +417,4 @@ def cff(model: Model, earlier_only: bool = False, mode: str = 'auto', goodness: 
         threshold=threshold, loss=loss, alpha=alpha, normalize=normalize,
         negatives=negatives, label_scale=label_scale, predict=predict, predict_from=predict_from,
         greedy_steps_per_layer=greedy_steps_per_layer, class_goodness=class_goodness,
-        blur_steps=blur_steps)
+        blur_steps=blur_steps, layerwise=layerwise)

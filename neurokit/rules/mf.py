@@ -25,12 +25,13 @@ instead of all of them (backprop keeps every layer's for its backward pass).
 That leaves the gradients: with `step`, the optimizer runs after the whole pass,
 and XLA:GPU then keeps every layer's gradient alive until that update (about the
 size of the parameters; CPU schedules happen to apply them early). The rule
-therefore also has a `layerwise_step` (see `neurokit.rules.base`): the training
-loop hands it the optimizer and one optimizer state per block (hidden layer +
-its projection; last hidden layer + output layer), and each block is updated
-inside the pass before the next layer's forward may run, so at any time about
-one layer's activations and one layer's gradient are alive. For element-wise
-optimizers the numbers are those of `step` + one optimizer update (tested).
+therefore also has a layerwise form, `mf(model, layerwise=True)`, an
+`OptimizerRule` (see `neurokit.rules.base`): its step is handed the optimizer
+and one optimizer state per block (hidden layer + its projection; last hidden
+layer + output layer), and each block is updated inside the pass before the
+next layer's forward may run, so at any time about one layer's activations and
+one layer's gradient are alive. For element-wise optimizers the numbers are
+those of the plain form + one optimizer update (tested).
 See `experiments/benchmarks/mf.py` (CPU) and `experiments/benchmarks/gpu_aot.py`
 (the GPU program, compiled without a GPU) for the measured temp memory.
 
@@ -58,7 +59,8 @@ import optax
 from neurokit import losses
 from neurokit.checks import check_range
 from neurokit.models import Model
-from neurokit.rules.base import EmptyState, Rule, check_batch, check_params, zeros_like_tree
+from neurokit.rules.base import (EmptyState, OptimizerRule, Rule, check_batch, check_params,
+                                 layerwise_form, zeros_like_tree)
 
 PREDICTIONS = ('last', 'combine')
 CONV_SCORES = ('mean', 'flatten')
@@ -127,7 +129,8 @@ def _wait(a, nxt, tree):
 
 
 def mf(model: Model, prediction: str = 'last', conv_scores: str = 'mean',
-       loss: str = 'cross_entropy', proj_init_scale: float = 1.0) -> Rule:
+       loss: str = 'cross_entropy', proj_init_scale: float = 1.0,
+       layerwise: bool = False) -> Rule | OptimizerRule:
     """Mono-Forward as a `Rule`.
 
     Args:
@@ -140,10 +143,16 @@ def mf(model: Model, prediction: str = 'last', conv_scores: str = 'mean',
         (global average pool over space) or 'flatten'.
       loss: local loss on the scores, 'cross_entropy' (the paper) or 'mse'.
       proj_init_scale: projections start as `N(0, scale^2 / d_l)`.
+      layerwise: return the layerwise form, an `OptimizerRule` that steps each
+        block (hidden layer + projection; last hidden layer + output layer) with
+        the optimizer inside the pass, one optimizer state per block
+        (a `LayerwiseOptState`): less memory, the same numbers for element-wise
+        optimizers.
 
     Returns:
-      A `Rule` with no state; `init_params` adds `params['mf_proj']`, a tuple of
-      `{'m': (d_l, C)}`, one per hidden layer but the last.
+      A `Rule` (an `OptimizerRule` with `layerwise`) with no state; `init_params`
+      adds `params['mf_proj']`, a tuple of `{'m': (d_l, C)}`, one per hidden layer
+      but the last.
 
     Example:
       >>> model = mlp((784,), 10, (1000, 1000))
@@ -252,7 +261,7 @@ def mf(model: Model, prediction: str = 'last', conv_scores: str = 'mean',
         updates.update(join_blocks(grads))
         return updates, state, metrics
 
-    def layerwise_step(params, state, opt_states, batch, key, optimizer):
+    def step_blocks(params, state, opt_states, batch, key, optimizer):
         batch = check_batch(model, batch, params)
         check_params(params, 'mf_proj', 'mf')
         del key
@@ -292,4 +301,5 @@ def mf(model: Model, prediction: str = 'last', conv_scores: str = 'mean',
             a = layer(p, a)
         return total + jax.nn.log_softmax(a.astype(jnp.float32))
 
-    return Rule(init, step, predict, init_params, blocks=blocks, layerwise_step=layerwise_step)
+    rule = Rule(init, step, predict, init_params)
+    return layerwise_form(rule, blocks, step_blocks) if layerwise else rule

@@ -43,14 +43,12 @@ the same as updating all layers after the last step).
 
 `ipc` (incremental PC, Salvatori et al.) takes a weight step at every one of
 the T inference steps, from the same energy gradient as the activity step. Its
-inner loop therefore needs the optimizer: `ipc` builds an optax optimizer from
-its own hyperparameters (`weight_optimizer`, `weight_lr`, `weight_decay`,
-`weight_momentum`), keeps that optimizer's state in the rule state (`IPCState`,
-checkpointed with the train state), sets `Rule.applies_updates=True`, and
-returns the total parameter increment of the batch as `updates`; the training
-loop adds it as it is and the config's outer optimizer is unused (its state
-stays at init). Each iPC step costs about 3 matmuls per layer (prediction, vjp
-to the nodes, weight gradient), so T steps cost about T x BP.
+inner loop therefore needs the optimizer: `ipc` is an `OptimizerRule` (see
+`neurokit.rules.base`), handed the training's optimizer and its state, which it
+steps T times per batch (so the optimizer's step count, a schedule's position
+and Adam's bias correction advance by T per batch). Each iPC step costs about
+3 matmuls per layer (prediction, vjp to the nodes, weight gradient), so T steps
+cost about T x BP.
 
 Mixed precision: with parameters narrower than float32 (bfloat16, float16) the matmuls
 run in the parameter dtype, while the value nodes, their momentum, the prediction errors
@@ -73,26 +71,17 @@ step's updates, which saves a forward pass), 'energy_decrease', and
 """
 from __future__ import annotations
 
-from typing import Any, NamedTuple
-
 import jax
 import jax.numpy as jnp
 
-from neurokit import losses, optim
+from neurokit import losses
 from neurokit.checks import check_count, check_range
 from neurokit.models import Model
-from neurokit.precision import has_float16, in_float32
-from neurokit.rules.base import EmptyState, Rule, check_batch, check_state
+from neurokit.rules.base import EmptyState, OptimizerRule, Rule, check_batch
 from neurokit.traced import is_traced
 
 OUTPUT_ENERGIES = ('gaussian', 'cross_entropy')
 NUDGES = ('target', 'energy')
-WEIGHT_OPTIMIZERS = ('sgd', 'adam', 'adamw')
-
-
-class IPCState(NamedTuple):
-    """`ipc`'s rule state: the state of its own weight optimizer."""
-    opt_state: Any
 
 
 def _sum_sq(e):
@@ -427,53 +416,48 @@ def _fixed_prediction_step(net, params, x0, y, steps, lr, mom):
 
 def ipc(model: Model, inference_steps: int = 8, inference_lr: float = 0.1,
         inference_momentum: float = 0.0, output_energy: str = 'gaussian', beta: float = 1.0,
-        nudge: str = 'target', weight_optimizer: str = 'adamw', weight_lr: float = 1e-3, weight_decay: float = 0.0,
-        weight_momentum: float = 0.9) -> Rule:
+        nudge: str = 'target') -> OptimizerRule:
     """Incremental predictive coding: a weight step at every inference step.
 
     Each of the T steps computes the energy gradient with respect to the hidden
-    nodes and the weights in one pass, moves the nodes (activity optimizer) and
-    the weights (this rule's own optax optimizer) together.
+    nodes and the weights in one pass and moves the nodes (activity step) and the
+    weights (one step of the training's optimizer) together. The weight gradient is
+    `dE/dW / (B beta)`, on the scale of backprop's mean-loss gradient as in `pc`, so
+    with `optax.sgd(lr)` a batch moves the weights by T steps of `-lr dE/dW / (B beta)`,
+    each at the nodes and weights of its inference step.
+
+    The optimizer is the one every rule trains with (`config.optimizer`): its learning
+    rate is the size of each of the T weight steps, and its step count advances by T
+    per batch. A schedule laid out in batches therefore runs T times faster; use a
+    constant learning rate, or lay the schedule out over T x the number of batches.
 
     Args:
       model, inference_steps, inference_lr, inference_momentum, output_energy,
-        beta, nudge: as in `pc`.
-      weight_optimizer: 'adamw', 'adam' (L2 added to the gradient) or 'sgd'.
-      weight_lr: its learning rate (constant; one optimizer step per inference step).
-      weight_decay: decoupled (adamw) or L2 (adam, sgd) weight decay.
-      weight_momentum: momentum of 'sgd' (0: none).
+        beta, nudge: as in `pc` (here inference_steps >= 1: the weights move only
+        during inference).
 
     Returns:
-      A `Rule` with `applies_updates=True`: `updates` are the batch's total
-      parameter increments; the state is `IPCState(opt_state)`.
+      An `OptimizerRule` (state: `EmptyState`; optimizer state: `optimizer.init(params)`).
 
     Example:
-      >>> rule = ipc(model, inference_steps=8, weight_lr=2.7e-4, weight_decay=0.0116)
-      >>> state = rule.init(key, params)        # holds the weight optimizer's state
-      >>> increments, state, metrics = rule.step(params, state, batch, key)
+      >>> rule = ipc(model, inference_steps=8, inference_lr=0.8, inference_momentum=0.25)
+      >>> opt = optax.adamw(2.7e-4, weight_decay=0.0116)
+      >>> opt_state = rule.init_opt_state(opt, params)
+      >>> params, rule_state, opt_state, metrics = rule.step(
+      ...     params, rule.init(key, params), opt_state, batch, key, opt)
     """
     steps, lr, mom = _check_inference(inference_steps, inference_lr, inference_momentum)
     if steps < 1:
         raise ValueError('ipc needs inference_steps >= 1 (weights move only during inference)')
     net = _Net(model, output_energy, beta, nudge)
-    check_range('weight_lr', weight_lr, lambda v: v > 0, 'a finite number > 0')
-    check_range('weight_decay', weight_decay, lambda v: v >= 0, 'a finite number >= 0')
-    check_range('weight_momentum', weight_momentum, lambda v: 0 <= v < 1, 'in [0, 1)')
-    if weight_optimizer not in WEIGHT_OPTIMIZERS:
-        raise ValueError(f'unknown weight_optimizer {weight_optimizer!r}; '
-                         f'valid: {", ".join(WEIGHT_OPTIMIZERS)}')
-    opt32 = optim.make(weight_optimizer, weight_lr, weight_decay, weight_momentum)
-    opt16 = in_float32(opt32)  # float16 weights: Adam's eps and state underflow (0/0 = NaN)
-    opt_for = lambda params: opt16 if has_float16(params) else opt32
     grad_both = jax.value_and_grad(net.energy, argnums=(0, 1), has_aux=True)
 
     def init(key, params):
-        del key
-        return IPCState(opt_for(params).init(params))
+        del key, params
+        return EmptyState()
 
-    def step(params, state, batch, key):
+    def step(params, state, opt_state, batch, key, optimizer):
         batch = check_batch(model, batch, params)
-        check_state(state, IPCState, 'ipc')
         del key
         x0, y = batch['x'], batch['y']
         xs, mu_out, t, e_start, _, base = net.forward_init(params, x0, y)
@@ -505,23 +489,20 @@ def ipc(model: Model, inference_steps: int = 8, inference_lr: float = 0.1,
             p = to_param(p32)
             (_, parts), (gp, gx) = grad_both(p, xs, x0, t, None, moved(p32))
             gp = jax.tree.map(lambda g: _scaled(g, scale), gp)
-            upd, opt_state = opt_for(p).update(gp, opt_state, p)
+            upd, opt_state = optimizer.update(gp, opt_state, p)
             p32 = jax.tree.map(lambda a, u: a + u.astype(a.dtype), p32, upd)
             xs, vs = _activity_step(xs, vs, gx, lr, mom)
             return (p32, opt_state, xs, vs), parts
 
-        p32 = jax.tree.map(_state, params)
-        carry = (p32, state.opt_state, xs, jax.tree.map(jnp.zeros_like, xs))
-        (new_p32, opt_state, xs, _), parts = jax.lax.scan(body, carry, None, length=steps)
+        carry = (jax.tree.map(_state, params), opt_state, xs, jax.tree.map(jnp.zeros_like, xs))
+        (p32, opt_state, xs, _), parts = jax.lax.scan(body, carry, None, length=steps)
         # 'energy_end' is the energy measured at the last step (before its updates): another
         # forward pass only for a metric would cost 1/3 of a step.
-        parts_end = parts[-1]
-        updates = jax.tree.map(lambda a, b, c: (a - b).astype(c.dtype), new_p32, p32, params)
-        return updates, IPCState(opt_state), _metrics(net, mu_out, y, e_start, parts_end,
-                                                      x0.shape[0])
+        metrics = _metrics(net, mu_out, y, e_start, parts[-1], x0.shape[0])
+        return to_param(p32), state, opt_state, metrics
 
     def predict(params, state, x):
         del state
         return model.apply(params, x)[0]
 
-    return Rule(init, step, predict, applies_updates=True)
+    return OptimizerRule(init, step, predict)

@@ -1,4 +1,10 @@
-"""Rule names for configs: one line per rule in `_RULES`."""
+"""Rule names for configs: one line per rule in `_RULES`.
+
+A line is `'name': 'module:constructor'` (under `neurokit.rules`), or
+`'name': ('module:constructor', PMAP_INEXACT)` for a rule whose pmap run is not
+the one-device run (`pmap_exact`). A rule with a layerwise form declares it by
+the keyword `layerwise` of its constructor (`build(..., layerwise=True)`).
+"""
 from __future__ import annotations
 
 import importlib
@@ -7,14 +13,18 @@ import inspect
 import math
 import numbers
 
-# name -> 'module:constructor' under neurokit.rules; one line per rule.
+# Marks a rule whose update is not the mean of equal slices' updates, so that a pmap run
+# (each device steps on its slice, the results averaged) is not the one-device run.
+PMAP_INEXACT = 'pmap_inexact'
+
+# name -> 'module:constructor' under neurokit.rules (with its marks); one line per rule.
 _RULES = {
     'bp': 'bp:bp',
-    'ff': 'ff:ff',
-    'cff': 'ff:cff',
+    'ff': ('ff:ff', PMAP_INEXACT),  # random negatives drawn per device
+    'cff': ('ff:cff', PMAP_INEXACT),
     'mf': 'mf:mf',
     'pc': 'pc:pc',
-    'ipc': 'pc:ipc',
+    'ipc': ('pc:ipc', PMAP_INEXACT),  # T optimizer steps on each device's slice
     'fa': 'fa:fa',
     'dfa': 'fa:dfa',
     'usf': 'fa:usf',
@@ -24,10 +34,21 @@ _RULES = {
 }
 
 
+# The constructor keyword that asks a rule for its layerwise form (not a hyperparameter:
+# the config's key is config.layerwise_updates).
+LAYERWISE = 'layerwise'
+
+
+def _entry(name):
+    """`(target, marks)` of rule `name`'s registry line."""
+    line = _RULES[name]
+    return (line, ()) if isinstance(line, str) else (line[0], tuple(line[1:]))
+
+
 def _load():
     rules = {}
-    for name, target in _RULES.items():
-        module, attr = target.split(':')
+    for name in _RULES:
+        module, attr = _entry(name)[0].split(':')
         if importlib.util.find_spec(f'neurokit.rules.{module}') is None:
             continue  # a rule family not written yet; an import error in one that exists is raised
         rules[name] = getattr(importlib.import_module(f'neurokit.rules.{module}'), attr)
@@ -37,17 +58,36 @@ def _load():
 RULES = _load()
 
 
-def build(name, model, **hparams):
+def _check_name(name):
+    if name not in RULES:
+        raise ValueError(f'unknown rule {name!r}; valid names: {", ".join(sorted(RULES))}')
+
+
+def build(name, model, *, layerwise: bool = False, **hparams):
     """Builds the rule `name` for `model` with hyperparameters `hparams`.
+
+    Args:
+      name: a registered rule name.
+      model: the network.
+      layerwise: build the rule's layerwise form (an `OptimizerRule` that steps
+        each block of layers with the optimizer inside its pass;
+        `config.layerwise_updates`).
+      **hparams: the constructor's hyperparameters.
+
+    Returns:
+      A `Rule`, or an `OptimizerRule` (ipc; any rule with `layerwise`).
 
     Raises:
       ValueError: unknown name (the message lists the valid ones), an unknown
-        hyperparameter (the message lists the rule's accepted ones), or one of
+        hyperparameter (the message lists the rule's accepted ones), one of
         the wrong kind for its default (`kind_wanted`; ranges are the
-        constructor's to check).
+        constructor's to check), or `layerwise` for a rule without that form.
     """
-    if name not in RULES:
-        raise ValueError(f'unknown rule {name!r}; valid names: {", ".join(sorted(RULES))}')
+    _check_name(name)
+    if layerwise and not has_layerwise(name):
+        with_it = ', '.join(n for n in sorted(RULES) if has_layerwise(n))
+        raise ValueError(f'rule {name!r} has no layerwise step (rules with one: {with_it}); '
+                         'set config.layerwise_updates=False, or build it with layerwise=False')
     accepted = hyperparameters(name)
     unknown = sorted(set(hparams) - set(accepted))
     if unknown:
@@ -61,7 +101,28 @@ def build(name, model, **hparams):
             if what:
                 raise ValueError(f'rule {name!r}: {key} must be {what} (its default is '
                                  f'{default[key]!r}), got {value!r}')
+    if layerwise:
+        hparams[LAYERWISE] = True
     return RULES[name](model, **hparams)
+
+
+def has_layerwise(name) -> bool:
+    """Whether rule `name` has a layerwise form (its constructor takes `layerwise`)."""
+    _check_name(name)
+    return LAYERWISE in inspect.signature(RULES[name]).parameters
+
+
+def pmap_exact(name) -> bool:
+    """Whether a pmap run of rule `name` equals its one-device run up to rounding.
+
+    True where the batch update is the mean of equal slices' updates (each device steps
+    its slice, the updates are averaged before the optimizer); False for a rule whose
+    registry line is marked `PMAP_INEXACT` (per-device random negatives, optimizer steps
+    inside the rule's pass).
+    """
+    _check_name(name)
+    # a rule added to RULES alone (a test's throw-away rule) has no line, hence no marks
+    return name not in _RULES or PMAP_INEXACT not in _entry(name)[1]
 
 
 def kind_wanted(default, value):
@@ -92,7 +153,8 @@ def kind_wanted(default, value):
 def _parameters(name):
     """The keyword parameters of rule `name`'s constructor (besides the model)."""
     params = list(inspect.signature(RULES[name]).parameters.values())[1:]
-    return [p for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    return [p for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+            and p.name != LAYERWISE]
 
 
 def hyperparameters(name):

@@ -8,7 +8,10 @@ import jax.numpy as jnp
 import optax
 
 from neurokit.precision import check_optimizer_state
-from neurokit.rules.base import Rule
+from neurokit.rules.base import LayerwiseOptState, OptimizerRule, Rule, with_optimizer
+
+__all__ = ['LayerwiseOptState', 'TrainState', 'check_opt_state', 'init_state', 'shuffle_key',
+           'step_key']
 
 
 class TrainState(NamedTuple):
@@ -16,7 +19,8 @@ class TrainState(NamedTuple):
 
     Attributes:
       params: trainable parameters, `{'layers': (...), ...}`.
-      opt_state: the optax optimizer's state.
+      opt_state: the optax optimizer's state (`rule.init_opt_state`'s for an
+        `OptimizerRule`: one per block for a layerwise form).
       rule_state: the rule's fixed state (feedback matrices, ...).
       key: the run's base PRNG key; per-step keys are folded in from it.
       step: number of training steps taken (also the position in the data order).
@@ -28,56 +32,41 @@ class TrainState(NamedTuple):
     step: jax.Array
 
 
-class LayerwiseOptState(NamedTuple):
-    """Optimizer state of a run with layerwise updates: one optax state per block of
-    `rule.blocks(params)`; `neurokit.train.make_train_step` sees this type and calls
-    `rule.layerwise_step` instead of `rule.step` + one optimizer update."""
-    blocks: tuple
-
-
 # Streams folded into the base key, so that shuffling and rule noise never share keys.
 _INIT, _STEP, _SHUFFLE = 0, 1, 2
 
 
-def init_state(key, model, rule: Rule, optimizer: optax.GradientTransformation,
-               layerwise: bool = False) -> TrainState:
+def init_state(key, model, rule: Rule | OptimizerRule,
+               optimizer: optax.GradientTransformation) -> TrainState:
     """Initialises params, rule params, rule state and optimizer state from one key.
 
     Args:
-      layerwise: keep one optimizer state per block of `rule.blocks` (a
-        `LayerwiseOptState`), so that training steps each block as soon as its
-        gradient exists (`Rule.layerwise_step`). The parameters are the same
-        either way.
+      key: the run's key (kept in the state; per-step keys are folded in from it).
+      model: the network.
+      rule: a `Rule`, or an `OptimizerRule` (whose `init_opt_state` makes the
+        optimizer state: one per block for a layerwise form such as
+        `mf(model, layerwise=True)`). The parameters are the same either way.
+      optimizer: the optax optimizer the state is trained with.
+
+    Returns:
+      A `TrainState` at step 0.
 
     Raises:
-      ValueError: `layerwise` for a rule without a layerwise step.
+      ValueError: float16 parameters with an optimizer that keeps float16 state.
     """
-    check_layerwise(rule, layerwise)
     k_model, k_rule_params, k_rule = jax.random.split(jax.random.fold_in(key, _INIT), 3)
     params = rule.init_params(k_rule_params, model.init(k_model))
     rule_state = rule.init(k_rule, params)
-    if layerwise:
-        opt_state = LayerwiseOptState(tuple(optimizer.init(b) for b in rule.blocks(params)))
-    else:
-        opt_state = optimizer.init(params)
-    if not rule.applies_updates:  # a rule that steps its own weights owns their precision
-        check_optimizer_state(params, opt_state)
+    opt_state = with_optimizer(rule).init_opt_state(optimizer, params)
+    check_optimizer_state(params, opt_state)
     # a copy: a donated state (the training loops donate it) must not delete the caller's key
     return TrainState(params, opt_state, rule_state, jnp.copy(key), jnp.zeros((), jnp.int32))
 
 
-def check_layerwise(rule: Rule, layerwise: bool):
-    """ValueError unless `rule` can take layerwise updates (when they are asked for)."""
-    if layerwise and (rule.layerwise_step is None or rule.blocks is None):
-        raise ValueError('no layerwise step in this rule (only rules whose layers learn from '
-                         'local losses, such as mf, have one); set config.layerwise_updates=False '
-                         'or init_state(..., layerwise=False)')
-
-
-def check_opt_state(rule: Rule, optimizer: optax.GradientTransformation, params,
+def check_opt_state(rule: Rule | OptimizerRule, optimizer: optax.GradientTransformation, params,
                     opt_state) -> None:
     """ValueError unless `opt_state` has the tree structure `init_state` gives `optimizer`
-    for `params` (one state per block of `rule.blocks` for a `LayerwiseOptState`).
+    and `rule` for `params` (one state per block for a layerwise form).
 
     A state made by another optimizer (`init_state(..., optax.sgd(0.1))` stepped with
     `optax.adam`) otherwise fails deep inside optax (`'EmptyState' object has no
@@ -88,14 +77,17 @@ def check_opt_state(rule: Rule, optimizer: optax.GradientTransformation, params,
     Example:
       check_opt_state(rule, optimizer, state.params, state.opt_state)  # at trace time
     """
-    if isinstance(opt_state, LayerwiseOptState):
-        def made(p):
-            return LayerwiseOptState(tuple(optimizer.init(b) for b in rule.blocks(p)))
-    else:
-        made = optimizer.init
-    want = jax.eval_shape(made, params)
+    want = jax.eval_shape(lambda p: with_optimizer(rule).init_opt_state(optimizer, p), params)
     if jax.tree.structure(opt_state) == jax.tree.structure(want):
         return
+    per_block = isinstance(opt_state, LayerwiseOptState), isinstance(want, LayerwiseOptState)
+    if per_block[0] != per_block[1]:
+        made, wanted = (('one per block (a layerwise form)', 'one for all parameters')
+                        if per_block[0] else
+                        ('one for all parameters', 'one per block (a layerwise form)'))
+        raise ValueError(f'the optimizer state holds {made}, but this rule steps {wanted}; '
+                         'train with the rule the state was made for, or re-create the state '
+                         'with neurokit.train.init_state(key, model, rule, optimizer)')
     have, make = _kinds(opt_state), _kinds(want)
     what = (f'was made by another optimizer: it holds {have}, but this optimizer makes {make}'
             if have != make else 'does not fit this optimizer and these params (made for '

@@ -4,55 +4,40 @@ from __future__ import annotations
 import optax
 
 from neurokit.precision import check_optimizer_state
-from neurokit.rules.base import Rule
-from neurokit.train.state import (LayerwiseOptState, TrainState, check_layerwise, check_opt_state,
-                                  step_key)
+from neurokit.rules.base import OptimizerRule, Rule, with_optimizer
+from neurokit.train.state import TrainState, check_opt_state, step_key
 
 
-def make_train_step(rule: Rule, optimizer: optax.GradientTransformation, reduce=None):
+def make_train_step(rule: Rule | OptimizerRule, optimizer: optax.GradientTransformation,
+                    reduce=None):
     """`(state, batch) -> (state, metrics)`: the step shared by every rule.
 
-    Args:
-      rule, optimizer: what to step with.
-      reduce: optional `(updates, rule_state, metrics) -> same`, applied between the
-        rule and the optimizer (the pmap path averages across devices here).
+    A `Rule` is adapted to an `OptimizerRule` (`with_optimizer`: `rule.step`, then
+    `optimizer.update` and `optax.apply_updates`); an `OptimizerRule` (ipc, a
+    layerwise form) steps the optimizer inside its own pass.
 
-    A state whose `opt_state` is a `LayerwiseOptState` (`init_state(...,
-    layerwise=True)`) is stepped by `rule.layerwise_step`: each block's optimizer
-    update is applied inside the rule's forward pass.
+    Args:
+      rule, optimizer: what to step with; the state must come from
+        `init_state(key, model, rule, optimizer)` (or have its structure).
+      reduce: optional tree -> tree function (the pmap path averages across devices
+        with it): applied between a `Rule` and the optimizer, or after the step of
+        an `OptimizerRule` (see `with_optimizer`).
+
+    Returns:
+      The step function (not jitted).
 
     Raises (at trace time):
-      ValueError: the state's optimizer state was made by another optimizer
-        (`state.check_opt_state`), or float16 parameters with float16 optimizer state.
+      ValueError: the state's optimizer state was made by another optimizer or for
+        another form of the rule (`state.check_opt_state`), or float16 parameters
+        with float16 optimizer state.
     """
+    stepper = with_optimizer(rule, reduce)
 
     def train_step(state: TrainState, batch):
-        layerwise = isinstance(state.opt_state, LayerwiseOptState)
-        if layerwise:
-            check_layerwise(rule, True)
-        if layerwise or not rule.applies_updates:  # the optimizer steps this state
-            check_opt_state(rule, optimizer, state.params, state.opt_state)  # at trace time
-        if not rule.applies_updates:
-            check_optimizer_state(state.params, state.opt_state)
-        if layerwise:
-            if reduce is not None:
-                raise ValueError('layerwise updates apply each block inside the step, so there is '
-                                 'no point to average updates across devices (pmap); use '
-                                 "parallel='sharded' or layerwise_updates=False")
-            params, rule_state, blocks, metrics = rule.layerwise_step(
-                state.params, state.rule_state, state.opt_state.blocks, batch, step_key(state),
-                optimizer)
-            return TrainState(params, LayerwiseOptState(tuple(blocks)), rule_state, state.key,
-                              state.step + 1), metrics
-        updates, rule_state, metrics = rule.step(state.params, state.rule_state, batch,
-                                                 step_key(state))
-        if reduce is not None:
-            updates, rule_state, metrics = reduce((updates, rule_state, metrics))
-        if rule.applies_updates:
-            params, opt_state = optax.apply_updates(state.params, updates), state.opt_state
-        else:
-            updates, opt_state = optimizer.update(updates, state.opt_state, state.params)
-            params = optax.apply_updates(state.params, updates)
+        check_opt_state(rule, optimizer, state.params, state.opt_state)  # at trace time
+        check_optimizer_state(state.params, state.opt_state)
+        params, rule_state, opt_state, metrics = stepper.step(
+            state.params, state.rule_state, state.opt_state, batch, step_key(state), optimizer)
         return TrainState(params, opt_state, rule_state, state.key, state.step + 1), metrics
 
     return train_step

@@ -33,6 +33,7 @@ from neurokit.parallel import mesh as mesh_lib
 from neurokit.parallel import pipeline as pipeline_lib
 from neurokit.parallel import pmap as pmap_lib
 from neurokit.rules import combine, registry
+from neurokit.rules.base import Rule
 from neurokit.train import loop
 from neurokit.train.state import init_state
 
@@ -52,7 +53,7 @@ def batch_decomposable(rule, params, rule_state, batch, key, parts: int) -> tupl
     That is the condition under which pmap (per-device slices, averaged) and
     microbatch pipelining reproduce the single-device step.
     """
-    if rule.applies_updates:
+    if not isinstance(rule, Rule):  # an OptimizerRule steps the optimizer: no update to average
         return False, float('inf')
     step = jax.jit(rule.step)
     full = step(params, rule_state, batch, key)[0]

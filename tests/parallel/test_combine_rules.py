@@ -12,7 +12,7 @@ import optax
 import pytest
 
 from neurokit import losses, models, train
-from neurokit.rules import bp, registry
+from neurokit.rules import OptimizerRule, Rule, bp, registry
 from neurokit.rules.combine import chain, combine, layer_labels
 
 HIDDEN = (16, 16)
@@ -172,3 +172,49 @@ def test_fa_on_convs_dfa_on_dense():
     u_dfa, _, _ = dfa.step(params, state['dense'], batch, key)
     for i, kind in enumerate(kinds):
         _close(u['layers'][i], (u_fa if kind == 'conv' else u_dfa)['layers'][i], 1e-6)
+
+
+def _train_steps(model, rule, opt, batches):
+    state = train.init_state(jax.random.PRNGKey(0), model, rule, opt)
+    step = jax.jit(train.make_train_step(rule, opt))
+    for b in batches:
+        state, _ = step(state, b)
+    return state
+
+
+@pytest.mark.parametrize('combinator', ['combine', 'chain'])
+def test_a_part_that_steps_the_optimizer_makes_the_combination_one(setup, digits, combinator):
+    # mf's layerwise form steps its optimizer inside its pass: the combination must stay an
+    # OptimizerRule that keeps every part's optimizer state, and for an element-wise optimizer
+    # train as the plain combination + one update (each layer's state sees its owner's
+    # gradients only).
+    model, _, _ = setup
+    x, y, _, _ = digits
+
+    def build(layerwise):
+        if combinator == 'combine':
+            return combine({'hidden': registry.build('mf', model, layerwise=layerwise),
+                            'head': bp(model)}, layer_labels(3, hidden=(0, 2), head=(2, 3)))
+        return chain(model, [((0, 2), lambda m: registry.build('mf', m, layerwise=layerwise)),
+                             ((2, 3), bp)])
+
+    plain, wide = build(False), build(True)
+    assert isinstance(plain, Rule) and isinstance(wide, OptimizerRule)
+    opt = optax.adamw(3e-3, weight_decay=0.1)
+    batches = [{'x': x[32 * i:32 * (i + 1)], 'y': y[32 * i:32 * (i + 1)]} for i in range(3)]
+    want = _train_steps(model, plain, opt, batches)
+    got = _train_steps(model, wide, opt, batches)
+    parts = ((got.opt_state['hidden'], got.opt_state['head']) if combinator == 'combine' else
+             got.opt_state)
+    assert [type(s).__name__ for s in parts] == ['LayerwiseOptState', 'tuple']
+    assert jax.tree.structure(got.params) == jax.tree.structure(want.params)
+    for a, b in zip(jax.tree.leaves(got.params), jax.tree.leaves(want.params)):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-7)
+
+
+def test_the_pipeline_refuses_a_block_that_steps_the_optimizer(setup):
+    from neurokit.parallel.pipeline import LayerPipeline
+    model, _, _ = setup
+    parts = [((0, 2), lambda m: registry.build('mf', m, layerwise=True)), ((2, 3), bp)]
+    with pytest.raises(ValueError, match=r'block 0 \(layers \[0, 2\)\).*plain rule'):
+        LayerPipeline(model, parts, optax.adam(1e-3), batch_size=32, microbatches=2)

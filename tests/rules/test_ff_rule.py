@@ -176,9 +176,10 @@ def test_greedy_layers_change_only_in_their_window_and_train_alone(opt_name, cla
     n, hidden = 2, (12, 10, 8)
     windows = [(0, 2), (2, 4), (4, 7)]  # the last layer trains until the end
     model = _mlp(hidden)
-    rule = ff(model, mode='class_groups', class_goodness=class_goodness, greedy_steps_per_layer=n)
+    rule = ff(model, mode='class_groups', class_goodness=class_goodness, greedy_steps_per_layer=n,
+              layerwise=True)
     opt = GREEDY_OPTIMIZERS[opt_name]()
-    state = train.init_state(KEY, model, rule, opt, layerwise=True)
+    state = train.init_state(KEY, model, rule, opt)
     assert isinstance(state.opt_state, train.LayerwiseOptState)
     batches = [_batch(seed=10 + t) for t in range(windows[-1][1])]
     step = jax.jit(train.make_train_step(rule, opt))
@@ -225,13 +226,13 @@ def test_greedy_layers_change_only_in_their_window_and_train_alone(opt_name, cla
 def test_greedy_needs_layerwise_updates(make):
     from neurokit import train
     model = _mlp((12, 10))
-    rule = make(model, greedy_steps_per_layer=2)
-    opt = optax.adam(1e-2)
-    state = train.init_state(KEY, model, rule, opt)  # one optimizer state for all layers
-    with pytest.raises(ValueError, match='layerwise'):
-        jax.jit(train.make_train_step(rule, opt))(state, _batch())
+    # One optimizer state for all layers would move a layer outside its window.
+    with pytest.raises(ValueError, match='greedy_steps_per_layer=2 needs the layerwise form'):
+        make(model, greedy_steps_per_layer=2)
     # With layerwise updates the inactive layer stays put under Adam.
-    state = train.init_state(KEY, model, rule, opt, layerwise=True)
+    rule = make(model, greedy_steps_per_layer=2, layerwise=True)
+    opt = optax.adam(1e-2)
+    state = train.init_state(KEY, model, rule, opt)
     step = jax.jit(train.make_train_step(rule, opt))
     moved = []
     for _ in range(5):
@@ -243,22 +244,23 @@ def test_greedy_needs_layerwise_updates(make):
 
 
 @pytest.mark.parametrize('make', [
-    lambda m: ff(m, mode='unsupervised'),
-    lambda m: ff(m, mode='supervised', predict='head'),
-    lambda m: ff(m, mode='class_groups', class_goodness='aux'),
-    lambda m: cff(m, mode='class_groups'),
+    lambda m, **kw: ff(m, mode='unsupervised', **kw),
+    lambda m, **kw: ff(m, mode='supervised', predict='head', **kw),
+    lambda m, **kw: ff(m, mode='class_groups', class_goodness='aux', **kw),
+    lambda m, **kw: cff(m, mode='class_groups', **kw),
 ])
 def test_layerwise_step_without_schedule_equals_step_plus_one_update(make):
     from neurokit import train
     model = _mlp()
-    rule = make(model)
+    rule, layerwise_rule = make(model), make(model, layerwise=True)
     opt = optax.adamw(1e-2, weight_decay=0.1)
     whole = train.init_state(KEY, model, rule, opt)
-    layerwise = train.init_state(KEY, model, rule, opt, layerwise=True)
+    layerwise = train.init_state(KEY, model, layerwise_rule, opt)
     step = jax.jit(train.make_train_step(rule, opt))
+    layerwise_step = jax.jit(train.make_train_step(layerwise_rule, opt))
     for t in range(3):
         whole, m_whole = step(whole, _batch(seed=t))
-        layerwise, m_layer = step(layerwise, _batch(seed=t))
+        layerwise, m_layer = layerwise_step(layerwise, _batch(seed=t))
     np.testing.assert_allclose(float(m_layer['loss']), float(m_whole['loss']), rtol=1e-6)
     assert jax.tree.structure(layerwise.params) == jax.tree.structure(whole.params)
     for a, b in zip(jax.tree.leaves(layerwise.params), jax.tree.leaves(whole.params)):

@@ -120,9 +120,10 @@ def test_a_non_finite_layer_does_not_reach_later_layers(layerwise):
            + params['mf_proj'][1:]}
     opt = optax.adam(1e-2)
     if layerwise:
+        rule = mf(model, layerwise=True)
         step = jax.jit(make_train_step(rule, opt))
         def run(p):
-            state = init_state(jax.random.PRNGKey(0), model, rule, opt, layerwise=True)
+            state = init_state(jax.random.PRNGKey(0), model, rule, opt)
             new, metrics = step(state._replace(params=p), batch)
             return new.params, metrics
     else:
@@ -206,9 +207,9 @@ def test_registry_and_bad_arguments():
         mf(model, conv_scores='max')
 
 
-def _temp_bytes(rule, model, batch_size, layerwise=False):
+def _temp_bytes(rule, model, batch_size):
     opt = optax.adam(1e-3)
-    state = jax.eval_shape(lambda k: init_state(k, model, rule, opt, layerwise),
+    state = jax.eval_shape(lambda k: init_state(k, model, rule, opt),
                            jax.random.PRNGKey(0))
     batch = {'x': jax.ShapeDtypeStruct((batch_size, 28, 28, 1), jnp.float32),
              'y': jax.ShapeDtypeStruct((batch_size,), jnp.int32)}
@@ -229,6 +230,6 @@ def test_layerwise_train_step_needs_far_less_temp_memory_than_backprop():
     # With layerwise updates each block's gradient is applied inside the pass, so about one
     # layer's activations and one layer's gradient are alive at a time (backprop: all of both).
     model = models.mlp((28, 28, 1), 10, (256,) * 16)
-    lw = _temp_bytes(mf(model), model, 1024, layerwise=True)
+    lw = _temp_bytes(mf(model, layerwise=True), model, 1024)
     bp_bytes = _temp_bytes(bp(model), model, 1024)
     assert lw <= bp_bytes / 3, (lw, bp_bytes)

@@ -1,9 +1,9 @@
-"""Layerwise updates (`Rule.layerwise_step`): each block steps its optimizer inside the pass.
+"""Layerwise form (`mf(model, layerwise=True)`): each block steps its optimizer inside the pass.
 
 Oracle: for an element-wise optimizer, updating block by block with one optimizer
 state per block is the same computation as one update of the whole tree after the
-pass (`rule.step` + `optimizer.update`), so several training steps of the two
-must give the same parameters, for any schedule, momentum or decoupled decay.
+pass (the plain form's `step` + `optimizer.update`), so several training steps of
+the two must give the same parameters, for any schedule, momentum or decoupled decay.
 """
 import jax
 import jax.numpy as jnp
@@ -14,7 +14,8 @@ import pytest
 from neurokit.experiment import config as config_lib
 from neurokit import models
 from neurokit.experiment.errors import ConfigError
-from neurokit.rules.bp import bp
+from neurokit.rules import registry
+from neurokit.rules.base import OptimizerRule
 from neurokit.rules.mf import mf
 from neurokit.train import make_train_step
 from neurokit.train.state import LayerwiseOptState, init_state
@@ -32,8 +33,8 @@ def _batches(shape, n=16, c=10, steps=4):
         yield {'x': jax.random.normal(kx, (n,) + shape), 'y': jax.random.randint(ky, (n,), 0, c)}
 
 
-def _train(model, rule, opt, shape, layerwise):
-    state = init_state(jax.random.PRNGKey(0), model, rule, opt, layerwise=layerwise)
+def _train(model, rule, opt, shape):
+    state = init_state(jax.random.PRNGKey(0), model, rule, opt)
     step = jax.jit(make_train_step(rule, opt))
     losses = []
     for batch in _batches(shape):
@@ -51,8 +52,8 @@ def test_layerwise_steps_equal_one_update_after_the_pass(opt_name, net):
         model, shape = models.cnn((8, 8, 1), 10, channels=(4, 6), dense_widths=(12,)), (8, 8, 1)
     rule = mf(model)
     opt = OPTIMIZERS[opt_name]()
-    whole, loss_whole = _train(model, rule, opt, shape, layerwise=False)
-    layerwise, loss_layerwise = _train(model, rule, opt, shape, layerwise=True)
+    whole, loss_whole = _train(model, rule, opt, shape)
+    layerwise, loss_layerwise = _train(model, mf(model, layerwise=True), opt, shape)
     assert isinstance(layerwise.opt_state, LayerwiseOptState)
     np.testing.assert_allclose(loss_layerwise, loss_whole, rtol=1e-6)
     moved = jax.tree.map(lambda a, b: float(jnp.max(jnp.abs(a - b))),
@@ -63,18 +64,29 @@ def test_layerwise_steps_equal_one_update_after_the_pass(opt_name, net):
 
 
 def test_blocks_hold_every_parameter_once():
+    # One optimizer state per block, and the blocks cover every parameter: a state per
+    # (hidden layer + projection), and one for the last hidden layer with the output layer.
     model = models.mlp((12,), 10, (16, 16, 16))
-    rule = mf(model)
+    rule = mf(model, layerwise=True)
+    assert isinstance(rule, OptimizerRule)
     params = rule.init_params(jax.random.PRNGKey(1), model.init(jax.random.PRNGKey(0)))
+    # optax.sgd's state is empty; a state that copies its params shows which leaves it covers
+    copy = optax.GradientTransformation(lambda p: p, None)
+    opt_state = rule.init_opt_state(copy, params)
     ids = lambda t: sorted(id(x) for x in jax.tree.leaves(t))
-    assert ids(rule.blocks(params)) == ids(params)
-    assert len(rule.blocks(params)) == len(params['mf_proj']) + 1
+    assert ids(opt_state.blocks) == ids(params)
+    assert len(opt_state.blocks) == len(params['mf_proj']) + 1
 
 
 def test_rules_without_a_layerwise_step_refuse_it():
     model = models.mlp((12,), 10, (16,))
-    with pytest.raises(ValueError, match='no layerwise step'):
-        init_state(jax.random.PRNGKey(0), model, bp(model), optax.adam(1e-3), layerwise=True)
+    with pytest.raises(ValueError, match="rule 'bp' has no layerwise step .*cff, ff, mf.*"
+                                         'layerwise_updates=False'):
+        registry.build('bp', model, layerwise=True)
+    assert isinstance(registry.build('mf', model, layerwise=True), OptimizerRule)
+    assert [n for n in sorted(registry.RULES) if registry.has_layerwise(n)] == ['cff', 'ff', 'mf']
+    # 'layerwise' is the form, not a hyperparameter a config's rule_kwargs may set
+    assert 'layerwise' not in registry.hyperparameters('mf')
 
 
 def test_config_rejects_layerwise_with_global_clipping_or_pmap():

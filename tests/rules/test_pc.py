@@ -1,11 +1,13 @@
-"""Predictive coding: oracles against backprop and raw-JAX energies, and ipc's bookkeeping."""
+"""Predictive coding: oracles against backprop and raw-JAX energies, and ipc's weight steps."""
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
 
-from neurokit import models
+from neurokit import models, train
+from neurokit.precision import in_float32
+from neurokit.rules.base import OptimizerRule
 from neurokit.rules.bp import bp
 from neurokit.rules.pc import ipc, pc
 
@@ -147,33 +149,42 @@ def test_pcx_target_nudge_sets_output_node():
     assert _rel_err(g2, g1) < 1e-5
 
 
-def test_ipc_steps_weights_with_its_own_optimizer():
-    # ipc with plain SGD: every inference step moves params by -lr * dE/dW / B, from the same
-    # energy gradient as the activity step; updates are the total increment.
+def _ipc_step(rule, opt, params, batch):
+    """One ipc step with the optimizer `opt` from a fresh optimizer state."""
+    step = jax.jit(rule.step, static_argnums=5)
+    return step(params, rule.init(KEY, params), rule.init_opt_state(opt, params), batch, KEY, opt)
+
+
+def test_ipc_takes_T_steps_of_the_training_optimizer():
+    # ipc with optax.sgd(lr): every inference step moves the weights by -lr * dE/dW / B, from
+    # the same energy gradient (taken at the current nodes and weights) as the activity step.
     model, params, batch = _setup()
     lr_w, lr_x, T, x0, y = 0.05, 0.1, 3, batch['x'], batch['y']
-    rule = ipc(model, inference_steps=T, inference_lr=lr_x, weight_optimizer='sgd',
-               weight_lr=lr_w, weight_momentum=0.0)
-    assert rule.applies_updates
+    rule = ipc(model, inference_steps=T, inference_lr=lr_x)
+    assert isinstance(rule, OptimizerRule)
     p, xs = params, list(model.apply(params, x0)[1][:-1])
     for _ in range(T):
         gp, gx = jax.grad(lambda p_, xs_: _raw_energy(model, p_, xs_, x0, y), (0, 1))(p, xs)
         p = jax.tree.map(lambda a, g: a - lr_w * g / x0.shape[0], p, gp)
         xs = [x - lr_x * g for x, g in zip(xs, gx)]
-    inc, state, _ = _step(rule, params, batch)
-    ref = jax.tree.map(lambda a, b: a - b, p, params)
-    assert _rel_err(inc, ref) < 1e-4
-    assert jax.tree.structure(state.opt_state) == jax.tree.structure(
-        optax.sgd(lr_w).init(params))
+    opt = optax.sgd(lr_w)
+    new, _, opt_state, _ = _ipc_step(rule, opt, params, batch)
+    moved = jax.tree.map(lambda a, b: a - b, new, params)
+    assert _rel_err(moved, jax.tree.map(lambda a, b: a - b, p, params)) < 1e-4
+    assert jax.tree.structure(opt_state) == jax.tree.structure(opt.init(params))
 
 
-def test_ipc_keeps_adam_state_across_steps():
-    model, params, batch = _setup()
-    rule = ipc(model, inference_steps=4, weight_optimizer='adamw', weight_lr=1e-3)
-    state = rule.init(KEY, params)
-    _, state, _ = jax.jit(rule.step)(params, state, batch, KEY)
+def test_ipc_steps_the_optimizer_T_times_per_batch():
+    # The optimizer's own step count (Adam's bias correction, a schedule's position) counts
+    # weight steps: T per batch, carried from one batch to the next in the train state.
+    model, _, batch = _setup()
+    rule, opt = ipc(model, inference_steps=4), optax.adam(1e-3)
+    state = train.init_state(KEY, model, rule, opt)
+    step = jax.jit(train.make_train_step(rule, opt))
+    for _ in range(2):
+        state, _ = step(state, batch)
     counts = [int(c) for c in jax.tree.leaves(state.opt_state) if jnp.ndim(c) == 0]
-    assert counts and all(c == 4 for c in counts)  # one weight step per inference step
+    assert counts and all(c == 8 for c in counts)
 
 
 def test_bad_settings_raise():
@@ -186,8 +197,6 @@ def test_bad_settings_raise():
         pc(model, nudge='sideways')
     with pytest.raises(ValueError, match='inference_steps'):
         ipc(model, inference_steps=0)
-    with pytest.raises(ValueError, match='weight_optimizer'):
-        ipc(model, weight_optimizer='lion')
 
 
 def test_bp_twin_shape_matches():
@@ -246,45 +255,75 @@ def test_pc_bfloat16_updates_match_float32(kw):
     _check_bf16(pc, kw)
 
 
-# ipc with SGD: its AdamW normalises each coordinate's gradient, so coordinates whose gradient
+def _summing_sgd(lr):
+    """optax.sgd(lr) whose state is the sum of its updates in float32: ipc's total weight
+    displacement of a batch, before the parameters' rounding to their dtype hides it."""
+    def init(params):
+        return jax.tree.map(lambda a: jnp.zeros(a.shape, jnp.float32), params)
+
+    def update(grads, total, params=None):
+        del params
+        updates = jax.tree.map(lambda g: -lr * g, grads)
+        return updates, jax.tree.map(lambda t, u: t + u.astype(jnp.float32), total, updates)
+
+    return optax.GradientTransformation(init, update)
+
+
+# ipc with SGD: AdamW normalises each coordinate's gradient, so coordinates whose gradient
 # is near zero get O(lr) steps of arbitrary sign and the update map itself is ill-conditioned
 # (2^-9 parameter noise moves float32 ipc-adamw updates by ~10%); SGD's is as well
 # conditioned as pc's.
-@pytest.mark.parametrize('kw', [dict(weight_lr=0.05),
+@pytest.mark.parametrize('kw', [dict(sgd_lr=0.05),
                                 dict(beta=0.1, nudge='target', inference_steps=40, inference_lr=0.2,
-                                     weight_lr=0.01)])
-def test_ipc_bfloat16_updates_match_float32(kw):
-    _check_bf16(ipc, dict(weight_optimizer='sgd', weight_momentum=0.0, **kw))
+                                     sgd_lr=0.01)])
+def test_ipc_bfloat16_weight_steps_match_float32(kw):
+    kw = dict(kw)
+    opt = _summing_sgd(kw.pop('sgd_lr'))
+    model32, model16, p32, p16, batch, bound = _bf16_setup()
+    new16, _, moved16, _ = _ipc_step(ipc(model16, **kw), opt, p16, batch)
+    _, _, moved32, _ = _ipc_step(ipc(model32, **kw), opt, p32, batch)
+    assert all(a.dtype == jnp.bfloat16 for a in jax.tree.leaves(new16))
+    errs = [_rel_err(a, b) for a, b in zip(moved16['layers'], moved32['layers'])]
+    assert max(errs) < bound, (errs, bound)
 
 
 @pytest.mark.parametrize('make,kw', [(pc, dict(nudge='target')), (pc, dict(nudge='energy')),
-                                     (pc, dict(fixed_prediction=True)),
-                                     (ipc, dict(weight_optimizer='sgd'))])
+                                     (pc, dict(fixed_prediction=True)), (ipc, {})])
 def test_beta_can_be_traced(make, kw):
     # A sweep varies beta inside one program: the rule is built from a traced beta.
     model, params, batch = _setup()
+    opt = optax.sgd(0.05)
 
     def updates(beta):
         rule = make(model, beta=beta, **kw)
+        if isinstance(rule, OptimizerRule):  # ipc: the weights after its steps
+            return rule.step(params, rule.init(KEY, params), rule.init_opt_state(opt, params),
+                             batch, KEY, opt)[0]
         return rule.step(params, rule.init(KEY, params), batch, KEY)[0]
 
     traced = jax.jit(jax.vmap(updates))(jnp.asarray([1.0, 0.3]))
     for i, beta in enumerate((1.0, 0.3)):
-        ref = _step(make(model, beta=beta, **kw), params, batch)[0]
+        rule = make(model, beta=beta, **kw)
+        ref = (_ipc_step(rule, opt, params, batch) if isinstance(rule, OptimizerRule) else
+               _step(rule, params, batch))[0]
         assert _rel_err(jax.tree.map(lambda a: a[i], traced), ref) < 1e-5
 
 
-def test_ipc_with_float16_weights_and_adamw_stays_finite():
-    # ipc steps its own optimizer: with float16 weights, AdamW's eps (1e-8) and the squares
-    # of small gradients are 0 in float16, and its first step was 0/0 = NaN; the optimizer
-    # now keeps its state and arithmetic in float32, so the weights move and stay finite.
+def test_ipc_with_float16_weights_needs_a_float32_optimizer_state_and_stays_finite():
+    # With float16 weights, AdamW's eps (1e-8) and the squares of small gradients are 0 in
+    # float16, and its first step is 0/0 = NaN: ipc, like every rule, is refused a float16
+    # optimizer state, and with in_float32 (what optim.build gives float16 models) the
+    # weights move and stay finite.
     model = models.mlp((12,), 5, (16, 16), dtype='float16')
-    rule = ipc(model, inference_steps=4, weight_optimizer='adamw', weight_lr=1e-2)
+    rule = ipc(model, inference_steps=4)
     k = jax.random.PRNGKey(0)
-    params = rule.init_params(k, model.init(k))
-    state = rule.init(k, params)
+    with pytest.raises(ValueError, match='in_float32'):
+        train.init_state(k, model, rule, optax.adamw(1e-2))
+    opt = in_float32(optax.adamw(1e-2))
+    state = train.init_state(k, model, rule, opt)
     batch = {'x': jax.random.normal(k, (8, 12)), 'y': jnp.arange(8) % 5}
-    increments, _, _ = jax.jit(rule.step)(params, state, batch, k)  # the loop adds them
-    for u in jax.tree.leaves(increments):
-        assert u.dtype == jnp.float16 and np.all(np.isfinite(np.asarray(u, np.float32)))
-    assert any(np.any(np.asarray(u) != 0) for u in jax.tree.leaves(increments))
+    new, _ = jax.jit(train.make_train_step(rule, opt))(state, batch)
+    for a in jax.tree.leaves(new.params):
+        assert a.dtype == jnp.float16 and np.all(np.isfinite(np.asarray(a, np.float32)))
+    assert any(np.any(np.asarray(a) != np.asarray(b))
+               for a, b in zip(jax.tree.leaves(new.params), jax.tree.leaves(state.params)))

@@ -85,8 +85,8 @@ def test_a_state_made_by_another_optimizer_is_refused_when_traced(setup, case, e
 
 def test_a_layerwise_state_of_another_optimizer_is_refused(setup):
     model, _, x, y = setup
-    rule = rules.build('mf', model)
-    state = train.init_state(jax.random.PRNGKey(0), model, rule, optax.sgd(0.1), layerwise=True)
+    rule = rules.build('mf', model, layerwise=True)
+    state = train.init_state(jax.random.PRNGKey(0), model, rule, optax.sgd(0.1))
     with pytest.raises(ValueError, match='made by another optimizer: it holds LayerwiseOptState, '
                                          'EmptyState, EmptyState'):
         train.make_train_step(rule, optax.adam(1e-3))(state, {'x': x[:BATCH], 'y': y[:BATCH]})
@@ -144,10 +144,11 @@ def test_a_layerwise_state_steps_as_one_update_after_the_pass(setup):
     # for adam (element-wise) the per-block states give the whole-tree update (rules/base.py)
     model, _, x, y = setup
     rule, opt = rules.build('mf', model), optax.adam(1e-3)
+    layerwise_rule = rules.build('mf', model, layerwise=True)
     batch = {'x': x[:BATCH], 'y': y[:BATCH]}
     whole = train.init_state(jax.random.PRNGKey(0), model, rule, opt)
-    layerwise = train.init_state(jax.random.PRNGKey(0), model, rule, opt, layerwise=True)
-    stepped, _ = jax.jit(train.make_train_step(rule, opt))(layerwise, batch)
+    layerwise = train.init_state(jax.random.PRNGKey(0), model, layerwise_rule, opt)
+    stepped, _ = jax.jit(train.make_train_step(layerwise_rule, opt))(layerwise, batch)
     assert isinstance(stepped.opt_state, train.LayerwiseOptState)
     for u, v in zip(jax.tree.leaves(stepped.params),
                     jax.tree.leaves(_by_hand(rule, opt, whole, batch).params), strict=True):
