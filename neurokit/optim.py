@@ -1,7 +1,6 @@
 """optax optimizers and schedules: from a config (`build`) or from values (`make`).
 
-A leaf module (it imports no rule and no training code), so that a rule with
-its own optimizer (incremental PC) builds it here as `run` does.
+A leaf module: it imports no rule and no training code.
 """
 from __future__ import annotations
 

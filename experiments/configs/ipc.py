@@ -7,14 +7,14 @@ Networks -- Made Simple", ICLR 2025; code liukidar/pcx). The weight steps are
 `config.optimizer`'s, taken T times per batch: its step count advances by T per
 batch, so this config keeps a constant learning rate (a schedule laid out in
 batches would end after 1/T of the run).
-The activity step here is per example; PCX's 0.8 acts on the batch-mean energy
-(0.8/128 per example). 0.8 per example was kept as it trains well (86.7% test
-after 2 epochs against pc's 84.2%); it was not tuned on a validation split.
+The activity step is per example (the energy is summed over the batch), as PCX's
+tuned steps are (docs/design.md, "Predictive coding (`pc`, `ipc`)"); 0.8 is PCX's iPC value. It
+was not tuned here on a validation split.
 
 Command:
   python -m experiments.train --config=experiments/configs/ipc.py --workdir=/tmp/ipc
 
-Expected (measured, results/pc.md): test accuracy 89.73 +- 0.18 over 3 seeds
+Expected (BENCHMARKS.md, `pc.mlp128.ipc`): test accuracy 89.73 +- 0.18 over 3 seeds
 (`--config.num_seeds=3`), against pc's 88.85 +- 0.12 with the same network size,
 epochs and batch; about 27 s per epoch for 3 vmapped seeds on a 2-core CPU.
 With `--config.model.hidden=1000,1000 --config.epochs=5`: 88.31 +- 0.41 (pc 87.73).
@@ -32,7 +32,6 @@ def get_config():
         inference_momentum=0.25,
     ))
     config.epochs = 25
-    config.batch_size = 128
     config.model.hidden = (128, 128, 128)
     config.model.activation = 'leaky_relu'
     config.optimizer.name = 'adamw'

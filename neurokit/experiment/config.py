@@ -21,8 +21,7 @@ from neurokit.rules import registry as rule_registry
 def base_config() -> ml_collections.ConfigDict:
     """All keys a run accepts, with defaults (backprop MLP on Fashion-MNIST)."""
     c = ml_collections.ConfigDict()
-    # the registry's first rule: backprop, the baseline the others are measured against
-    c.rule = next(iter(rule_registry.RULES))
+    c.rule = rule_registry.BASELINE  # backprop, the baseline the others are measured against
     c.rule_kwargs = ml_collections.ConfigDict()  # the rule constructor's hyperparameters
     c.dataset = 'fashion_mnist'
     c.data_dir = ''            # '' = the data set's default folder

@@ -118,8 +118,8 @@ class Placement:
         out = list(self._notes)
         if self.mode == 'pmap' and not rule_registry.pmap_exact(config.rule):
             out.append(f'--config.parallel=pmap with rule {config.rule}: each device computes its '
-                       'slice of the batch alone (its own random negatives or own optimizer '
-                       'steps), so the numbers differ from one device; use '
+                       'slice of the batch alone (its own random negatives, or its optimizer '
+                       'steps on its slice alone), so the numbers differ from one device; use '
                        '--config.parallel=sharded for the single-device numbers')
         dropped = n_available - self.train_rows(n_available)
         if dropped:

@@ -34,6 +34,9 @@ _RULES = {
 }
 
 
+# The rule every other is measured against: a config's default rule, compare's reference.
+BASELINE = 'bp'
+
 # The constructor keyword that asks a rule for its layerwise form (not a hyperparameter:
 # the config's key is config.layerwise_updates).
 LAYERWISE = 'layerwise'

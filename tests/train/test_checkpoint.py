@@ -11,7 +11,6 @@ import optax
 import pytest
 
 from neurokit import models
-from neurokit.rules import registry
 from neurokit.experiment.config import base_config
 from neurokit.experiment.errors import TrainingError, WorkdirError
 from neurokit.rules import registry
