@@ -302,5 +302,22 @@ fig('peers.biotorch', 'neurokit / BioTorch samples/s (fa), MLP 784-256x7-10, bat
 fig('peers.fflib', 'neurokit ff / fflib ff samples/s, MLP 2x1000, batch 128', kind='fflib',
     rule='ff', model=MLP2K, unit='x', part='cpu', params={'steps': 40, 'repeats': 5})
 
+# ------------------------------------------------------- restructuring (#28)
+VS_MAIN = {'commit': '2d5d4a6', 'rules': 'all', 'changed': ('ipc',),
+           'resume_rules': ('bp', 'mf', 'pc', 'dfa', 'ipc'),
+           'args': ('--config.train_limit=512', '--config.batch_size=64',
+                    '--config.tensorboard=False')}
+fig('restructure.params_vs_main', 'every rule but ipc: final params vs the pre-restructuring '
+    'main (same CLI command, 2 epochs), worst relative difference', issue=28, kind='vs_commit',
+    model="each rule's config", unit='rel. diff', stat='max', target=1e-6, direction='<=',
+    part='cpu', params=VS_MAIN)
+fig('restructure.resume_main_checkpoint', "a run the pre-restructuring main stopped after epoch "
+    '1, resumed here: worst relative difference to its uninterrupted run', issue=28,
+    kind='vs_commit', model="each rule's config", unit='rel. diff', stat='max', target=1e-6,
+    direction='<=', part='cpu', params=VS_MAIN)
+fig('restructure.benchmark_lines', 'lines of experiments/benchmarks/**/*.py', issue=28,
+    kind='lines', unit='lines', target=2500, direction='<=', part='cpu',
+    params={'glob': 'experiments/benchmarks/**/*.py'})
+
 BY_ID = {f['id']: f for f in FIGURES}
 assert len(BY_ID) == len(FIGURES), 'duplicate figure ids'

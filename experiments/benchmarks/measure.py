@@ -607,6 +607,86 @@ def fflib(figs, quick):
                    rows=[{'implementation': k, 'samples/s': round(v)} for k, v in rate.items()])]
 
 
+def _cli_params(tree, rule, workdir, args, env=None):
+    """Runs experiments.train of checkout `tree` on `rule`'s config; the final params'
+    leaves from its newest checkpoint (None and the error line when it refused)."""
+    import glob
+    import orbax.checkpoint as ocp
+    proc = subprocess.run([sys.executable, '-m', 'experiments.train',
+                           f'--config=experiments/configs/{rule}.py', f'--workdir={workdir}',
+                           *args], cwd=tree, capture_output=True, text=True,
+                          env=dict(os.environ, PYTHONPATH=tree, **(env or {})))
+    if proc.returncode:
+        return None, proc.returncode, (proc.stderr.strip().splitlines() or [''])[-1]
+    newest = max(glob.glob(os.path.join(workdir, 'checkpoints', '*')),
+                 key=lambda d: int(os.path.basename(d)))
+    state = ocp.PyTreeCheckpointer().restore(os.path.join(newest, 'state'))
+    return jax.tree.leaves(state['params'] if 'params' in state else state[0]), 0, ''
+
+
+def _worst_rel(a, b) -> float:
+    return max(float(np.max(np.abs(np.asarray(x, np.float64) - np.asarray(y, np.float64))))
+               / max(float(np.max(np.abs(np.asarray(x, np.float64)))), 1e-30)
+               for x, y in zip(a, b))
+
+
+def vs_commit(figs, quick):
+    """This checkout against `params['commit']` (a git worktree), through the CLI with the
+    same command: every rule's final params (2 epochs), and a workdir the old commit
+    stopped (SIGTERM after epoch 1, 3 epochs asked) resumed here against the old
+    uninterrupted run. Rules in `changed` differ on purpose and are reported, not counted."""
+    p = figs[0]['params']
+    tmp = tempfile.mkdtemp(prefix='nkb_vs_')
+    old = os.path.join(tmp, 'old')
+    subprocess.run(['git', 'worktree', 'add', '-q', '--detach', old, p['commit']], cwd=R.REPO,
+                   check=True)
+    try:
+        out = {}
+        names = _rules(p['rules'])[:2 if quick else None]
+        rows, diffs = [], []
+        for rule in names:
+            a, *_ = _cli_params(old, rule, os.path.join(tmp, f'a_{rule}'),
+                                [*p['args'], '--config.epochs=2'])
+            b, *_ = _cli_params(R.REPO, rule, os.path.join(tmp, f'b_{rule}'),
+                                [*p['args'], '--config.epochs=2'])
+            d = _worst_rel(a, b)
+            rows.append({'rule': rule, 'rel. diff': f'{d:.1e}', 'bit-identical':
+                         all(np.array_equal(x, y) for x, y in zip(a, b)),
+                         'counted': rule not in p['changed']})
+            diffs += [d] if rule not in p['changed'] else []
+        out['restructure.params_vs_main'] = (diffs, rows)
+        rows, diffs = [], []
+        for rule in p['resume_rules'][:2 if quick else None]:
+            args = [*p['args'], '--config.epochs=3']
+            whole, *_ = _cli_params(old, rule, os.path.join(tmp, f'w_{rule}'), args)
+            stopped = os.path.join(tmp, f's_{rule}')
+            _cli_params(old, rule, stopped, args, {'NEUROKIT_TEST_HOOK': '1:after_checkpoint:term'})
+            resumed, code, line = _cli_params(R.REPO, rule, stopped, args)
+            if resumed is None:
+                rows.append({'rule': rule, 'resumed': f'refused (exit {code}): {line[:160]}'})
+                continue
+            d = _worst_rel(whole, resumed)
+            rows.append({'rule': rule, 'resumed': f'{d:.1e}'})
+            diffs.append(d)
+        out['restructure.resume_main_checkpoint'] = (diffs, rows)
+    finally:
+        subprocess.run(['git', 'worktree', 'remove', '--force', old], cwd=R.REPO)
+        shutil.rmtree(tmp, ignore_errors=True)
+    return [R.make(f['id'], out[f['id']][0], f['unit'], {'measure': p}, command=_suite_command(f),
+                   rows=out[f['id']][1]) for f in figs]
+
+
+def lines(figs, quick):
+    """Lines of the files `params['glob']` matches."""
+    import glob
+    fig = figs[0]
+    files = sorted(glob.glob(os.path.join(R.REPO, fig['params']['glob']), recursive=True))
+    counts = {os.path.relpath(f, R.REPO): sum(1 for _ in open(f)) for f in files}
+    return [R.make(fig['id'], [sum(counts.values())], fig['unit'], {'measure': fig['params']},
+                   command=_suite_command(fig),
+                   rows=[{'file': f, 'lines': n} for f, n in counts.items()])]
+
+
 def _suite_command(fig) -> str:
     return f"python -m experiments.benchmarks.suite --only={fig['id']}"
 
@@ -615,4 +695,4 @@ KINDS = {'train': train_run, 'select': select, 'speed': speed, 'scan_loop': scan
          'memory': memory, 'aot_memory': aot_memory, 'gpu_peak': gpu_peak, 'pc_oracle': pc_oracle,
          'fa_oracle': fa_oracle, 'seeds': seeds, 'traces': traces, 'equality': equality,
          'multihost': multihost, 'checkpoint': checkpoint, 'pcx': pcx, 'pcx_accuracy': pcx_accuracy,
-         'biotorch': biotorch, 'fflib': fflib}
+         'biotorch': biotorch, 'fflib': fflib, 'vs_commit': vs_commit, 'lines': lines}
