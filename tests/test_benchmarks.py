@@ -169,8 +169,10 @@ def test_suite_plan_covers_each_part_and_refuses_unknown_ids(capsys):
 def test_a_manual_figure_is_recorded_and_rendered(tmp_path, monkeypatch):
     """`suite --manual=ID=VALUE` saves a record with the definition's command, and a figure
     that reads another's record (the 5-minute test-suite target) takes its verdict from it."""
+    from experiments.benchmarks import plots
     monkeypatch.setattr(R, 'RECORDS', str(tmp_path / 'records.jsonl'))
     monkeypatch.setattr(render, 'OUT', str(tmp_path / 'BENCHMARKS.md'))
+    monkeypatch.setattr(plots, 'PLOTS', str(tmp_path / 'plots'))  # the repository's stay as they are
     assert suite.main(['--manual=core.test_suite=4.5']) == 0
     rec = R.load()['core.test_suite']
     assert rec['values'] == [4.5] and rec['unit'] == 'min'
