@@ -7,6 +7,7 @@ the whole training state round-trips through an orbax checkpoint.
 """
 import os
 import re
+import types
 
 import jax
 import jax.numpy as jnp
@@ -39,27 +40,60 @@ def _setup(name, model, key=jax.random.PRNGKey(0)):
     return rule, opt, train.init_state(key, model, rule, opt)
 
 
+_CASES = {}
+_CKPT = []
+
+
+def _checkpointer():
+    """The module's one orbax checkpointer (created on first use, not at collection)."""
+    if not _CKPT:
+        _CKPT.append(ocp.StandardCheckpointer())
+    return _CKPT[0]
+
+
+def _case(name):
+    """The rule's float32 MLP case, built once per module: model, rule, optimizer, initial
+    state and ONE jitted training step that counts its traces.
+
+    Every check that steps the float32 MLP with a batch of 32 uses this step, so a rule's
+    step is compiled once and `traces` counts every trace the module caused.
+
+    Args:
+      name: a registered rule name.
+
+    Returns:
+      A namespace with model, rule, opt, state, traces (list, one entry per trace) and step.
+    """
+    if name not in _CASES:
+        model = _mlp()
+        rule, opt, state = _setup(name, model)
+        traces = []
+
+        def counted(s, b):
+            traces.append(1)
+            return train.make_train_step(rule, opt)(s, b)
+
+        _CASES[name] = types.SimpleNamespace(model=model, rule=rule, opt=opt, state=state,
+                                             traces=traces, step=jax.jit(counted))
+    return _CASES[name]
+
+
 @pytest.mark.parametrize('name', RULE_NAMES)
 def test_step_jits_once(name, digits):
-    rule, opt, state = _setup(name, _mlp())
-    traces = []
-
-    def counted(s, b):
-        traces.append(1)
-        return train.make_train_step(rule, opt)(s, b)
-
-    step = jax.jit(counted)
+    case = _case(name)
+    state = case.state
     for i in range(3):
-        state, metrics = step(state, _batch(digits, offset=32 * i))
+        state, metrics = case.step(state, _batch(digits, offset=32 * i))
     jax.block_until_ready(state)
-    assert len(traces) == 1
+    assert len(case.traces) == 1
     assert np.isfinite(float(metrics['loss']))
 
 
 @pytest.mark.parametrize('name', RULE_NAMES)
 def test_learns_digits(name, digits):
     x, y, xt, yt = digits
-    rule, opt, state = _setup(name, _mlp())
+    case = _case(name)
+    rule, opt, state = case.rule, case.opt, case.state
     epoch = jax.jit(train.make_epoch(rule, opt, 64))
     for e in range(TOY_EPOCHS):
         state, metrics = epoch(state, x, y, e)
@@ -70,13 +104,29 @@ def test_learns_digits(name, digits):
 @pytest.mark.parametrize('dtype', [jnp.float32, jnp.bfloat16])
 @pytest.mark.parametrize('name', RULE_NAMES)
 def test_updates_keep_tree_and_dtypes(name, dtype, digits):
-    rule, opt, state = _setup(name, _mlp(dtype))
     batch = _batch(digits)
     key = jax.random.PRNGKey(1)
-    outs = [jax.jit(lambda s: rules.with_optimizer(rule).step(
-        s.params, s.rule_state, s.opt_state, batch, key, opt))(state)]  # the new params
-    if isinstance(rule, rules.Rule):  # a plain rule's own updates
-        outs.append(jax.jit(rule.step)(state.params, state.rule_state, batch, key))
+    if dtype == jnp.float32:
+        # make_train_step is with_optimizer(rule).step with its outputs put in a TrainState,
+        # so the module's one compiled float32 step gives the adapted step's outputs.
+        case = _case(name)
+        rule, state = case.rule, case.state
+        new_state, metrics = case.step(state, batch)
+        outs = [(new_state.params, new_state.rule_state, new_state.opt_state, metrics)]
+        if isinstance(rule, rules.Rule):  # a plain rule's own updates (shared with pmap_exact)
+            outs.append(jax.jit(rule.step)(state.params, state.rule_state, batch, key))
+    else:
+        rule, opt, state = _setup(name, _mlp(dtype))
+        plain = isinstance(rule, rules.Rule)
+
+        @jax.jit  # the adapted step and a plain rule's own updates: one compilation
+        def both(s):
+            adapted = rules.with_optimizer(rule).step(s.params, s.rule_state, s.opt_state,
+                                                      batch, key, opt)
+            return adapted, (rule.step(s.params, s.rule_state, batch, key) if plain else None)
+
+        adapted, own = both(state)
+        outs = [adapted] + ([own] if plain else [])
     for out in outs:
         new, rule_state, metrics = out[0], out[1], out[-1]
         assert jax.tree.structure(new) == jax.tree.structure(state.params)
@@ -92,16 +142,18 @@ def test_updates_keep_tree_and_dtypes(name, dtype, digits):
 
 @pytest.mark.parametrize('name', RULE_NAMES)
 def test_vmap_equals_separate_calls(name, digits):
-    model = _mlp()
-    rule, opt, _ = _setup(name, model)
-    keys = jnp.stack([jax.random.PRNGKey(3), jax.random.PRNGKey(4)])
-    states = jax.vmap(lambda k: train.init_state(k, model, rule, opt))(keys)
+    case = _case(name)
+    model, rule, opt = case.model, case.rule, case.opt
+    # Two members initialised one by one and stacked (op by op, nothing to compile); what is
+    # compared is the vmapped step with the step on each member alone.
+    states = jax.tree.map(lambda a, b: jnp.stack([a, b]),
+                          *(train.init_state(jax.random.PRNGKey(k), model, rule, opt)
+                            for k in (3, 4)))
     batches = jax.tree.map(lambda a, b: jnp.stack([a, b]), _batch(digits), _batch(digits, offset=32))
-    step = train.make_train_step(rule, opt)
-    together, _ = jax.jit(jax.vmap(step))(states, batches)
+    together, _ = jax.jit(jax.vmap(train.make_train_step(rule, opt)))(states, batches)
     for i in range(2):
-        alone, _ = jax.jit(step)(jax.tree.map(lambda a: a[i], states),
-                                 jax.tree.map(lambda a: a[i], batches))
+        alone, _ = case.step(jax.tree.map(lambda a: a[i], states),
+                             jax.tree.map(lambda a: a[i], batches))
         for a, b in zip(jax.tree.leaves(alone.params), jax.tree.leaves(together.params)):
             np.testing.assert_allclose(np.asarray(a), np.asarray(b[i]), rtol=1e-5, atol=1e-6)
 
@@ -112,7 +164,8 @@ def test_step_takes_numpy_batches_and_refuses_bad_ones(name, digits):
     labels, or labels outside [0, 10) (a zero one-hot row: silently no loss) are a
     ValueError naming the problem, whether the step is jitted or not (labels: outside
     jit, where their values are known)."""
-    rule, opt, state = _setup(name, _mlp())
+    case = _case(name)
+    rule, opt, state = case.rule, case.opt, case.state
     x, y = (np.asarray(a) for a in _batch(digits).values())
     k = jax.random.PRNGKey(1)
     stepper = rules.with_optimizer(rule)  # one signature for a Rule and an OptimizerRule
@@ -154,16 +207,29 @@ def test_cnn_step(name, digits):
     assert rule.predict(state.params, state.rule_state, batch['x']).shape == (32, 10)
 
 
-@pytest.mark.parametrize('name', RULE_NAMES)
-def test_state_roundtrips_through_checkpoint(name, digits, tmp_path):
-    rule, opt, state = _setup(name, _mlp())
-    step = jax.jit(train.make_train_step(rule, opt))
-    state, _ = step(state, _batch(digits))
-    ckpt = ocp.StandardCheckpointer()
-    path = os.path.join(tmp_path, 'state')
-    ckpt.save(path, state)
+@pytest.fixture(scope='module')
+def roundtrip(digits, tmp_path_factory):
+    """Every rule's state after one step, saved in ONE orbax checkpoint and restored.
+
+    One save and one restore for the module instead of one per rule (each costs orbax's
+    start-up); every rule's state is its own subtree, checked by its own case below.
+
+    Returns:
+      {name: (state, restored state)}.
+    """
+    states = {n: _case(n).step(_case(n).state, _batch(digits))[0] for n in RULE_NAMES}
+    ckpt = _checkpointer()
+    path = os.path.join(tmp_path_factory.mktemp('conformance'), 'state')
+    ckpt.save(path, states)
     ckpt.wait_until_finished()
-    restored = ckpt.restore(path, state)
+    restored = ckpt.restore(path, states)
+    return {n: (states[n], restored[n]) for n in RULE_NAMES}
+
+
+@pytest.mark.parametrize('name', RULE_NAMES)
+def test_state_roundtrips_through_checkpoint(name, digits, roundtrip):
+    step = _case(name).step
+    state, restored = roundtrip[name]
     assert jax.tree.structure(restored) == jax.tree.structure(state)
     for a, b in zip(jax.tree.leaves(state), jax.tree.leaves(restored)):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
@@ -181,12 +247,12 @@ LAYERWISE_NAMES = [n for n in RULE_NAMES if registry.has_layerwise(n)]
 def test_layerwise_step_equals_step_plus_one_update(name, digits, tmp_path):
     # Adam is element-wise: stepping block by block inside the pass must give the
     # numbers of one update after it; the layerwise state also checkpoints.
-    rule, layerwise_rule = registry.build(name, _mlp()), registry.build(name, _mlp(),
-                                                                        layerwise=True)
+    case = _case(name)
+    rule, layerwise_rule = case.rule, registry.build(name, case.model, layerwise=True)
     opt = optax.adam(optax.cosine_decay_schedule(1e-2, 10))
     key = jax.random.PRNGKey(0)
-    whole = train.init_state(key, _mlp(), rule, opt)
-    layerwise = train.init_state(key, _mlp(), layerwise_rule, opt)
+    whole = train.init_state(key, case.model, rule, opt)
+    layerwise = train.init_state(key, case.model, layerwise_rule, opt)
     step = jax.jit(train.make_train_step(rule, opt))
     layerwise_step = jax.jit(train.make_train_step(layerwise_rule, opt))
     for i in range(3):
@@ -195,7 +261,7 @@ def test_layerwise_step_equals_step_plus_one_update(name, digits, tmp_path):
     np.testing.assert_allclose(float(m_layer['loss']), float(m_whole['loss']), rtol=1e-6)
     for a, b in zip(jax.tree.leaves(layerwise.params), jax.tree.leaves(whole.params)):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-7)
-    ckpt = ocp.StandardCheckpointer()
+    ckpt = _checkpointer()
     path = os.path.join(tmp_path, 'state')
     ckpt.save(path, layerwise)
     ckpt.wait_until_finished()
@@ -210,8 +276,10 @@ def test_pmap_exact_says_whether_the_update_is_a_mean_of_slices(name, digits):
     # registry.pmap_exact (what a pmap run is told) must match the property it stands for: a
     # full-batch step equals the mean of 4 equal slices' steps. A new rule is exact unless its
     # registry line says PMAP_INEXACT, so an inexact one that forgot the mark fails here.
+    # A batch of 32 (4 slices of 8): the full-batch rule.step is the one compiled for the
+    # float32 tree check (same rule object, shapes and key), so only the slice step compiles.
     from tests.parallel.equivalence import batch_decomposable
-    rule, _, state = _setup(name, _mlp())
-    decomposable, diff = batch_decomposable(rule, state.params, state.rule_state,
-                                            _batch(digits, n=64), jax.random.PRNGKey(1), 4)
+    case = _case(name)
+    decomposable, diff = batch_decomposable(case.rule, case.state.params, case.state.rule_state,
+                                            _batch(digits, n=32), jax.random.PRNGKey(1), 4)
     assert registry.pmap_exact(name) == decomposable, (name, diff)

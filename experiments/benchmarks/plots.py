@@ -216,16 +216,18 @@ def draw_curves(recs, path):
 PLOTTERS = {'speed.png': draw_speed, 'memory.png': draw_memory, 'curves.png': draw_curves}
 
 
-def draw(recs: dict, out_dir: str = PLOTS) -> dict:
+def draw(recs: dict, out_dir: str | None = None) -> dict:
     """Writes every plot of `recs` (id -> record) into `out_dir`.
 
     Args:
       recs: the records, as `records.load` returns them.
-      out_dir: the folder of the PNGs (made if missing).
+      out_dir: the folder of the PNGs (made if missing); default `PLOTS`, read at the
+        call (so that a test can point it elsewhere).
 
     Returns:
       {file name: the matplotlib Figure written to it}.
     """
+    out_dir = PLOTS if out_dir is None else out_dir
     os.makedirs(out_dir, exist_ok=True)
     return {name: fn(recs, os.path.join(out_dir, name)) for name, fn in PLOTTERS.items()}
 

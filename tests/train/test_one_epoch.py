@@ -1,9 +1,11 @@
 """One scanned epoch: every path is `train.make_epoch` with hooks, and computes what it promises.
 
 What an epoch is meant to compute: the steps of `train.make_train_step` over the batches of
-`train.epoch_order`, in order. The guard (`nan_policy`) only watches; the sharded, pmap and
-sweep wrappers only place the same program. Each is compared with that definition, for every
-registered rule (the guard) or for rules of each kind (the wrappers, which are rule-agnostic).
+`train.epoch_order`, in order (a last partial batch is dropped). The guard (`nan_policy`) only
+watches; the sharded, pmap and sweep wrappers only place the same program. The epoch is
+compared with that definition for a rule of each kind, the guarded epoch with the plain one
+for every registered rule, the wrappers with it for two rules (they are rule-agnostic). Each
+rule's plain epoch is compiled and run once per module and shared by these comparisons.
 """
 import jax
 import numpy as np
@@ -16,13 +18,63 @@ from neurokit.parallel import pmap as pmap_lib
 from neurokit.parallel import sweep as sweep_lib
 from neurokit.rules import registry
 
-BATCH, N = 32, 96  # three steps
+# Three steps; 100 is not a multiple of 32, so the epoch also drops the last partial batch.
+BATCH, N = 32, 100
+# The step-by-step definition is compared for one rule of each kind: a plain Rule (bp),
+# a layerwise OptimizerRule (mf, layerwise=True) and one stepping the optimizer T times (ipc).
+# The scan itself is rule-agnostic (it scans make_train_step); each rule's step is checked
+# by tests/test_conformance.py, and the guard below still runs every rule's epoch.
+KINDS = [('bp', False), ('mf', True), ('ipc', False)]
+_CACHE = {}
 
 
-def _setup(name):
-    model = models.mlp((8, 8, 1), 10, hidden=(16,))
-    rule, opt = registry.build(name, model), optax.adam(1e-3)
-    return model, rule, opt, train.init_state(jax.random.PRNGKey(0), model, rule, opt)
+def _cached(what, fn):
+    """`fn()`'s value, computed once per module under the key `what`."""
+    if what not in _CACHE:
+        _CACHE[what] = fn()
+    return _CACHE[what]
+
+
+def _setup(name, layerwise=False):
+    """(model, rule, opt, initial state) for the rule, built once per module."""
+    def build():
+        model = models.mlp((8, 8, 1), 10, hidden=(16,))
+        rule, opt = registry.build(name, model, layerwise=layerwise), optax.adam(1e-3)
+        return model, rule, opt, train.init_state(jax.random.PRNGKey(0), model, rule, opt)
+    return _cached(('setup', name, layerwise), build)
+
+
+def _epochs(name, digits):
+    """The plain and the guarded ('stop') epoch 0 from the initial state, compiled together in
+    one program (two independent scans: one compilation instead of two) and run once per
+    module: ((state, metrics), (state, metrics))."""
+    def run():
+        _, rule, opt, state = _setup(name)
+        plain = train.make_epoch(rule, opt, BATCH)
+        guarded = train.make_epoch(rule, opt, BATCH, nan_policy='stop')
+        return jax.jit(lambda s, x, y: (plain(s, x, y, 0), guarded(s, x, y, 0)))(
+            state, *_data(digits))
+    return _cached(('epochs', name), run)
+
+
+def _plain(name, digits, layerwise=False):
+    """The plain scanned epoch 0 from the initial state: (state, metrics), compiled and run
+    once per module and shared by every check that compares with it."""
+    if not layerwise:
+        return _epochs(name, digits)[0]
+
+    def run():
+        _, rule, opt, state = _setup(name, layerwise)
+        return jax.jit(train.make_epoch(rule, opt, BATCH))(state, *_data(digits), 0)
+    return _cached(('plain', name, layerwise), run)
+
+
+def _step(name, layerwise=False):
+    """The rule's jitted `make_train_step`, one per module."""
+    def make():
+        _, rule, opt, _ = _setup(name, layerwise)
+        return jax.jit(train.make_train_step(rule, opt))
+    return _cached(('step', name, layerwise), make)
 
 
 def _data(digits):
@@ -30,9 +82,8 @@ def _data(digits):
     return x[:N], y[:N]
 
 
-def _stepped(rule, opt, state, x, y, epoch=0):
+def _stepped(step, state, x, y, epoch=0):
     """The definition: `make_train_step` over `epoch_order`'s batches, one call per step."""
-    step = jax.jit(train.make_train_step(rule, opt))
     losses = []
     for idx in np.asarray(train.epoch_order(state.key, epoch, x.shape[0], BATCH)):
         state, m = step(state, {'x': x[idx], 'y': y[idx]})
@@ -50,16 +101,20 @@ def _equal(a, b):
         np.testing.assert_array_equal(np.asarray(u), np.asarray(v))
 
 
-@pytest.mark.parametrize('name', sorted(registry.RULES))
-def test_epoch_is_its_steps_and_the_guard_only_watches(name, digits):
+@pytest.mark.parametrize('name, layerwise', KINDS)
+def test_epoch_is_its_steps(name, layerwise, digits):
     x, y = _data(digits)
-    _, rule, opt, state = _setup(name)
-    plain, metrics = jax.jit(train.make_epoch(rule, opt, BATCH))(state, x, y, 0)
-    want, loss = _stepped(rule, opt, state, x, y)
+    _, _, _, state = _setup(name, layerwise)
+    plain, metrics = _plain(name, digits, layerwise)
+    want, loss = _stepped(_step(name, layerwise), state, x, y)
     assert int(plain.step) == int(want.step) == N // BATCH
     _close(plain.params, want.params)
     np.testing.assert_allclose(float(metrics['loss']), loss, rtol=1e-5)
-    guarded, gm = jax.jit(train.make_epoch(rule, opt, BATCH, nan_policy='stop'))(state, x, y, 0)
+
+
+@pytest.mark.parametrize('name', sorted(registry.RULES))
+def test_the_guard_only_watches(name, digits):
+    (plain, _), (guarded, gm) = _epochs(name, digits)
     _equal(guarded.params, plain.params)  # the same steps, only watched ('skip': below)
     assert int(gm['guard'].first_bad) == -1 and int(gm['guard'].skipped) == 0
 
@@ -68,7 +123,7 @@ def test_epoch_is_its_steps_and_the_guard_only_watches(name, digits):
 def test_wrappers_place_the_same_epoch(name, digits):
     x, y = _data(digits)
     model, rule, opt, state = _setup(name)
-    plain, _ = jax.jit(train.make_epoch(rule, opt, BATCH))(state, x, y, 0)
+    plain, _ = _plain(name, digits)
     sharded, _ = mesh_lib.sharded_epoch(rule, opt, BATCH, mesh_lib.make_mesh(1),
                                         donate=False)(state, x, y, 0)
     # XLA may fuse a program compiled for a mesh differently: float rounding, no more
@@ -91,13 +146,14 @@ def test_skip_leaves_a_bad_step_out(digits):
     order = np.asarray(train.epoch_order(state.key, 0, N, BATCH))
     bad = np.asarray(x).copy()
     bad[order[1]] = np.nan
-    skipped, m = jax.jit(train.make_epoch(rule, opt, BATCH, nan_policy='skip'))(state, bad, y, 0)
+    skip_epoch = jax.jit(train.make_epoch(rule, opt, BATCH, nan_policy='skip'))  # one compile
+    skipped, m = skip_epoch(state, bad, y, 0)
     assert int(m['guard'].first_bad) == 1 and int(m['guard'].skipped) == 1
     assert int(skipped.step) == 3
-    plain, _ = jax.jit(train.make_epoch(rule, opt, BATCH))(state, x, y, 0)
-    clean, _ = jax.jit(train.make_epoch(rule, opt, BATCH, nan_policy='skip'))(state, x, y, 0)
+    plain, _ = _plain('bp', digits)
+    clean, _ = skip_epoch(state, x, y, 0)
     _equal(clean.params, plain.params)  # with nothing to skip, the same steps
-    step = jax.jit(train.make_train_step(rule, opt))
+    step = _step('bp')
     want = state
     for i in (0, 2):
         want, _ = step(want, {'x': x[order[i]], 'y': y[order[i]]})
