@@ -35,9 +35,10 @@ def _perturb_after(params, l):
     return dict(params, layers=layers)
 
 
+# One case per mode (and cff). The loss (logistic or symba) only maps a layer's own
+# goodness to its loss, so it cannot change which layers an update reads: no symba case.
 @pytest.mark.parametrize('make', [
     lambda m: ff(m),
-    lambda m: ff(m, loss='symba'),
     lambda m: ff(m, mode='unsupervised'),
     lambda m: ff(m, mode='supervised', predict='head'),
     lambda m: ff(m, mode='class_groups', class_goodness='aux'),
@@ -166,8 +167,9 @@ GREEDY_OPTIMIZERS = {'adam': lambda: optax.adam(1e-2),
                      'adamw': lambda: optax.adamw(1e-2, weight_decay=0.1)}
 
 
-@pytest.mark.parametrize('class_goodness', ['groups', 'aux'])
-@pytest.mark.parametrize('opt_name', sorted(GREEDY_OPTIMIZERS))
+# Each class_goodness (the aux one adds a block per layer) and each optimizer (adamw adds
+# decoupled decay) once: the window logic is the same code for every pairing.
+@pytest.mark.parametrize('opt_name,class_goodness', [('adam', 'groups'), ('adamw', 'aux')])
 def test_greedy_layers_change_only_in_their_window_and_train_alone(opt_name, class_goodness):
     """Through the real train step: outside its window a layer (and its optimizer state)
     is bit-identical; inside it, it follows that layer trained alone by its own optax
@@ -243,9 +245,10 @@ def test_greedy_needs_layerwise_updates(make):
     assert moved == [[True, False]] * 2 + [[False, True]] * 3
 
 
+# The supervised mode with a head trains the same extra block (ff_head) as the
+# unsupervised one; one case per kind of per-layer block is enough.
 @pytest.mark.parametrize('make', [
     lambda m, **kw: ff(m, mode='unsupervised', **kw),
-    lambda m, **kw: ff(m, mode='supervised', predict='head', **kw),
     lambda m, **kw: ff(m, mode='class_groups', class_goodness='aux', **kw),
     lambda m, **kw: cff(m, mode='class_groups', **kw),
 ])
@@ -258,7 +261,7 @@ def test_layerwise_step_without_schedule_equals_step_plus_one_update(make):
     layerwise = train.init_state(KEY, model, layerwise_rule, opt)
     step = jax.jit(train.make_train_step(rule, opt))
     layerwise_step = jax.jit(train.make_train_step(layerwise_rule, opt))
-    for t in range(3):
+    for t in range(2):  # the second step starts from optimizer states the first one moved
         whole, m_whole = step(whole, _batch(seed=t))
         layerwise, m_layer = layerwise_step(layerwise, _batch(seed=t))
     np.testing.assert_allclose(float(m_layer['loss']), float(m_whole['loss']), rtol=1e-6)
@@ -297,9 +300,10 @@ def test_conv_model_uses_class_groups_and_updates_every_layer():
     rule_aux = ff(model, class_goodness='aux')
     params, state = _setup(rule_aux, model)
     assert len(params['ff_aux']) == 3
-    upd, _, _ = jax.jit(rule_aux.step)(params, state, batch, KEY)
+    # Structure and shapes only: traced abstractly, not compiled (the groups step above ran).
+    upd, _, _ = jax.eval_shape(rule_aux.step, params, state, batch, KEY)
     assert jax.tree.structure(upd) == jax.tree.structure(params)
-    assert rule_aux.predict(params, state, batch['x']).shape == (6, C)
+    assert jax.eval_shape(rule_aux.predict, params, state, batch['x']).shape == (6, C)
 
 
 def test_head_is_trained_and_never_shapes_the_layers():

@@ -27,7 +27,7 @@ OPTIMIZERS = {
 }
 
 
-def _batches(shape, n=16, c=10, steps=4):
+def _batches(shape, n=16, c=10, steps=3):
     for i in range(steps):
         kx, ky = jax.random.split(jax.random.PRNGKey(100 + i))
         yield {'x': jax.random.normal(kx, (n,) + shape), 'y': jax.random.randint(ky, (n,), 0, c)}
@@ -43,8 +43,11 @@ def _train(model, rule, opt, shape):
     return state, losses
 
 
-@pytest.mark.parametrize('opt_name', sorted(OPTIMIZERS))
-@pytest.mark.parametrize('net', ['mlp', 'cnn'])
+# Every optimizer on the mlp (a schedule, momentum, decoupled decay each take their own
+# path through the per-block states) and the cnn's conv blocks once, under the optimizer
+# whose update reads the parameters (adamw's decay); the blocks' split does not depend on it.
+@pytest.mark.parametrize('opt_name,net', [('adam_cosine', 'mlp'), ('sgd_momentum', 'mlp'),
+                                          ('adamw', 'mlp'), ('adamw', 'cnn')])
 def test_layerwise_steps_equal_one_update_after_the_pass(opt_name, net):
     if net == 'mlp':
         model, shape = models.mlp((12,), 10, (16, 16, 16)), (12,)

@@ -438,38 +438,10 @@ def test_event_writer_leaves_a_gap_for_nan(tmp_path):
     assert added == [('train_loss/0', 0.5, 3), ('train_loss/mean', 0.5, 3)]
 
 
-def test_a_sweep_killed_after_a_checkpoint_resumes_from_it(tmp_path, data_dir):
-    # A sweep checkpoints its whole vmapped state like a run. Remove what a kill right
-    # after epoch 2's metrics line would not have written (checkpoint 3, later lines,
-    # summary.json): the same call resumes from epoch 2 and ends where the whole one did.
-    workdir = str(tmp_path / 'sweep')
-    config = tiny_config(data_dir, epochs=3, keep_checkpoints=3,
-                         sweep='optimizer.learning_rate=0.001,0.01')
-    whole = run(config, workdir)
-    assert whole['resumed_from_epoch'] == 0
-    metrics = os.path.join(workdir, 'metrics.jsonl')
-    lines = open(metrics).read().splitlines()
-    assert len(lines) == 3
-    ckpt = Checkpointer(workdir, create=False)
-    assert ckpt.epochs() == [1, 2, 3]
-    _, final, _ = ckpt.restore_latest()
-    ckpt.close()
-    shutil.rmtree(os.path.join(workdir, 'checkpoints', '3'))
-    os.remove(os.path.join(workdir, 'summary.json'))
-    with open(metrics, 'w') as f:
-        f.write('\n'.join(lines[:2]) + '\n' + lines[2][:10])  # a line torn mid-write
-    resumed = run(config, workdir)
-    assert resumed['resumed_from_epoch'] == 2
-    assert resumed['test_accuracy'] == whole['test_accuracy']
-    strip = lambda text: [{k: v for k, v in json.loads(l).items() if k != 'epoch_seconds'}
-                          for l in text.splitlines()]
-    assert open(metrics).read().splitlines()[:2] == lines[:2]  # kept byte for byte
-    assert strip(open(metrics).read()) == strip('\n'.join(lines))
-    ckpt = Checkpointer(workdir, create=False)
-    _, again, _ = ckpt.restore_latest()
-    ckpt.close()
-    for a, b in zip(jax.tree.leaves(final), jax.tree.leaves(again)):
-        assert np.array_equal(a, b)
+# A sweep's resume from its last checkpoint (the whole vmapped state, metrics lines after it
+# dropped, a torn line included) is tested through the real CLI, with a SIGTERM and a SIGKILL
+# mid-save, by tests/train/test_resume.py::test_a_sweep_preempted_then_killed_mid_save_resumes_
+# bit_exactly; the torn-line truncation itself by test_truncate_metrics_drops_later_and_torn_lines.
 
 
 def test_a_sweep_stopped_by_a_non_finite_loss_keeps_what_it_recorded(tmp_path, data_dir,

@@ -106,7 +106,7 @@ def reference(env):
     return workdir
 
 
-def _kill_points(rng, n=5):
+def _kill_points(rng, n=3):
     points = sorted(rng.sample([(e, p) for e in range(1, EPOCHS + 1) for p in range(len(PHASES))], n))
     return [(e, PHASES[p]) for e, p in points]
 

@@ -58,6 +58,8 @@ def test_a_single_run_is_a_one_member_sweep_bit_for_bit(tmp_path):
     # one run keeps scalars, a sweep of one member lists
     assert isinstance(single['test_accuracy'], float)
     assert swept['test_accuracy'] == [single['test_accuracy']]
+    assert single['test_accuracy_std'] == 0.0  # one member: no spread measured
+    _assert_times_add_up(single, tmp_path / 'run')
     assert [l['train_loss'] for l in _lines(tmp_path / 'sweep')] == [
         [l['train_loss']] for l in _lines(tmp_path / 'run')]
 
@@ -65,14 +67,15 @@ def test_a_single_run_is_a_one_member_sweep_bit_for_bit(tmp_path):
 def test_held_out_examples_are_never_trained_on(tmp_path):
     # Holding out the last V examples trains exactly like train_limit = n - V without a
     # validation split; and with both, training uses the first train_limit examples.
+    # One epoch: the examples an epoch trains on are the property, the same in every epoch.
     v = 437
-    held = run(_config(validation_examples=v), str(tmp_path / 'held'))
-    limited = run(_config(train_limit=N_TRAIN - v), str(tmp_path / 'limited'))
+    held = run(_config(validation_examples=v, epochs=1), str(tmp_path / 'held'))
+    limited = run(_config(train_limit=N_TRAIN - v, epochs=1), str(tmp_path / 'limited'))
     _assert_identical(_params(tmp_path / 'held'), _params(tmp_path / 'limited'))
     assert held['test_accuracy'] == limited['test_accuracy']
     assert held['train_examples'] == N_TRAIN - v and held['validation_examples'] == v
-    both = run(_config(validation_examples=v, train_limit=640), str(tmp_path / 'both'))
-    run(_config(train_limit=640), str(tmp_path / 'limit640'))
+    both = run(_config(validation_examples=v, train_limit=640, epochs=1), str(tmp_path / 'both'))
+    run(_config(train_limit=640, epochs=1), str(tmp_path / 'limit640'))
     _assert_identical(_params(tmp_path / 'both'), _params(tmp_path / 'limit640'))
     assert both['train_examples'] == 640
     # the validation accuracy is reported each epoch and in the summary, beside test
@@ -135,16 +138,22 @@ def test_a_sweep_without_validation_ranks_nothing_and_says_how_to(tmp_path, caps
         {'optimizer.learning_rate': 0.001}, {'optimizer.learning_rate': 0.01}]
     notes = [l for l in capsys.readouterr().err.splitlines() if 'validation_examples' in l]
     assert len(notes) == 1 and notes[0].startswith('note: '), notes
+    _assert_times_add_up(summary, tmp_path / 'w')
 
 
-def test_seed_spreads_are_sample_standard_deviations(tmp_path):
-    summary = run(_config(num_seeds=3, epochs=1), str(tmp_path / 'seeds'))
+def test_seed_spreads_are_sample_standard_deviations(tmp_path, capsys):
+    # train_limit beyond the data trains on all of it (the spread is measured the same way):
+    # one run checks both the spread and the note that says how many examples are used.
+    summary = run(_config(num_seeds=3, epochs=1, train_limit=5000), str(tmp_path / 'seeds'))
+    notes = [l for l in capsys.readouterr().err.splitlines() if 'train_limit' in l]
+    assert len(notes) == 1 and notes[0].startswith('note: '), notes
+    assert f'all {N_TRAIN}' in notes[0], notes
+    assert summary['train_examples'] == N_TRAIN
     accs = np.asarray(summary['test_accuracy'])
     assert len(accs) == 3 and np.ptp(accs) > 0  # distinct seeds: a spread to measure
     np.testing.assert_allclose(summary['test_accuracy_std'], np.std(accs, ddof=1), rtol=1e-12)
     assert summary['std_ddof'] == 1
-    one = run(_config(epochs=1), str(tmp_path / 'one'))
-    assert one['test_accuracy_std'] == 0.0  # one member: no spread measured
+    # the one-member case (std 0.0) is checked on test_a_single_run_is_a_one_member_sweep's run
 
 
 def test_spread_and_best_setting_by_hand():
@@ -158,21 +167,24 @@ def test_spread_and_best_setting_by_hand():
     assert members_lib.best_setting([{'test_accuracy_mean': 0.9}]) is None
 
 
-def test_a_train_limit_beyond_the_data_says_how_many_are_used(tmp_path, capsys):
-    summary = run(_config(train_limit=5000, epochs=1), str(tmp_path / 'w'))
-    notes = [l for l in capsys.readouterr().err.splitlines() if 'train_limit' in l]
-    assert len(notes) == 1 and notes[0].startswith('note: '), notes
-    assert f'all {N_TRAIN}' in notes[0], notes
-    assert summary['train_examples'] == N_TRAIN
+# A train_limit beyond the data: checked in test_seed_spreads_are_sample_standard_deviations.
 
 
-@pytest.mark.parametrize('sweep', ['', 'optimizer.learning_rate=0.001,0.01'])
-def test_times_leave_out_loading_and_compiling_and_add_up(tmp_path, sweep):
-    s = run(_config(epochs=2, sweep=sweep), str(tmp_path / 'w'))
+def _assert_times_add_up(s, workdir):
+    """Asserts that a run's times leave out loading and compiling and add up.
+
+    Called on a two-epoch single run (test_a_single_run_is_a_one_member_sweep_bit_for_bit)
+    and a two-epoch, two-member sweep (test_a_sweep_without_validation_ranks_nothing_...).
+
+    Args:
+      s: the summary `run` returned.
+      workdir: the run's folder (its metrics.jsonl holds the epoch times).
+    """
     for key in ('load_seconds', 'compile_seconds', 'train_seconds', 'loop_seconds',
                 'wall_seconds'):
         assert s[key] > 0, key
-    epoch_seconds = [l['epoch_seconds'] for l in _lines(tmp_path / 'w')]
+    epoch_seconds = [l['epoch_seconds'] for l in _lines(workdir)]
+    assert len(epoch_seconds) == 2
     assert s['train_seconds'] == pytest.approx(sum(epoch_seconds))
     assert s['train_seconds'] <= s['loop_seconds']
     assert s['load_seconds'] + s['compile_seconds'] + s['loop_seconds'] <= s['wall_seconds']
