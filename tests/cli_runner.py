@@ -9,9 +9,21 @@ interpreter's own exit (thread shutdown, atexit, finalisation): its own argv, st
 (/dev/null), stdout, stderr and exit status (a signal gives -N, as `subprocess` reports
 it), and its own JAX backend. The entrypoint modules themselves are
 not imported by the server: they define absl flags, which must be defined once, in the
-child. Environment variables read at import (JAX_PLATFORMS, XLA_FLAGS, the compilation
-cache) are the server's; per-command `extra_env` is for those read at run time
-(NEUROKIT_TEST_HOOK).
+child. Environment variables read at import (JAX_PLATFORMS, the compilation cache) are the
+server's; per-command `extra_env` is for those read at run time (NEUROKIT_TEST_HOOK, and
+XLA_FLAGS, which XLA reads when the child starts its backend).
+
+Two costs are shared as well, neither of which changes what a command does:
+  * A command's exit finalises the interpreter, and the garbage collector would walk every
+    object the server imported, copying each page it touches out of the shared memory
+    (about 0.5 s a command). The server freezes those objects (`gc.freeze`, which exists for
+    this) before each fork, so the child's collector skips them; the child still leaves
+    through the interpreter's own exit.
+  * Each command compiles its XLA programs. Unless the environment names a cache, a server
+    gives its commands a persistent compilation cache of its own (removed by `close`), so
+    a program that one command compiled is loaded by the next that builds the same one
+    (the same HLO, options and devices: the same executable). Distinct programs still
+    compile.
 """
 import concurrent.futures
 import json
@@ -30,7 +42,8 @@ PRELOAD = ['neurokit', 'neurokit.experiment.cli', 'neurokit.train', 'absl.app',
            'ml_collections.config_flags']
 
 _SERVER = r'''
-import json, os, runpy, select, sys
+import gc, json, os, runpy, select, sys
+gc.disable()  # no collection leaves holes in the pages the children share
 preload, out_dir = json.loads(sys.argv[1])
 for name in preload:
     __import__(name)
@@ -46,6 +59,7 @@ def child(i, module, argv, extra_env, cwd):
     atexit handlers and finalisation; an uncaught exception prints its traceback (exit 1);
     an uncaught KeyboardInterrupt ends the process by SIGINT. None of it returns here."""
     reply.close()
+    gc.enable()
     os.environ.update(extra_env)
     if cwd:  # the repository stays importable, as an installed package would be
         sys.path.insert(0, os.getcwd())
@@ -69,6 +83,7 @@ while children or not closed:
         while b'\n' in pending:
             line, pending = pending.split(b'\n', 1)
             i, module, argv, extra_env, cwd = json.loads(line)
+            gc.freeze()  # the child's collector leaves the server's objects (and pages) alone
             pid = os.fork()
             if pid == 0:
                 child(i, module, argv, extra_env, cwd)
@@ -130,11 +145,19 @@ class Job:
 class Server:
     """`with Server(env) as s: rc, out, err = s.run('experiments.train', argv)`."""
 
-    def __init__(self, env):
+    def __init__(self, env, cwd=REPO):
+        """Starts the server in `env` (the commands' environment; a persistent compilation
+        cache of the server's own is added unless `env` names one) with its working
+        directory, and so the first entry of `sys.path`, at `cwd` (the repository)."""
         self._tmp = tempfile.TemporaryDirectory()
-        self.out_dir = self._tmp.name
+        self.out_dir = os.path.join(self._tmp.name, 'out')
+        os.makedirs(self.out_dir)
+        if 'JAX_COMPILATION_CACHE_DIR' not in env:
+            env = dict(env, JAX_COMPILATION_CACHE_DIR=os.path.join(self._tmp.name, 'jaxcache'),
+                       JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS='0',
+                       JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES='0')
         self._proc = subprocess.Popen(
-            [sys.executable, '-c', _SERVER, json.dumps([PRELOAD, self.out_dir])], cwd=REPO,
+            [sys.executable, '-c', _SERVER, json.dumps([PRELOAD, self.out_dir])], cwd=cwd,
             env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             text=True, start_new_session=True)  # its own process group: close() can kill all
         first = self._proc.stdout.readline()

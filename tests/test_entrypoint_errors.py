@@ -30,20 +30,22 @@ def _run_folder(path):
     return path
 
 
+# One case per refusal. Left out as the same message from the same check as a case kept:
+# an empty metrics.jsonl (only_torn_line: no complete line), --hidden=8,0
+# (compare_hidden_not_a_number: not comma-separated positive integers) and --num_seeds=0
+# (compare_epochs_zero: a count below 1).
 ERROR_CASES = [
-    'missing_workdir', 'no_metrics_jsonl', 'empty_metrics_jsonl', 'only_torn_line',
+    'missing_workdir', 'no_metrics_jsonl', 'only_torn_line',
     'bad_json_line', 'out_unwritable', 'out_not_an_image', 'out_is_a_folder',
     'missing_workdirs_flag', 'stray_argument', 'mistyped_flag', 'compare_unknown_rule',
-    'compare_hidden_not_a_number', 'compare_hidden_zero', 'compare_unknown_dataset',
-    'compare_stray_argument', 'compare_epochs_zero', 'compare_num_seeds_zero',
-    'compare_epochs_not_a_number']
+    'compare_hidden_not_a_number', 'compare_unknown_dataset',
+    'compare_stray_argument', 'compare_epochs_zero', 'compare_epochs_not_a_number']
 
 
 # name -> (module, flags, words the error line must contain, paths that must not exist)
 def error_cases(tmp):
     good = _run_folder(os.path.join(tmp, 'good'))
     os.makedirs(os.path.join(tmp, 'no_metrics'))
-    _write(os.path.join(tmp, 'empty', 'metrics.jsonl'), '')
     _write(os.path.join(tmp, 'only_torn', 'metrics.jsonl'), TORN)
     _write(os.path.join(tmp, 'bad_line', 'metrics.jsonl'),
            '{"epoch": 1, "train_loss": 1.0}\n{"epoch": 2, oops}\n{"epoch": 3, "train_loss": 0.5}\n')
@@ -65,7 +67,6 @@ def error_cases(tmp):
     return dict([
         plot('missing_workdir', os.path.join(tmp, 'nope'), ['nope', 'does not exist']),
         plot('no_metrics_jsonl', os.path.join(tmp, 'no_metrics'), ['metrics.jsonl', 'no_metrics']),
-        plot('empty_metrics_jsonl', os.path.join(tmp, 'empty'), ['metrics.jsonl', 'no complete']),
         plot('only_torn_line', os.path.join(tmp, 'only_torn'), ['metrics.jsonl', 'no complete']),
         plot('bad_json_line', f'{good},{os.path.join(tmp, "bad_line")}',
              [os.path.join('bad_line', 'metrics.jsonl'), 'line 2']),
@@ -79,11 +80,9 @@ def error_cases(tmp):
              extra=[f'--workdir={good}']),
         compare('unknown_rule', ['--rules=nope'], ['nope', 'bp']),
         compare('hidden_not_a_number', ['--rules=bp', '--hidden=abc'], ['--hidden', 'abc']),
-        compare('hidden_zero', ['--rules=bp', '--hidden=8,0'], ['--hidden', 'positive']),
         compare('unknown_dataset', ['--rules=bp', '--dataset=nope'], ['nope', 'digits', 'mnist1d']),
         compare('stray_argument', ['--rules=bp', 'stray'], ['stray']),
         compare('epochs_zero', ['--rules=bp', '--epochs=0', '--hidden=8'], ['--epochs', '1']),
-        compare('num_seeds_zero', ['--rules=bp', '--num_seeds=0', '--hidden=8'], ['--num_seeds']),
         compare('epochs_not_a_number', ['--rules=bp', '--epochs=ten'], ['--epochs', 'ten']),
     ])
 
@@ -100,12 +99,13 @@ def results(tmp_path_factory, cli):
     tmp = str(tmp_path_factory.mktemp('entrypoints'))
     cases = error_cases(tmp)
     assert sorted(cases) == sorted(ERROR_CASES)
-    jobs = {name: (module, flags) for name, (module, flags, _, _) in cases.items()}
-    # The happy paths and Ctrl-C ride along in the same batch.
+    # The happy paths and Ctrl-C ride along in the same batch: compare_ok first and the
+    # Ctrl-C runs last, so that they load compare_ok's programs from the server's cache.
+    jobs = {'compare_ok': ('experiments.compare', ['--rules=bp', '--epochs=1', '--hidden=8',
+                                                   f'--workdir={os.path.join(tmp, "compare_ok")}'])}
+    jobs.update((name, (module, flags)) for name, (module, flags, _, _) in cases.items())
     jobs['plot_svg'] = ('experiments.plot', [f'--workdirs={os.path.join(tmp, "good")}',
                                              f'--out={os.path.join(tmp, "svg", "c.svg")}'])
-    jobs['compare_ok'] = ('experiments.compare', ['--rules=bp', '--epochs=1', '--hidden=8',
-                                                  f'--workdir={os.path.join(tmp, "compare_ok")}'])
     for i, hook in enumerate(CTRL_C):
         jobs[hook] = ('experiments.compare', ['--rules=bp', '--epochs=2', '--hidden=8',
                                               f'--workdir={os.path.join(tmp, f"ctrl_c{i}")}'],
@@ -149,11 +149,11 @@ def test_plot_writes_svg_in_a_new_folder(results):
     assert path in r.stdout
 
 
-def test_compare_runs_without_info_logs(results):
+def test_compare_prints_a_table_without_info_logs(results):
     _, _, runs = results
     r = runs['compare_ok']
     assert r.returncode == 0, r.stderr[-2000:]
-    assert '\nbp ' in r.stdout
+    assert 'rule' in r.stdout and '\nbp ' in r.stdout
     info = [l for l in r.stderr.splitlines() if re.match(r'I\d{4} ', l)]
     assert not info, info[:3]
 

@@ -8,21 +8,25 @@ touched (no config file, no test). Then, in that copy:
     and `--config.rule_kwargs.target_scale` reaches its constructor;
   * `experiments.compare --rules=l2bp` trains it and prints it in the table;
   * the conformance battery (`tests/test_conformance.py -k l2bp`) runs it and passes;
-  * the 8-device equality checks (`tests/parallel/equivalence.py`) find every parallel
-    path equal to one device.
+  * the 8-device equality checks (`tests/parallel/equivalence.py`) pick it up and find the
+    parallel paths equal to one device: the jit-sharded epoch, and pmap, whose precondition
+    (the update is a mean of slice updates) is the rule's own. fsdp and the pipeline wrap
+    the same epoch whatever the rule is; tests/parallel/test_parallel_devices.py runs them.
+
+All four run as commands of one command server started in the copy (tests/cli_runner.py:
+it imports the copy's JAX and neurokit once and forks a real `python -m` per command).
 """
-import concurrent.futures
 import json
 import os
 import re
 import shutil
-import subprocess
-import sys
 
 import pytest
+from cli_runner import Server, run_many
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NAME = 'l2bp'
+PATHS = ('sharded', 'pmap')  # the parallel paths checked for the new rule (see above)
 
 RULE_FILE = '''"""Backprop on the squared error between the logits and the one-hot targets."""
 import jax
@@ -84,7 +88,7 @@ def _add_rule(dest):
 
 @pytest.fixture(scope='module')
 def runs(tmp_path_factory):
-    """The four checks, run in the copy (two at a time): `{name: CompletedProcess}`."""
+    """The four checks, run in the copy (two at a time): `{name: cli_runner.Run}`."""
     copy = str(tmp_path_factory.mktemp('repo'))
     _copy(copy)
     _add_rule(copy)
@@ -92,29 +96,24 @@ def runs(tmp_path_factory):
     env = {k: v for k, v in os.environ.items()
            if k not in ('NEUROKIT_TEST_HOOK', 'NEUROKIT_TEST_POISON_EPOCH')}
     env.update(PYTHONPATH=copy, JAX_PLATFORMS='cpu')
-    py = sys.executable
-    commands = {
-        'train': ([py, '-m', 'experiments.train', '--config=experiments/configs/default.py',
-                   f'--config.rule={NAME}', f'--workdir={out}/train', '--config.dataset=digits',
-                   '--config.epochs=2', '--config.model.hidden=32,', '--config.batch_size=64',
-                   '--config.optimizer.learning_rate=0.01', '--config.tensorboard=False',
-                   '--config.rule_kwargs.target_scale=2'], {}),
-        'compare': ([py, '-m', 'experiments.compare', f'--rules={NAME}', '--epochs=1',
-                     '--hidden=16', f'--workdir={out}/compare'], {}),
-        'conformance': ([py, '-m', 'pytest', '-q', '-p', 'no:cacheprovider', '-o', 'addopts=',
-                         'tests/test_conformance.py', '-k', NAME], {}),
-        'equivalence': ([py, 'tests/parallel/equivalence.py', f'--rules={NAME}',
-                         f'--out={out}/eq.json'],
-                        {'XLA_FLAGS': '--xla_force_host_platform_device_count=8'}),
+    commands = {  # the longest first, so that the other three run beside it
+        'conformance': ('pytest', ['-q', '-p', 'no:cacheprovider', '-o', 'addopts=',
+                                   'tests/test_conformance.py', '-k', NAME]),
+        'train': ('experiments.train', [
+            '--config=experiments/configs/default.py', f'--config.rule={NAME}',
+            f'--workdir={out}/train', '--config.dataset=digits', '--config.epochs=2',
+            '--config.model.hidden=32,', '--config.batch_size=64',
+            '--config.optimizer.learning_rate=0.01', '--config.tensorboard=False',
+            '--config.rule_kwargs.target_scale=2']),
+        'compare': ('experiments.compare', [f'--rules={NAME}', '--epochs=1', '--hidden=16',
+                                            f'--workdir={out}/compare']),
+        # XLA reads its flags when the command starts its backend
+        'equivalence': ('tests.parallel.equivalence', [
+            f'--rules={NAME}', f'--paths={",".join(PATHS)}', f'--out={out}/eq.json'],
+            {'XLA_FLAGS': '--xla_force_host_platform_device_count=8'}),
     }
-
-    def run(argv, extra):
-        return subprocess.run(argv, cwd=copy, env={**env, **extra}, capture_output=True,
-                              text=True, timeout=600)
-
-    with concurrent.futures.ThreadPoolExecutor(2) as pool:
-        futures = {name: pool.submit(run, *c) for name, c in commands.items()}
-        done = {name: f.result() for name, f in futures.items()}
+    with Server(env, cwd=copy) as server:  # the copy first on sys.path: its neurokit
+        done = dict(zip(commands, run_many(server, list(commands.values()))))
     return out, done
 
 
@@ -153,7 +152,8 @@ def test_parallel_paths_equal_one_device_for_the_new_rule(runs):
     assert result['devices'] == 8
     res = result['rules'][NAME]
     assert 'error' not in res, res
-    # a mean of per-example terms with no randomness: pmap's and the pipeline's
-    # preconditions hold, so every path must really run
-    for path in ('sharded', 'fsdp', 'pmap', 'pipeline'):
+    # a mean of per-example terms with no randomness: pmap's precondition holds, so every
+    # path checked must really run
+    assert set(PATHS) <= set(res), res
+    for path in PATHS:
         assert 'skipped' not in res[path] and res[path]['diff'] < 1e-5, (path, res[path])

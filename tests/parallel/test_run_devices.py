@@ -1,28 +1,29 @@
 """Runs through the real CLI on 8 fake CPU devices: sharded, 1-device and pmap agree.
 
-One subprocess with `XLA_FLAGS=--xla_force_host_platform_device_count=8` (set
-before JAX starts) parses each command line with `experiments/train.py`'s flags
-and runs it with the CLI's `run_main` (in-process, so JAX starts once): bp and mf on a tiny
-MLP on digits, 3 epochs, with the default mesh (every device on 'data'),
+One process with `XLA_FLAGS=--xla_force_host_platform_device_count=8` (set
+before JAX starts its backend: this module run as a command of the test process's command
+server, tests/cli_runner.py, which has imported JAX already) parses each command line with
+`experiments/train.py`'s flags and runs it with the CLI's `run_main` (in-process, so JAX
+starts once): bp and mf on a tiny MLP on digits, 2 epochs, with the default mesh (every
+device on 'data'),
 `--config.mesh=data=1` (one of the 8 devices) and `--config.parallel=pmap`,
 plus 2 vmapped seeds, and a 4-member sweep split over 4 devices against one device.
 Expected, from what the modes mean (the same program, only the cross-device sums
 reassociated, or XLA's kernels picked for other shapes): the final parameters of each
 checkpoint and the per-epoch train loss and test accuracy agree to 1e-5;
 summary.json says how many devices each run used; no run compiles anything
-after its first epoch (a `jax.monitoring` compile counter); and NaN inputs in
+in its second epoch (a `jax.monitoring` compile counter); and NaN inputs in
 epoch 2 of an 8-device run stop it with the guard's message.
 """
 import json
 import os
-import subprocess
 import sys
 
 import numpy as np
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TOL = 1e-5
-COMMON = ['--config.dataset=digits', '--config.train_limit=512', '--config.epochs=3',
+EPOCHS = 2
+COMMON = ['--config.dataset=digits', '--config.train_limit=512', f'--config.epochs={EPOCHS}',
           '--config.model.hidden=(32,)', '--config.batch_size=64',
           '--config.optimizer.learning_rate=0.01', '--config.tensorboard=False',
           '--config.progress=off', '--config.checkpoint_every=0']
@@ -40,74 +41,80 @@ RUNS = {  # name: (rule, extra flags, devices expected, parallel mode expected)
 }
 NAN_RUN = ('bp_nan_8', SEEDS)  # bp_8 with NaN inputs in epoch 2 (the run's test hook)
 
-DRIVER = r'''
-import importlib, json, os, sys, time
-import jax
-import numpy as np
-from absl import flags
-from ml_collections import config_flags
-compiles = []
-jax.monitoring.register_event_duration_secs_listener(
-    lambda event, *a, **k: compiles.append(event) if event.endswith('backend_compile_duration')
-    else None)
-from neurokit.experiment.cli import run_main
-from neurokit.experiment.checkpoint import Checkpointer
-epochs_lib = importlib.import_module('neurokit.experiment.epochs')
-hook, mark = epochs_lib.fault_hook, {}
-def counting_hook(phase, epoch):  # compiles from the start of epoch 2 to the end of epoch 3
-    if (phase, epoch) in (('before_epoch', 2), ('after_metrics', 3)):
-        mark[phase] = len(compiles)
-    return hook(phase, epoch)
-epochs_lib.fault_hook = counting_hook
-out = {}
-for name, (argv, env) in json.loads(sys.argv[1]).items():
-    os.environ.pop('NEUROKIT_TEST_POISON_EPOCH', None)
-    os.environ.update(env)
-    # experiments/train.py's flags, on fresh FlagValues per command line (absl
-    # defines the --config.KEY overrides when it parses), then its run_main.
-    fv = flags.FlagValues()
-    cfg = config_flags.DEFINE_config_file('config', None, '', flag_values=fv, lock_config=True,
-                                          sys_argv=['train'] + argv)
-    flags.DEFINE_string('workdir', None, '', flag_values=fv)
-    fv(['train'] + argv)
-    mark.clear()
-    t0 = time.perf_counter()
-    try:
-        run_main(cfg.value, fv.workdir)
-        code = 0
-    except SystemExit as e:
-        code = e.code
-    later = mark.get('after_metrics', -1) - mark.get('before_epoch', 0)
-    out[name] = {'exit': code, 'later_compiles': later, 'seconds': time.perf_counter() - t0}
-    if code == 0:  # the final parameters, read back in this process (same devices)
-        ckpt = Checkpointer(fv.workdir, create=False)
-        params = ckpt.restore(ckpt.latest())[0]['params']
-        ckpt.close()
-        np.savez(os.path.join(fv.workdir, 'params.npz'),
-                 *[np.asarray(a) for a in jax.tree.leaves(params)])
-print('RESULT ' + json.dumps(out))
-'''
+
+def _drive(commands):
+    """Runs each `{name: [argv, env]}` of the JSON text `commands` as experiments.train
+    would, in this process and on its devices; prints `RESULT {name: status}`. Run as
+    this module's `__main__` (see `_run_all`)."""
+    import importlib
+    import time
+
+    import jax
+    from absl import flags
+    from ml_collections import config_flags
+
+    from neurokit.experiment.checkpoint import Checkpointer
+    from neurokit.experiment.cli import run_main
+    compiles = []
+    jax.monitoring.register_event_duration_secs_listener(
+        lambda event, *a, **k: compiles.append(event)
+        if event.endswith('backend_compile_duration') else None)
+    epochs_lib = importlib.import_module('neurokit.experiment.epochs')
+    hook, mark = epochs_lib.fault_hook, {}
+
+    def counting_hook(phase, epoch):  # compiles from the start of epoch 2 to the end of the run
+        if (phase, epoch) in (('before_epoch', 2), ('after_metrics', EPOCHS)):
+            mark[phase] = len(compiles)
+        return hook(phase, epoch)
+
+    epochs_lib.fault_hook = counting_hook
+    out = {}
+    for name, (argv, env) in json.loads(commands).items():
+        os.environ.pop('NEUROKIT_TEST_POISON_EPOCH', None)
+        os.environ.update(env)
+        # experiments/train.py's flags, on fresh FlagValues per command line (absl
+        # defines the --config.KEY overrides when it parses), then its run_main.
+        fv = flags.FlagValues()
+        cfg = config_flags.DEFINE_config_file('config', None, '', flag_values=fv,
+                                              lock_config=True, sys_argv=['train'] + argv)
+        flags.DEFINE_string('workdir', None, '', flag_values=fv)
+        fv(['train'] + argv)
+        mark.clear()
+        t0 = time.perf_counter()
+        try:
+            run_main(cfg.value, fv.workdir)
+            code = 0
+        except SystemExit as e:
+            code = e.code
+        later = mark.get('after_metrics', -1) - mark.get('before_epoch', 0)
+        out[name] = {'exit': code, 'later_compiles': later, 'seconds': time.perf_counter() - t0}
+        if code == 0:  # the final parameters, read back in this process (same devices)
+            ckpt = Checkpointer(fv.workdir, create=False)
+            params = ckpt.restore(ckpt.latest())[0]['params']
+            ckpt.close()
+            np.savez(os.path.join(fv.workdir, 'params.npz'),
+                     *[np.asarray(a) for a in jax.tree.leaves(params)])
+    print('RESULT ' + json.dumps(out))
 
 
-def _run_all(tmp):
+def _run_all(cli, tmp):
+    """Every run of RUNS and NAN_RUN in one command of `cli` (this module as `__main__`) on
+    8 devices: `(tmp, {name: status}, stderr)`. The NaN run's programs are bp_8's, which
+    the server's compilation cache holds by then."""
     argvs = {name: ([f'--config=experiments/configs/{rule}.py', f'--workdir={tmp / name}',
                      *COMMON, *extra], {}) for name, (rule, extra, _, _) in RUNS.items()}
     argvs[NAN_RUN[0]] = (['--config=experiments/configs/bp.py', f'--workdir={tmp / NAN_RUN[0]}',
                           *COMMON, *NAN_RUN[1]], {'NEUROKIT_TEST_POISON_EPOCH': '2'})
-    # A persistent compilation cache: the NaN run's programs are bp_8's.
-    env = dict(os.environ, XLA_FLAGS='--xla_force_host_platform_device_count=8',
-               JAX_PLATFORMS='cpu', JAX_COMPILATION_CACHE_DIR=str(tmp / 'jaxcache'),
-               JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS='0',
-               JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES='0')
-    proc = subprocess.run([sys.executable, '-c', DRIVER, json.dumps(argvs)], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    line = [l for l in proc.stdout.splitlines() if l.startswith('RESULT ')][-1]
+    # XLA reads its flags when the command starts its backend
+    r = cli.run('tests.parallel.test_run_devices', [json.dumps(argvs)],
+                {'XLA_FLAGS': '--xla_force_host_platform_device_count=8'}, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    line = [l for l in r.stdout.splitlines() if l.startswith('RESULT ')][-1]
     status = json.loads(line[len('RESULT '):])
     for name, s in status.items():
         if name != NAN_RUN[0]:
-            assert s['exit'] == 0, (name, s, proc.stderr[-3000:])
-    return tmp, status, proc.stderr
+            assert s['exit'] == 0, (name, s, r.stderr[-3000:])
+    return tmp, status, r.stderr
 
 
 def _load(tmp, name):
@@ -127,13 +134,13 @@ def _assert_same_run(tmp, a, b):
     for la, lb in zip(ma, mb):
         np.testing.assert_allclose(la['train_loss'], lb['train_loss'], atol=TOL, rtol=0)
         np.testing.assert_allclose(la['test_accuracy'], lb['test_accuracy'], atol=TOL, rtol=0)
-    assert len(ma) == len(mb) == 3
+    assert len(ma) == len(mb) == EPOCHS
 
 
 # One test, not one per check: pytest-xdist's default distribution would run a
 # module fixture (the 8-device subprocess) once per worker that gets a test.
-def test_cli_runs_on_8_devices(tmp_path):
-    tmp, status, stderr = _run_all(tmp_path)
+def test_cli_runs_on_8_devices(cli, tmp_path):
+    tmp, status, stderr = _run_all(cli, tmp_path)
     for name, (_, _, devices, mode) in RUNS.items():
         summary, _, _ = _load(tmp, name)
         assert (summary['devices'], summary['parallel']) == (devices, mode), name
@@ -156,3 +163,7 @@ def test_cli_runs_on_8_devices(tmp_path):
     assert errors and 'at step 9 (epoch 2, batch 1 of 8)' in errors[0], errors
     lines = open(os.path.join(tmp / NAN_RUN[0], 'metrics.jsonl')).read().splitlines()
     assert len(lines) == 1 and not os.path.exists(tmp / NAN_RUN[0] / 'summary.json')
+
+
+if __name__ == '__main__':
+    _drive(sys.argv[1])

@@ -121,35 +121,45 @@ def test_sweep_of_a_warmup_cosine_learning_rate_and_sgd_momentum_equals_separate
 DIVERGING = {'optimizer.name': 'sgd', 'sweep': 'optimizer.learning_rate=0.01,1e30'}
 
 
-def test_a_diverging_member_stops_the_sweep_naming_its_values(tmp_path):
+@pytest.fixture(scope='module')
+def diverged(tmp_path_factory):
+    """DIVERGING stopped in epoch 1 by its non-finite member, then the same workdir run
+    again with nan_policy=skip, as the stop message says: `(message, summary, workdir)`.
+    Nothing of the stopped run is kept, so the second run is the skip sweep from the start
+    that test_skip_in_a_sweep_skips_only_the_diverging_member checks."""
+    workdir = tmp_path_factory.mktemp('diverging') / 'w'
     with pytest.raises(TrainingError) as e:
-        run(_config(**DIVERGING), str(tmp_path / 'w'))
-    msg = str(e.value)
+        run(_config(**DIVERGING), str(workdir))
+    summary = run(_config(**DIVERGING, nan_policy='skip'), str(workdir))
+    return str(e.value), summary, workdir
+
+
+def test_a_diverging_member_stops_the_sweep_naming_its_values(diverged):
+    msg, summary, _ = diverged
     assert 'sweep member 1 (optimizer.learning_rate=1e+30, seed=0);' in msg, msg
     assert 'epoch 1' in msg and '\n' not in msg, msg
     # lowering a swept value is another sweep (not resumable); skip is
     assert 'drop those values of --config.sweep (with a new --workdir)' in msg, msg
     assert 'nan_policy=skip (the same command resumes with it' in msg, msg
     # ... as the message says: the same workdir takes the skip
-    summary = run(_config(**DIVERGING, nan_policy='skip'), str(tmp_path / 'w'))
     assert summary['epochs'] == 2 and np.all(np.isfinite(summary['test_accuracy']))
 
 
-def test_skip_in_a_sweep_skips_only_the_diverging_member(tmp_path):
+def test_skip_in_a_sweep_skips_only_the_diverging_member(diverged, tmp_path):
     """nan_policy=skip applies per member: member 0 trains exactly as a run of its own,
     member 1 skips its non-finite steps and keeps finite parameters."""
-    summary = run(_config(**DIVERGING, nan_policy='skip'), str(tmp_path / 'sweep'))
-    skipped = _curve(tmp_path / 'sweep', 'train_skipped_steps')  # (epochs, members)
+    _, summary, sweep = diverged
+    skipped = _curve(sweep, 'train_skipped_steps')  # (epochs, members)
     assert np.all(skipped[:, 0] == 0) and np.all(skipped[:, 1] > 0), skipped
     # an epoch whose every step was skipped has no loss to report: NaN, not a perfect 0
-    loss, steps = _curve(tmp_path / 'sweep', 'train_loss'), _curve(tmp_path / 'sweep', 'step')[0]
+    loss, steps = _curve(sweep, 'train_loss'), _curve(sweep, 'step')[0]
     assert np.all(np.isnan(loss[skipped[:, 1] == steps, 1]))
     assert np.all(np.isfinite(loss[skipped[:, 1] < steps, 1]))
     assert np.any(skipped[:, 1] == steps), skipped  # the case above was reached
     assert np.all(np.isfinite(summary['test_accuracy']))
     single = tmp_path / 'single'
     run(_config(**{'optimizer.name': 'sgd', 'optimizer.learning_rate': 0.01}), str(single))
-    np.testing.assert_allclose(_curve(tmp_path / 'sweep', 'train_loss')[:, 0],
+    np.testing.assert_allclose(_curve(sweep, 'train_loss')[:, 0],
                                _curve(single, 'train_loss'), rtol=1e-5)
-    np.testing.assert_allclose(_curve(tmp_path / 'sweep', 'test_accuracy')[:, 0],
+    np.testing.assert_allclose(_curve(sweep, 'test_accuracy')[:, 0],
                                _curve(single, 'test_accuracy'), atol=1e-6)
