@@ -3,6 +3,20 @@ import os
 
 os.environ.setdefault('XLA_FLAGS', '--xla_cpu_multi_thread_eigen=true')
 
+# One persistent XLA compile cache for the whole test session: many tests compile the same
+# small programs, and a program another test (or xdist worker, or CLI subprocess, which
+# inherit this environment) compiled already is loaded instead. Set here, before JAX is
+# imported, by the first process (pytest itself); removed when that process exits.
+if 'JAX_COMPILATION_CACHE_DIR' not in os.environ and 'PYTEST_XDIST_WORKER' not in os.environ:
+    import atexit
+    import shutil
+    import tempfile
+    _cache = tempfile.mkdtemp(prefix='nk-test-jaxcache-')
+    atexit.register(shutil.rmtree, _cache, True)
+    os.environ.update(JAX_COMPILATION_CACHE_DIR=_cache,
+                      JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS='0',
+                      JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES='0')
+
 import jax
 import jax.numpy as jnp
 import pytest
