@@ -12,7 +12,6 @@ uses the first `min(T or all, n - V)` of the rest. The test set is the data set'
 """
 from __future__ import annotations
 
-import sys
 from typing import NamedTuple
 
 import jax
@@ -68,11 +67,6 @@ def train_limit_note(config, s: Split) -> str | None:
     held = f' after holding out {s.num_validation} for validation' if s.num_validation else ''
     return (f'config.train_limit={config.train_limit} exceeds the {s.available} training '
             f'examples of {config.dataset}{held}; training uses all {s.num_train}')
-
-
-def note(text: str) -> None:
-    """One `note:` line on stderr."""
-    print(f'note: {text}', file=sys.stderr, flush=True)
 
 
 def build(config, dataset, s: Split | None = None):

@@ -47,7 +47,7 @@ import numpy as np
 
 from neurokit import data as data_lib
 from neurokit.experiment import config as config_lib
-from neurokit.experiment import epochs, members as members_lib, parts, workdir as wd
+from neurokit.experiment import cli, epochs, members as members_lib, parts, workdir as wd
 from neurokit.experiment.checkpoint import Checkpointer, checksums
 from neurokit.experiment.errors import ConfigError, TrainingError
 from neurokit.experiment.parts import build
@@ -160,7 +160,7 @@ def _run(config, workdir: str, lock) -> dict:
     if primary:
         limit = parts.train_limit_note(config, split)
         for note in ([limit] if limit else []) + place.notes(config, split.num_train):
-            parts.note(note)
+            cli.note(note)
 
     t0 = time.perf_counter()
     n = place.train_rows(split.num_train)
@@ -264,7 +264,7 @@ def _run(config, workdir: str, lock) -> dict:
             print(members_lib.table(summary['settings'], summary['best_setting']),
                   file=sys.stderr, flush=True)
             if summary['best_setting'] is None:
-                parts.note(members_lib.NO_VALIDATION_NOTE)
+                cli.note(members_lib.NO_VALIDATION_NOTE)
     return summary
 
 
