@@ -110,7 +110,7 @@ def runs(tmp_path_factory):
         # XLA reads its flags when the command starts its backend
         'equivalence': ('tests.parallel.equivalence', [
             f'--rules={NAME}', f'--paths={",".join(PATHS)}', f'--out={out}/eq.json'],
-            {'XLA_FLAGS': '--xla_force_host_platform_device_count=8'}),
+            {'XLA_FLAGS': os.environ.get('XLA_FLAGS', '') + ' --xla_force_host_platform_device_count=8'}),
     }
     with Server(env, cwd=copy) as server:  # the copy first on sys.path: its neurokit
         done = dict(zip(commands, run_many(server, list(commands.values()))))

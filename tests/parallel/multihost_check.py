@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -72,7 +73,7 @@ def check(rules, nproc: int = 2, n: int = 256, batch: int = 64, epochs: int = 2,
     rules = list(rules)
     with tempfile.TemporaryDirectory() as out:
         env = dict(os.environ, JAX_PLATFORMS='cpu')
-        env.pop('XLA_FLAGS', None)  # one CPU device per process
+        env['XLA_FLAGS'] = re.sub(r'--xla_force_host_platform_device_count=\d+', '', env.get('XLA_FLAGS', ''))  # one CPU device per process
         port = str(_free_port())
         args = [str(nproc), port, out, ','.join(rules), str(n), str(batch), str(epochs)]
         procs = [subprocess.Popen([sys.executable, '-c', _WORKER, str(i)] + args, env=env,

@@ -84,7 +84,7 @@ def eight_devices(tmp_path_factory):
         rules, paths = sorted(registry.RULES), 'sharded,fsdp,pmap,pipeline'
     else:
         rules, paths = [f'bp:{BP_PATHS}'], ''
-    env = dict(os.environ, XLA_FLAGS='--xla_force_host_platform_device_count=8',
+    env = dict(os.environ, XLA_FLAGS=os.environ.get('XLA_FLAGS', '') + ' --xla_force_host_platform_device_count=8',
                JAX_PLATFORMS='cpu')
     proc = subprocess.run([sys.executable, '-c', DRIVER, str(tmp / 'misuse.json'),
                            os.path.dirname(os.path.abspath(__file__)),

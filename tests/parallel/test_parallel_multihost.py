@@ -8,6 +8,7 @@ keys; only the cross-process sums differ in rounding).
 """
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -48,7 +49,7 @@ def test_two_process_cli_run_matches_one_process(tmp_path):
     """
     repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     env = dict(os.environ, JAX_PLATFORMS='cpu')
-    env.pop('XLA_FLAGS', None)
+    env['XLA_FLAGS'] = re.sub(r'--xla_force_host_platform_device_count=\d+', '', env.get('XLA_FLAGS', ''))
     port = multihost_check._free_port()
     dist = ['--config.distributed.enabled=True', '--config.distributed.num_processes=2',
             f'--config.distributed.coordinator_address=localhost:{port}']

@@ -107,7 +107,7 @@ def _run_all(cli, tmp):
                           *COMMON, *NAN_RUN[1]], {'NEUROKIT_TEST_POISON_EPOCH': '2'})
     # XLA reads its flags when the command starts its backend
     r = cli.run('tests.parallel.test_run_devices', [json.dumps(argvs)],
-                {'XLA_FLAGS': '--xla_force_host_platform_device_count=8'}, timeout=600)
+                {'XLA_FLAGS': os.environ.get('XLA_FLAGS', '') + ' --xla_force_host_platform_device_count=8'}, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
     line = [l for l in r.stdout.splitlines() if l.startswith('RESULT ')][-1]
     status = json.loads(line[len('RESULT '):])
