@@ -319,5 +319,15 @@ fig('restructure.benchmark_lines', 'lines of experiments/benchmarks/**/*.py', is
     kind='lines', unit='lines', target=2500, direction='<=', part='cpu',
     params={'glob': 'experiments/benchmarks/**/*.py'})
 
+# ------------------------------------------------------- Flax models as blocks (#29)
+BLOCKS = {'rules': 'all', 'models': ('mlp', 'lenet'), 'batch': 128, 'steps': 20, 'repeats': 7}
+fig('blocks.vs_native', "the MLP and LeNet configs rebuilt from linen modules: every rule's "
+    'params after 3 steps vs the native model, worst relative difference', issue=29,
+    kind='blocks', model='MLP 784-1000-1000-10, LeNet', unit='rel. diff', stat='max',
+    target=1e-6, direction='<=', part='cpu', params=BLOCKS)
+fig('blocks.step_time', 'bp step time, 2x1000 MLP from linen modules / native, batch 128',
+    issue=29, kind='blocks', model=MLP2K, unit='x', target=1.05, direction='<=', part='cpu',
+    params=BLOCKS)
+
 BY_ID = {f['id']: f for f in FIGURES}
 assert len(BY_ID) == len(FIGURES), 'duplicate figure ids'

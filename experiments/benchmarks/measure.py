@@ -687,6 +687,92 @@ def lines(figs, quick):
                    rows=[{'file': f, 'lines': n} for f, n in counts.items()])]
 
 
+def _steps(model, rule, opt, batches):
+    """Params after one jitted step per batch from `init_state(PRNGKey(0))`."""
+    state = train.init_state(jax.random.PRNGKey(0), model, rule, opt)
+    step = jax.jit(train.make_train_step(rule, opt))
+    for batch in batches:
+        state, _ = step(state, batch)
+    return state.params['layers']
+
+
+def _xla_convs(model):
+    """The model with its convs computed by XLA's convolution (Flax's algorithm) on CPU too."""
+    from neurokit.models import layers as L
+    rebuilt = [L.conv(l.name, l.in_shape, l.out_shape[-1], dict(l.spec)['kernel_size'],
+                      l.activation, dict(l.spec)['pool'], dict(l.spec)['padding'],
+                      init='lecun_normal', impl='xla') if l.kind == 'conv' else l
+               for l in model.layers]
+    return model._replace(layers=tuple(rebuilt), apply=models.sequential(rebuilt).apply)
+
+
+def blocks(figs, quick):
+    """The MLP and LeNet configs rebuilt from linen modules (`linen_layers.to_linen`, first
+    layer native: the feedback rules then draw the same matrices) against the native
+    models: every rule's params after 3 steps from the same state; and bp's step time on
+    the 2x1000 MLP, Flax twin / native, interleaved medians."""
+    from neurokit.models.linen_layers import to_linen
+    p = figs[0]['params']
+    ds = data_lib.load('fashion_mnist')
+    batches = [{'x': jnp.asarray(ds.x_train[i * 64:(i + 1) * 64]),
+                'y': jnp.asarray(ds.y_train[i * 64:(i + 1) * 64])} for i in range(3)]
+    flat = lambda layers: [leaf for l in layers for leaf in
+                           ((l['w'], l['b']) if 'w' in l else
+                            (lambda q: (q['kernel'], q['bias']))(*l.values()))]
+    rows, worst = [], []
+    names = _rules(p['rules']) if any(f['id'] == 'blocks.vs_native' for f in figs) else []
+    for rule_name in names[:2 if quick else None]:
+        row = {'rule': rule_name}
+        for net in p['models']:
+            cfg = config_for(rule_name, {'model.name': net, 'batch_size': 64}, quick)
+            model, rule, opt = experiment.build(cfg, ds)
+            kw = dict(layerwise=cfg.layerwise_updates, **cfg.rule_kwargs.to_dict())
+            # CPU: LeNet's native convs are im2col matmuls; measured as they are, and with
+            # XLA's convolution (Flax's algorithm), which alone is counted
+            variants = {net: model} if net != 'lenet' else {'lenet (im2col)': model,
+                                                            'lenet': _xla_convs(model)}
+            for label, native in variants.items():
+                twin = to_linen(native, keep_first=True)
+                try:
+                    twin_rule = rules.build(rule_name, twin, **kw)
+                except ValueError as err:  # a rule that cannot apply to Flax blocks says why
+                    row[label] = f'refused: {err}'
+                    continue
+                native_rule = rule if native is model else rules.build(rule_name, native, **kw)
+                d = _worst_rel(flat(_steps(native, native_rule, opt, batches)),
+                               flat(_steps(twin, twin_rule, opt, batches)))
+                row[label] = f'{d:.1e}'
+                worst += [d] if label != 'lenet (im2col)' else []
+        rows.append(row)
+    want = {f['id']: f for f in figs}
+    out = []
+    if 'blocks.vs_native' in want:
+        f = want['blocks.vs_native']
+        out.append(R.make(f['id'], worst, f['unit'], {'measure': p}, command=_suite_command(f),
+                          rows=rows))
+    if 'blocks.step_time' not in want:
+        return out
+    f = want['blocks.step_time']
+    cfg = config_for('bp', {'model.name': 'mlp', 'batch_size': p['batch']}, quick)
+    model, rule, opt = experiment.build(cfg, ds)
+    twin = to_linen(model)
+    n = p['batch'] * (3 if quick else p['steps'])
+    x, y = jnp.asarray(ds.x_train[:n]), jnp.asarray(ds.y_train[:n])
+    timers = {}
+    for name, m in (('native', model), ('flax', twin)):
+        r = rules.build('bp', m)
+        state = train.init_state(jax.random.PRNGKey(0), m, r, opt)
+        compiled = jax.jit(train.make_epoch(r, opt, p['batch'])).lower(state, x, y, 0).compile()
+        timers[name] = (lambda c, s: lambda: jax.block_until_ready(c(s, x, y, 0)))(compiled, state)
+        timers[name]()
+    med = interleaved(timers, 2 if quick else p['repeats'])
+    out.append(R.make(f['id'], [med['flax'] / med['native']], f['unit'], {'measure': p},
+                      command=_suite_command(f),
+                      rows=[{'model': k, 'ms/step': round(1e3 * v / (n // p['batch']), 3)}
+                            for k, v in med.items()]))
+    return out
+
+
 def _suite_command(fig) -> str:
     return f"python -m experiments.benchmarks.suite --only={fig['id']}"
 
@@ -695,4 +781,5 @@ KINDS = {'train': train_run, 'select': select, 'speed': speed, 'scan_loop': scan
          'memory': memory, 'aot_memory': aot_memory, 'gpu_peak': gpu_peak, 'pc_oracle': pc_oracle,
          'fa_oracle': fa_oracle, 'seeds': seeds, 'traces': traces, 'equality': equality,
          'multihost': multihost, 'checkpoint': checkpoint, 'pcx': pcx, 'pcx_accuracy': pcx_accuracy,
-         'biotorch': biotorch, 'fflib': fflib, 'vs_commit': vs_commit, 'lines': lines}
+         'biotorch': biotorch, 'fflib': fflib, 'vs_commit': vs_commit, 'lines': lines,
+         'blocks': blocks}

@@ -61,7 +61,9 @@ def commit() -> str | None:
     try:
         head = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], cwd=REPO, text=True,
                               capture_output=True, check=True).stdout.strip()
-        dirty = subprocess.run(['git', 'status', '--porcelain', '--untracked-files=no'], cwd=REPO,
+        # the suite's own outputs (records, plots, BENCHMARKS.md) do not make the code dirty
+        dirty = subprocess.run(['git', 'status', '--porcelain', '--untracked-files=no', '--', '.',
+                                ':!experiments/benchmarks/results', ':!BENCHMARKS.md'], cwd=REPO,
                                text=True, capture_output=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return None

@@ -55,6 +55,8 @@ class Layer(NamedTuple):
       in_shape: per-example input shape.
       out_shape: per-example output shape (after `post`).
       activation: name of the activation in `post`.
+      spec: what else defines the layer, as `(key, value)` pairs (a conv's kernel_size,
+        padding, pool; `linen_layers.to_linen` rebuilds the layer from it).
     """
     name: str
     kind: str
@@ -64,9 +66,53 @@ class Layer(NamedTuple):
     in_shape: tuple
     out_shape: tuple
     activation: str
+    spec: tuple = ()
 
     def __call__(self, params, x):
         return self.post(self.linear(params, x))
+
+    @property
+    def sites(self) -> tuple:
+        """The layer's one linear map, as a `Site` (see `Site`)."""
+        fan_in, fan_out = _fans(self)
+        return (Site('', (), 'w', fan_in, fan_out, self.kind),)
+
+    def apply_hooked(self, params, x, hook):
+        """`post(hook(site, linear, params, x))`: the layer with its linear map replaced by
+        whatever `hook` computes from it (the feedback-alignment rules' backward pass)."""
+        return self.post(hook(self.sites[0], self.linear, params, x))
+
+
+def _fans(layer) -> tuple[int, int]:
+    """`(fan_in, fan_out)` of the layer's kernel `w` (`(*window, c_in, c_out)` or `(n_in,
+    n_out)`): inputs per output unit, and outputs per input unit (PyTorch's convention)."""
+    shape = jax.eval_shape(layer.init, jax.random.PRNGKey(0))['w'].shape
+    return int(np.prod(shape[:-1])), int(np.prod(shape[:-2])) * int(shape[-1])
+
+
+class Site(NamedTuple):
+    """A linear map inside a block whose backward pass a rule may replace.
+
+    A site's map is `fn(q, x)`, affine in `x` and linear in the kernel `q[kernel]`, where
+    `q` is the params dict of that map alone (`{'w', 'b'}` for neurokit's layers,
+    `{'kernel', 'bias'}` for a Flax Dense/Conv). Rules reach sites through a block's
+    `apply_hooked(params, x, hook)`, which calls `hook(site, fn, q, x)` at every site.
+
+    Attributes:
+      name: unique within the block ('' for a neurokit layer's one map; the Flax module
+        path, e.g. 'Dense_0' or 'attn/query', for a Flax block).
+      path: where `q` sits in the block's params.
+      kernel: the key of the kernel in `q`.
+      fan_in: inputs per output unit (a feedback matrix's LeCun scale is 1/sqrt(fan_in)).
+      fan_out: outputs per input unit (the window times the output channels for a conv).
+      kind: 'dense' or 'conv'.
+    """
+    name: str
+    path: tuple
+    kernel: str
+    fan_in: int
+    fan_out: int
+    kind: str
 
 
 def _weight_init(scheme: str, fan_in: int, fan_out: int):
@@ -201,4 +247,6 @@ def conv(name, in_shape, features, kernel_size=3, activation='relu', pool=1,
     if padding == 'VALID':
         size = [s - kernel_size + 1 for s in size]
     size = [s // pool for s in size]
-    return Layer(name, 'conv', init_fn, linear, post, tuple(in_shape), tuple(size) + (features,), activation)
+    spec = (('kernel_size', kernel_size), ('padding', padding), ('pool', pool))
+    return Layer(name, 'conv', init_fn, linear, post, tuple(in_shape), tuple(size) + (features,),
+                 activation, spec)

@@ -51,6 +51,14 @@ def check_layer_count(layers, params) -> None:
                              "model's state?)")
 
 
+def param_dtype(block_params):
+    """The dtype of a block's parameters: that of its first floating array."""
+    for leaf in jax.tree.leaves(block_params):
+        if jax.numpy.issubdtype(leaf.dtype, jax.numpy.floating):
+            return leaf.dtype
+    return jax.numpy.float32
+
+
 def _shapes(tree):
     """`((path, shape), ...)` of a params tree's arrays; None if a leaf has no shape."""
     leaves = jax.tree_util.tree_flatten_with_path(tree)[0]
@@ -69,6 +77,8 @@ _SHAPES: dict = {}
 def _param_shapes(layer):
     """The shapes `layer.init` makes (cached per layer; None for a layer that cannot be
     traced abstractly, which is then not compared)."""
+    if hasattr(layer, 'param_shapes'):  # a Flax block knows its own
+        return layer.param_shapes
     try:
         return _SHAPES[layer]
     except KeyError:

@@ -36,7 +36,8 @@ import jax.numpy as jnp
 
 from neurokit import losses
 from neurokit.checks import check_count, check_range
-from neurokit.models import Model
+from neurokit.models import Layer, Model
+from neurokit.models.model import param_dtype
 from neurokit.rules.base import EmptyState, Rule, check_batch, check_params, check_state
 
 
@@ -84,25 +85,43 @@ def _fan_in(w):
     return int(math.prod(w.shape[:-1]))
 
 
-def _feedback_linear(layer):
-    """`(p, b, x) -> layer.linear(p, x)` whose vjp sends the error to x through `b`.
+def feedback_sites(model) -> tuple:
+    """`((block index, Site), ...)`: every linear map whose input cotangent a feedback rule
+    replaces, in order. That is every site of every block (a Dense or Conv inside a Flax
+    block, neurokit's layers' own map), except the first neurokit layer's, whose input is
+    the data: nobody consumes its input cotangent."""
+    return tuple((i, site) for i, block in enumerate(model.layers) for site in block.sites
+                 if not (i == 0 and isinstance(block, Layer)))
 
-    `b` has the shape of `p['w']`; the parameter gradient is the true local one.
-    """
+
+def _site_params(block_params, site):
+    """The params dict of `site`'s map alone, inside its block's params."""
+    for k in site.path:
+        block_params = block_params[k]
+    return block_params
+
+
+def _site_kernels(sites, params):
+    return [_site_params(params['layers'][i], site)[site.kernel] for i, site in sites]
+
+
+def _feedback_linear(fn, kernel):
+    """`(q, b, x) -> fn(q, x)` whose vjp sends the error to x through `b` in place of
+    `q[kernel]`; the parameter gradient is the true local one."""
 
     @jax.custom_vjp
-    def linear(p, b, x):
-        return layer.linear(p, x)
+    def linear(q, b, x):
+        return fn(q, x)
 
-    def fwd(p, b, x):
-        return layer.linear(p, x), (p, b, x)
+    def fwd(q, b, x):
+        return fn(q, x), (q, b, x)
 
     def bwd(res, g):
-        p, b, x = res
-        _, vjp_p = jax.vjp(lambda p_: layer.linear(p_, x), p)
-        # linear is affine in x, so its vjp at weights b is the transposed map through b.
-        _, vjp_x = jax.vjp(lambda x_: layer.linear({'w': b, 'b': p['b']}, x_), x)
-        return vjp_p(g)[0], jnp.zeros_like(b), vjp_x(g)[0]
+        q, b, x = res
+        _, vjp_q = jax.vjp(lambda q_: fn(q_, x), q)
+        # the map is affine in x, so its vjp at kernel b is the transposed map through b.
+        _, vjp_x = jax.vjp(lambda x_: fn({**q, kernel: b}, x_), x)
+        return vjp_q(g)[0], jnp.zeros_like(b), vjp_x(g)[0]
 
     linear.defvjp(fwd, bwd)
     return linear
@@ -164,16 +183,20 @@ def _predict(model):
 
 
 def _feedback_rule(model, make_feedback, init, loss, alignment_metrics, name, state_type):
-    """An FA-like rule: `make_feedback(params, state, key)` gives `B_l` for l >= 1; `init`
-    returns a `state_type`."""
+    """An FA-like rule: `make_feedback(params, state, key)` gives one `B` per feedback site
+    (`feedback_sites`); `init` returns a `state_type`."""
     loss_fn = losses.get(loss)
-    layers = model.layers
-    linears = [layers[0].linear] + [_feedback_linear(layer) for layer in layers[1:]]
+    sites = feedback_sites(model)
+    where = {(i, site.name): n for n, (i, site) in enumerate(sites)}
 
     def objective(params, feedback, x, y):
-        for l, (layer, p) in enumerate(zip(layers, params['layers'])):
-            z = linears[l](p, x) if l == 0 else linears[l](p, feedback[l - 1], x)
-            x = layer.post(z)
+        for i, (block, p) in enumerate(zip(model.layers, params['layers'])):
+            def hook(site, fn, q, h, i=i):
+                n = where.get((i, site.name))
+                if n is None:
+                    return fn(q, h)
+                return _feedback_linear(fn, site.kernel)(q, feedback[n], h)
+            x = block.apply_hooked(p, x, hook)
         return loss_fn(x, y), x
 
     def step(params, state, batch, key):
@@ -192,11 +215,12 @@ def _normal(key, shape, dtype, std):
     return (jax.random.normal(key, shape, jnp.float32) * std).astype(dtype)
 
 
-def _random_like_weights(key, params, scale):
-    """Fixed random arrays shaped like each weight after the first, std scale/sqrt(fan_in)."""
-    ws = [p['w'] for p in params['layers'][1:]]
+def _random_like_weights(key, sites, params, scale):
+    """Fixed random arrays shaped like each feedback site's kernel, std scale/sqrt(fan_in)."""
+    ws = _site_kernels(sites, params)
     keys = jax.random.split(key, max(len(ws), 1))
-    return tuple(_normal(k, w.shape, w.dtype, scale / math.sqrt(_fan_in(w))) for k, w in zip(keys, ws))
+    return tuple(_normal(k, w.shape, w.dtype, scale / math.sqrt(site.fan_in))
+                 for k, w, (_, site) in zip(keys, ws, sites))
 
 
 def fa(model: Model, loss: str = 'cross_entropy', feedback_scale: float = 1.0,
@@ -223,26 +247,34 @@ def fa(model: Model, loss: str = 'cross_entropy', feedback_scale: float = 1.0,
     """
     check_range('feedback_scale', feedback_scale, lambda v: v > 0, 'a finite number > 0')
 
+    sites = feedback_sites(model)
+
     def init(key, params):
-        return FeedbackState(_random_like_weights(key, params, feedback_scale))
+        return FeedbackState(_random_like_weights(key, sites, params, feedback_scale))
 
     return _feedback_rule(model, lambda params, state, key: state.feedback, init, loss,
                           alignment_metrics, 'fa', FeedbackState)
 
 
-def _signs(params):
-    return [jnp.sign(p['w']) for p in params['layers'][1:]]
+def _signs(sites, params):
+    return [jnp.sign(w) for w in _site_kernels(sites, params)]
+
+
+SCALE_BY = ('fan_in', 'xavier')
 
 
 def usf(model: Model, loss: str = 'cross_entropy', scaled: bool = True,
-        alignment_metrics: bool = False) -> Rule:
+        alignment_metrics: bool = False, scale_by: str = 'fan_in') -> Rule:
     """Uniform sign-concordant feedback: `B_l = sign(W_l) * c_l`, recomputed every step.
 
     Args:
       model, loss, alignment_metrics: as in `fa`.
-      scaled: `c_l = 1/sqrt(fan_in_l)` (the size of a LeCun-initialised weight,
-        keeping backward signals the size of backprop's); False: `c_l = 1`,
-        the bare definition.
+      scaled: True: `c_l` as `scale_by` says; False: `c_l = 1`, the bare definition.
+      scale_by: 'fan_in': `c_l = 1/sqrt(fan_in_l)` (the size of a LeCun-initialised
+        weight, keeping backward signals the size of backprop's); 'xavier': `c_l =
+        sqrt(2 / (fan_in_l + fan_out_l))`, the standard deviation of a Xavier-initialised
+        weight, BioTorch's uSF. With the same weights, the two differ by
+        `sqrt(2 fan_in / (fan_in + fan_out))` per layer (1.0 where fan_in = fan_out).
 
     Returns:
       A `Rule` with no state (the feedback follows the current weights).
@@ -251,9 +283,20 @@ def usf(model: Model, loss: str = 'cross_entropy', scaled: bool = True,
       >>> rule = usf(mlp((784,), 10))
     """
 
+    if scale_by not in SCALE_BY:
+        raise ValueError(f'unknown scale_by {scale_by!r}; valid: {", ".join(SCALE_BY)}')
+    sites = feedback_sites(model)
+
+    def size(site):
+        if not scaled:
+            return 1.0
+        if scale_by == 'xavier':
+            return math.sqrt(2.0 / (site.fan_in + site.fan_out))
+        return 1.0 / math.sqrt(site.fan_in)
+
     def make_feedback(params, state, key):
         del state, key
-        return tuple(s * (1.0 / math.sqrt(_fan_in(s)) if scaled else 1.0) for s in _signs(params))
+        return tuple(s * size(site) for s, (_, site) in zip(_signs(sites, params), sites))
 
     return _feedback_rule(model, make_feedback, lambda key, params: EmptyState(), loss,
                           alignment_metrics, 'usf', EmptyState)
@@ -274,10 +317,12 @@ def brsf(model: Model, loss: str = 'cross_entropy', feedback_scale: float = 1.0,
     """
     check_range('feedback_scale', feedback_scale, lambda v: v > 0, 'a finite number > 0')
 
+    sites = feedback_sites(model)
+
     def make_feedback(params, state, key):
         del state
-        mags = _random_like_weights(key, params, feedback_scale)
-        return tuple(s * jnp.abs(m) for s, m in zip(_signs(params), mags))
+        mags = _random_like_weights(key, sites, params, feedback_scale)
+        return tuple(s * jnp.abs(m) for s, m in zip(_signs(sites, params), mags))
 
     return _feedback_rule(model, make_feedback, lambda key, params: EmptyState(), loss,
                           alignment_metrics, 'brsf', EmptyState)
@@ -295,13 +340,15 @@ def frsf(model: Model, loss: str = 'cross_entropy', feedback_scale: float = 1.0,
     """
     check_range('feedback_scale', feedback_scale, lambda v: v > 0, 'a finite number > 0')
 
+    sites = feedback_sites(model)
+
     def init(key, params):
-        return FeedbackState(tuple(jnp.abs(m) for m in _random_like_weights(key, params,
+        return FeedbackState(tuple(jnp.abs(m) for m in _random_like_weights(key, sites, params,
                                                                              feedback_scale)))
 
     def make_feedback(params, state, key):
         del key
-        return tuple(s * m for s, m in zip(_signs(params), state.feedback))
+        return tuple(s * m for s, m in zip(_signs(sites, params), state.feedback))
 
     return _feedback_rule(model, make_feedback, init, loss, alignment_metrics, 'frsf',
                           FeedbackState)
@@ -349,7 +396,7 @@ def dfa(model: Model, loss: str = 'cross_entropy', feedback_scale: float = 1.0,
 
     def init(key, params):
         keys = jax.random.split(key, max(len(layers) - 1, 1))
-        dtype = params['layers'][0]['w'].dtype
+        dtype = param_dtype(params['layers'][0])
         return FeedbackState(tuple(
             _normal(k, (layer.out_shape[-1] if shared(layer) else math.prod(layer.out_shape), n_out),
                     dtype, feedback_scale / math.sqrt(n_out))
@@ -419,6 +466,11 @@ def pfa(model: Model, loss: str = 'cross_entropy', ratio: int = 10,
       >>> params = rule.init_params(key, model.init(key)); state = rule.init(key, params)
     """
     ratio = check_count('ratio', ratio, 1, 'sets the shape of the feedback weights')
+    for block in model.layers:
+        if not isinstance(block, Layer):
+            raise ValueError(f"pfa cannot apply to block {block.name} ({block.kind}): its learned "
+                             "feedback needs neurokit's own dense and conv layers; use fa, usf, "
+                             'brsf or frsf on Flax blocks')
     loss_fn = losses.get(loss)
     layers = model.layers
     linears = [layers[0].linear] + [_pfa_linear(layer) for layer in layers[1:]]

@@ -63,6 +63,7 @@ import optax
 from neurokit import losses
 from neurokit.checks import check_count, check_range
 from neurokit.models import Model
+from neurokit.models.model import param_dtype
 from neurokit.rules import ff_ops
 from neurokit.rules.base import OptimizerRule, Rule, check_batch, check_state, layerwise_form
 
@@ -110,7 +111,7 @@ def _forward_forward(model, *, collaborative, earlier_only, mode, goodness, thre
     check_range('threshold', threshold, lambda v: True, 'a finite number')
     check_range('label_scale', label_scale, lambda v: True, 'a finite number')
     if mode == 'auto':
-        mode = 'class_groups' if any(l.kind == 'conv' for l in hidden) else 'supervised'
+        mode = 'class_groups' if any(len(l.out_shape) > 1 for l in hidden) else 'supervised'
     if mode == 'supervised' and math.prod(model.input_shape) <= n_classes:
         raise ValueError(f'input of {math.prod(model.input_shape)} values is too small to hold '
                          f'a {n_classes}-way label')
@@ -193,14 +194,14 @@ def _forward_forward(model, *, collaborative, earlier_only, mode, goodness, thre
         params = dict(params)
         if use_head:
             n_in = sum(math.prod(hidden[l].out_shape) for l in readout)
-            dtype = params['layers'][0]['w'].dtype
+            dtype = param_dtype(params['layers'][0])
             params['ff_head'] = {'w': jnp.zeros((n_in, n_classes), dtype),
                                  'b': jnp.zeros((n_classes,), dtype)}
         if use_aux:
             keys = jax.random.split(key, n_layers)
             params['ff_aux'] = tuple(
-                {'w': jax.random.normal(k, (c, n_classes), params['layers'][i]['w'].dtype) / math.sqrt(c),
-                 'b': jnp.zeros((n_classes,), params['layers'][i]['w'].dtype)}
+                {'w': jax.random.normal(k, (c, n_classes), param_dtype(params['layers'][i])) / math.sqrt(c),
+                 'b': jnp.zeros((n_classes,), param_dtype(params['layers'][i]))}
                 for i, (k, c) in enumerate(zip(keys, widths)))
         return params
 

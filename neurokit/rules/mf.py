@@ -59,6 +59,7 @@ import optax
 from neurokit import losses
 from neurokit.checks import check_range
 from neurokit.models import Model
+from neurokit.models.model import param_dtype
 from neurokit.rules.base import (EmptyState, OptimizerRule, Rule, check_batch, check_params,
                                  layerwise_form, zeros_like_tree)
 
@@ -68,14 +69,14 @@ CONV_SCORES = ('mean', 'flatten')
 
 def _feature_dim(layer, conv_scores):
     """Width of the vector a layer's projection acts on."""
-    if layer.kind == 'conv' and conv_scores == 'mean':
+    if len(layer.out_shape) > 1 and conv_scores == 'mean':
         return int(layer.out_shape[-1])
     return int(np.prod(layer.out_shape))
 
 
 def _features(layer, a, conv_scores):
     """Layer output `a` (B, *out_shape) -> (B, d) vector the projection acts on."""
-    if layer.kind == 'conv' and conv_scores == 'mean':
+    if len(layer.out_shape) > 1 and conv_scores == 'mean':
         return jnp.mean(a, axis=tuple(range(1, a.ndim - 1)))
     return a.reshape(a.shape[0], -1)
 
@@ -176,7 +177,7 @@ def mf(model: Model, prediction: str = 'last', conv_scores: str = 'mean',
         proj = []
         for l in range(num_proj):
             d = _feature_dim(layers[l], conv_scores)
-            dtype = model_params['layers'][l]['w'].dtype
+            dtype = param_dtype(model_params['layers'][l])
             m = jax.random.normal(keys[l], (d, num_classes), dtype) * (proj_init_scale / math.sqrt(d))
             proj.append({'m': m})
         return {**model_params, 'mf_proj': tuple(proj)}

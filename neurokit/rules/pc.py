@@ -114,7 +114,7 @@ def _apply(layer, p, h, narrow):
     Narrow parameters: the matmul runs in the parameter dtype, its output and the activation
     are float32 (`_state`); returns `(mu, z)`. Otherwise `(layer(p, h), None)`.
     """
-    if not narrow:
+    if not narrow or not hasattr(layer, 'linear'):  # a Flax block: its own precision
         return layer(p, h), None
     z = _state(layer.linear(p, h))
     return layer.post(z), z
