@@ -131,8 +131,8 @@ def test_param_dtype_is_kept(key):
 
 
 def test_unknown_model_lists_valid_names():
-    with pytest.raises(ValueError, match='valid names: mlp, lenet, cnn4, cnn'):
-        models.build('resnet', (8,), 2)
+    with pytest.raises(ValueError, match='valid names: mlp, lenet, cnn4, cnn, resnet, vgg'):
+        models.build('alexnet', (8,), 2)
 
 
 def test_cnn_refuses_pools_or_paddings_that_do_not_match_the_layers():

@@ -50,7 +50,14 @@ def base_config() -> ml_collections.ConfigDict:
     c.model.dtype = 'float32'
     c.model.channels = (32, 64)      # model 'cnn' only
     c.model.kernel_size = 3          # model 'cnn' only
-    c.model.dense_widths = (128,)    # model 'cnn' only
+    c.model.dense_widths = (128,)    # models 'cnn' and 'vgg' (its first width; () for none)
+    # The model zoo (neurokit/models/zoo.py: Flax modules as blocks):
+    c.model.depth = 0          # 'resnet' (6n+2, or 18), 'vit', 'transformer'; 0: the default
+    c.model.width = 0          # 'resnet': the first stage's channels; 0: 16 (6n+2) or 64 (18)
+    c.model.norm = 'group'     # 'resnet', 'vgg', 'vgg5', 'vgg7': 'group', 'layer' or 'none'
+    c.model.patch = 4          # 'vit': patch size
+    c.model.dim = 64           # 'vit', 'transformer': token width
+    c.model.heads = 4          # 'vit', 'transformer': attention heads
 
     c.optimizer = ml_collections.ConfigDict()
     c.optimizer.name = 'adam'
@@ -110,7 +117,7 @@ _INT_KEYS = {'train_limit': 0, 'validation_examples': 0, 'epochs': 1, 'batch_siz
              'eval_batch_size': 1, 'seed': 0, 'num_seeds': 1, 'checkpoint_every': 0,
              'keep_checkpoints': 1}
 _STR_KEYS = ('rule', 'dataset', 'data_dir', 'progress', 'nan_policy', 'parallel', 'mesh', 'sweep')
-_MODEL_STR_KEYS = ('name', 'activation', 'init', 'dtype')
+_MODEL_STR_KEYS = ('name', 'activation', 'init', 'dtype', 'norm')
 
 
 def _check_keys(cfg, reference, prefix=''):
@@ -195,6 +202,8 @@ def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
         except (TypeError, ValueError) as e:
             raise ConfigError(str(e)) from None
     _check_int(config.model.kernel_size, 'config.model.kernel_size', 1)
+    for key, low in (('depth', 0), ('width', 0), ('patch', 1), ('dim', 1), ('heads', 1)):
+        _check_int(config.model[key], f'config.model.{key}', low)
     for key in ('hidden', 'channels', 'dense_widths'):
         v = config.model[key]
         if not isinstance(v, (tuple, list)) or not all(
@@ -453,7 +462,8 @@ def validate_with_data(config, dataset):
         model = models.build(m.name, dataset.input_shape, dataset.num_classes, hidden=m.hidden,
                              activation=m.activation, init=m.init, dtype=m.dtype,
                              channels=m.channels, kernel_size=m.kernel_size,
-                             dense_widths=m.dense_widths)
+                             dense_widths=m.dense_widths, depth=m.depth, width=m.width,
+                             norm=m.norm, patch=m.patch, dim=m.dim, heads=m.heads)
     except (ValueError, TypeError) as e:
         raise ConfigError(f'model {m.name!r} does not fit {config.dataset} inputs of shape '
                           f'{dataset.input_shape}: {" ".join(str(e).split())}; choose another '

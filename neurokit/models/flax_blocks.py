@@ -193,10 +193,10 @@ def _shapes(tree) -> tuple:
 
 
 def from_nnx(module, in_shape, name: str = 'block', dtype=jnp.float32) -> FlaxBlock:
-    """A `flax.nnx` Module as a block. `init(key)` re-draws the module's parameters from
-    `key` by re-running its initialisers (`nnx.Rngs(key)` in place of the module's own
-    rngs is not possible after construction), so give `from_nnx` a module built with
-    `nnx.Rngs(0)`: every seed then gets its own parameters through `init`."""
+    """A `flax.nnx` Module as a block (`nnx_blocks.from_nnx`). Give a factory `lambda rngs:
+    MyModule(..., rngs=rngs)` for `init(key)` to draw new parameters from each key; a module
+    instance cannot re-draw its own (nnx keeps no initialisers), so its current parameters
+    are then every seed's (with a warning)."""
     from neurokit.models import nnx_blocks
     return nnx_blocks.from_nnx(module, in_shape, name, dtype)
 
