@@ -181,6 +181,12 @@ def cases(tmp):
         'batch larger than data': (BP, tiny + ['--config.batch_size=5000'], ['batch_size', 'exceeds'], 'new'),
         'cnn too deep for input': (BP, tiny + ['--config.model.name=cnn', '--config.model.channels=4,4,4,4,4,4'],
                                    ['does not fit', 'too small'], 'new'),
+        # a zoo model (Flax blocks) that cannot take the data's inputs, and a rule that
+        # cannot apply to one of its blocks
+        'zoo model cannot take the input': (BP, tiny + ['--config.model.name=transformer'],
+                                            ['does not fit', 'transformer'], 'new'),
+        'rule cannot apply to a block': (BP, tiny + ['--config.rule=pfa', '--config.model.name=resnet'],
+                                         ['pfa cannot apply to block', 'use fa'], 'new'),
         'unwritable workdir': (BP, tiny, ['not writable'], '/proc/neurokit_bad_input/run'),
         'workdir in use by another run': (BP, [f for f in tiny if not f.startswith('--config.epochs')]
                                           + ['--config.epochs=3'],
