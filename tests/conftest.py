@@ -28,6 +28,19 @@ import pytest
 from neurokit import data as data_lib
 
 
+# The modules that take longest (subprocesses, notebooks, CLI batteries) run first, so that
+# the two xdist workers (`--dist loadscope`: a module is one unit) do not end on one of them.
+HEAVY_FIRST = ('test_flax_notebook.py', 'test_new_rule.py', 'test_parallel_devices.py',
+               'test_run_devices.py', 'test_bad_input.py', 'test_entrypoint_errors.py',
+               'test_parallel_multihost.py', 'test_parallel_notebook.py', 'test_benchmarks.py',
+               'test_flax_blocks.py')
+
+
+def pytest_collection_modifyitems(items):
+    rank = {name: i for i, name in enumerate(HEAVY_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: order kept
+
+
 @pytest.fixture(scope='session')
 def digits():
     """scikit-learn's 8x8 digits on device: (x_train, y_train, x_test, y_test)."""

@@ -24,7 +24,10 @@ from neurokit.models.model import sequential
 from neurokit.rules import fa as fa_lib
 from neurokit.rules import registry
 
-RULES = ('bp', 'fa', 'dfa', 'usf', 'brsf', 'frsf', 'mf', 'ff', 'cff', 'pc', 'ipc')
+# One rule per code path through the blocks: usf and frsf take fa's path with other feedback
+# (brsf's, drawn per step, stands for them), cff takes ff's; the blocks.vs_native benchmark
+# runs every rule on the MLP and LeNet configs.
+RULES = ('bp', 'fa', 'brsf', 'dfa', 'mf', 'ff', 'pc', 'ipc')
 
 
 class Residual(nn.Module):
