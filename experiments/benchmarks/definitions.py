@@ -329,5 +329,26 @@ fig('blocks.step_time', 'bp step time, 2x1000 MLP from linen modules / native, b
     issue=29, kind='blocks', model=MLP2K, unit='x', target=1.05, direction='<=', part='cpu',
     params=BLOCKS)
 
+# Every rule on the zoo, F-MNIST, CPU budget cut: 10,000 training images, 3 epochs, 3 seeds,
+# 2,000 held out for validation; one optimizer for all (vit.py's / resnet8.py's), the rules'
+# hyperparameters their config files' (no selection at this budget).
+ZOO_VIT = {'model.name': 'vit', 'train_limit': 10000, 'epochs': 3, 'batch_size': 128,
+           'validation_examples': 2000, 'layerwise_updates': False, 'optimizer.name': 'adamw',
+           'optimizer.learning_rate': 1e-3, 'optimizer.weight_decay': 0.05,
+           'optimizer.schedule': 'warmup_cosine', 'optimizer.warmup_epochs': 1.0}
+ZOO_R8 = {**ZOO_VIT, 'model.name': 'resnet', 'model.depth': 8, 'optimizer.name': 'adam',
+          'optimizer.weight_decay': 0.0, 'optimizer.schedule': 'cosine',
+          'optimizer.warmup_epochs': 0.0}
+for _r in ('bp', 'fa', 'dfa', 'usf', 'mf', 'ff', 'pc'):
+    train(f'blocks.vit.{_r}', f'{_r}, ViT (patch 4, 4x64), F-MNIST 10k images x 3 epochs', _r,
+          'ViT 28x28 patch 4, dim 64, depth 4', ZOO_VIT, 3, issue=None)
+for _r in ('bp', 'usf'):
+    train(f'blocks.resnet8.{_r}', f'{_r}, ResNet-8, F-MNIST 10k images x 3 epochs', _r,
+          'ResNet-8 (16-32-64, GroupNorm)', ZOO_R8, 3, issue=29,
+          target=92.5 if _r == 'bp' else None,
+          published='the issue asks >= 92.5 % at a full budget' if _r == 'bp' else '')
+diff('blocks.resnet8.usf_gap', 'usf - bp, ResNet-8 (same budget)', 'blocks.resnet8.usf',
+     'blocks.resnet8.bp', 29, -1.0)
+
 BY_ID = {f['id']: f for f in FIGURES}
 assert len(BY_ID) == len(FIGURES), 'duplicate figure ids'

@@ -29,6 +29,10 @@ FAMILIES = {  # section title, what the family's figures share
     'checkpoint': ('Checkpoints', 'orbax, synchronous, whole TrainState, one save per epoch.'),
     'memory': ('Memory vs depth, every rule', 'XLA `memory_analysis().temp_size_in_bytes` of '
                'the compiled train step (rule.step + Adam, state donated); MiB (ratio to bp).'),
+    'blocks': ('Flax models as blocks (the zoo, every rule)',
+               "Zoo models built from linen modules; a CPU budget cut to 10,000 training images "
+               "and 3 epochs, 3 seeds, 2,000 held out for validation; one optimizer for every "
+               "rule (the model config's), each rule's own hyperparameters (no selection)."),
     'gpu': ('GPU: every rule vs its backprop twin', ''),
     'suite': ('The suite itself', ''),
     'peers': ('Peers: PCX, BioTorch, fflib (`experiments/benchmarks/peers/`)',
