@@ -34,7 +34,7 @@ import jax.numpy as jnp
 
 from neurokit.checks import positive_int, positive_ints
 from neurokit.models.layers import Site
-from neurokit.models.model import Model, sequential
+from neurokit.models.model import Model, _shapes, sequential
 
 
 class FlaxBlock(NamedTuple):
@@ -185,11 +185,6 @@ def from_linen(module, in_shape, name: str = 'block', dtype=jnp.float32) -> Flax
 
     return FlaxBlock(name, 'linen', init, apply, tuple(in_shape), tuple(out.shape[1:]),
                      tuple(found.values()), hooked, _shapes(params_abstract), module)
-
-
-def _shapes(tree) -> tuple:
-    leaves = jax.tree_util.tree_flatten_with_path(tree)[0]
-    return tuple((jax.tree_util.keystr(path), tuple(x.shape)) for path, x in leaves)
 
 
 def from_nnx(module, in_shape, name: str = 'block', dtype=jnp.float32) -> FlaxBlock:

@@ -86,8 +86,10 @@ class Layer(NamedTuple):
 def _fans(layer) -> tuple[int, int]:
     """`(fan_in, fan_out)` of the layer's kernel `w` (`(*window, c_in, c_out)` or `(n_in,
     n_out)`): inputs per output unit, and outputs per input unit (PyTorch's convention)."""
-    shape = jax.eval_shape(layer.init, jax.random.PRNGKey(0))['w'].shape
-    return int(np.prod(shape[:-1])), int(np.prod(shape[:-2])) * int(shape[-1])
+    if layer.kind == 'dense':
+        return int(np.prod(layer.in_shape)), int(layer.out_shape[-1])
+    window = dict(layer.spec)['kernel_size'] ** (len(layer.in_shape) - 1)
+    return window * int(layer.in_shape[-1]), window * int(layer.out_shape[-1])
 
 
 class Site(NamedTuple):
@@ -170,17 +172,18 @@ def _max_pool(x, window: int, spatial: int):
     return x.max(axis=tuple(lead + 2 * i + 1 for i in range(spatial)))
 
 
-def _conv_im2col(x, w, padding: str, spatial: int):
-    """`lax.conv_general_dilated` (stride 1, channel-last, `*window, c_in, c_out` kernel) as one
-    matmul over the stacked shifted windows. XLA's CPU convolution runs 2-4x slower inside a
-    `lax.scan` (the training epoch) than this; GPUs keep the native convolution."""
+def _conv_im2col(x, w, pads, strides, spatial: int):
+    """A convolution (channel-last, `*window, c_in, c_out` kernel, no dilation or groups) as
+    one matmul over the stacked shifted windows: `pads` `(low, high)` and `strides` per
+    spatial dim; any leading dims. XLA's CPU convolution runs several times slower inside a
+    `lax.scan` (the training epoch) than this; accelerators keep the native convolution."""
     window = w.shape[:spatial]
     lead = x.ndim - spatial - 1
-    if padding == 'SAME':
-        pads = [(0, 0)] * lead + [((k - 1) // 2, k - 1 - (k - 1) // 2) for k in window] + [(0, 0)]
-        x = jnp.pad(x, pads)
-    out = [s - k + 1 for s, k in zip(x.shape[lead:lead + spatial], window)]
-    cols = [x[(slice(None),) * lead + tuple(slice(o, o + n) for o, n in zip(offset, out))]
+    if any(p != (0, 0) for p in pads):
+        x = jnp.pad(x, [(0, 0)] * lead + list(pads) + [(0, 0)])
+    out = [(n - k) // s + 1 for n, k, s in zip(x.shape[lead:lead + spatial], window, strides)]
+    cols = [x[(slice(None),) * lead + tuple(slice(o, o + (n - 1) * s + 1, s)
+                                            for o, n, s in zip(offset, out, strides))]
             for offset in itertools.product(*(range(k) for k in window))]
     patches = jnp.concatenate(cols, axis=-1)  # (..., *out, prod(window) * c_in), (window, c) order
     return patches @ w.reshape(-1, w.shape[-1])
@@ -207,17 +210,10 @@ def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None,
         return jax.lax.conv_general_dilated(
             lhs, rhs, window_strides, padding, lhs_dilation, rhs_dilation, dimension_numbers,
             feature_group_count, batch_group_count, precision, preferred_element_type)
-    window = rhs.shape[:spatial]
     if isinstance(padding, str):
-        padding = jax.lax.padtype_to_pads(lhs.shape[1:1 + spatial], window, window_strides,
-                                          padding)
-    x = jnp.pad(lhs, [(0, 0)] + [tuple(p) for p in padding] + [(0, 0)])
-    out = [(n - k) // s + 1 for n, k, s in zip(x.shape[1:1 + spatial], window, window_strides)]
-    cols = [x[(slice(None),) + tuple(slice(o, o + (n - 1) * s + 1, s)
-                                     for o, n, s in zip(offset, out, window_strides))]
-            for offset in itertools.product(*(range(k) for k in window))]
-    patches = jnp.concatenate(cols, axis=-1)  # (N, *out, prod(window) * c_in)
-    z = patches @ rhs.reshape(-1, rhs.shape[-1])
+        padding = jax.lax.padtype_to_pads(lhs.shape[1:1 + spatial], rhs.shape[:spatial],
+                                          window_strides, padding)
+    z = _conv_im2col(lhs, rhs, [tuple(p) for p in padding], window_strides, spatial)
     return z.astype(preferred_element_type) if preferred_element_type is not None else z
 
 
@@ -255,6 +251,8 @@ def conv(name, in_shape, features, kernel_size=3, activation='relu', pool=1,
     act = activation_fn(activation)
     spec = {1: ('NWC', 'WIO', 'NWC'), 2: ('NHWC', 'HWIO', 'NHWC')}[spatial]
     dn = jax.lax.conv_dimension_numbers((1,) + tuple(in_shape), window + (c_in, features), spec)
+    pads = [((kernel_size - 1) // 2, kernel_size - 1 - (kernel_size - 1) // 2)
+            if padding == 'SAME' else (0, 0) for _ in window]
 
     def init_fn(key):
         kw, kb = jax.random.split(key)
@@ -264,7 +262,7 @@ def conv(name, in_shape, features, kernel_size=3, activation='relu', pool=1,
         x = x.astype(p['w'].dtype)
         use = impl if impl != 'auto' else ('im2col' if jax.default_backend() == 'cpu' else 'xla')
         if use == 'im2col':
-            return _conv_im2col(x, p['w'], padding, spatial) + p['b']
+            return _conv_im2col(x, p['w'], pads, (1,) * spatial, spatial) + p['b']
         lead = x.shape[:x.ndim - spatial - 1]  # any leading dims, as im2col and dense take
         z = jax.lax.conv_general_dilated(x.reshape((-1,) + x.shape[len(lead):]), p['w'],
                                          (1,) * spatial, padding, dimension_numbers=dn)

@@ -21,8 +21,9 @@ import jax.numpy as jnp
 
 from neurokit.checks import positive_ints
 from neurokit.models.flax_blocks import (FlaxBlock, _abstract_input, _first_line,
-                                         _refuse_state, _shapes)
+                                         _refuse_state)
 from neurokit.models.layers import Site
+from neurokit.models.model import _shapes
 
 
 def _linear():
