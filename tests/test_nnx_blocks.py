@@ -155,7 +155,7 @@ def test_sites_name_kind_and_fans_of_a_known_module():
 
 
 def test_batchnorm_dropout_and_bad_shape_are_refused_in_one_line():
-    with pytest.raises(ValueError, match='GroupNorm.*LayerNorm') as err:
+    with pytest.raises(ValueError, match='write that block in linen.*GroupNorm.*LayerNorm') as err:
         from_nnx(lambda rngs: nnx.BatchNorm(4, rngs=rngs), (4,))
     assert '\n' not in str(err.value)
     with pytest.raises(ValueError, match=r'cannot take inputs of shape \(5,\)') as err:

@@ -194,7 +194,7 @@ def test_memorises_random_labels(small, name):
 
 @pytest.mark.parametrize('call,words', [
     (lambda: zoo.resnet((8, 8, 3), 10, depth=10), 'depth must be 6n + 2'),
-    (lambda: zoo.resnet((8, 8, 3), 10, norm='batch'), 'BatchNorm is not offered'),
+    (lambda: zoo.resnet((8, 8, 3), 10, norm='batchnorm'), 'norm must be one of group, layer, batch'),
     (lambda: zoo.resnet((64,), 10), '(H, W, C)'),
     (lambda: zoo.vgg((8, 8, 3), 10, (4, 4, 4, 4)), 'at least 16 pixels'),
     (lambda: zoo.vit((10, 10, 1), 10, patch=4), 'multiples of patch'),

@@ -119,6 +119,37 @@ def select(figs, quick):
     return out
 
 
+def select_train(figs, quick):
+    """The protocol of a figure with a hyperparameter grid: each grid point trained with one
+    seed and `validation_examples` of the training set held out, the point with the best
+    validation accuracy trained again with the figure's seeds. The record's values are
+    those runs' test accuracies; its rows every point's validation accuracy."""
+    import itertools
+    out = []
+    for fig in figs:
+        grid = fig['params']['grid']
+        if not fig['overrides'].get('validation_examples'):
+            raise ValueError(f"{fig['id']}: a selection needs validation_examples > 0")
+        rows, best = [], None
+        for point in itertools.product(*grid.values()):
+            over = {**fig['overrides'], **dict(zip(grid, point)), 'num_seeds': 1}
+            s, _ = _run(config_for(fig['rule'], over, quick))
+            val = float(np.mean(np.atleast_1d(s['validation_accuracy']))) * 100
+            rows.append({**dict(zip(grid, point)), 'validation %': round(val, 2)})
+            if best is None or val > best[0]:
+                best = (val, dict(zip(grid, point)))
+        for row in rows:
+            row['picked'] = all(row[k] == v for k, v in best[1].items())
+        over = {**fig['overrides'], **best[1], 'num_seeds': fig['seeds']}
+        s, curve = _run(config_for(fig['rule'], over, quick))
+        accs = np.atleast_1d(s['test_accuracy']) * 100
+        out.append(R.make(fig['id'], accs.tolist(), '%', s['config'], wall_s=s['wall_seconds'],
+                          rows=rows, curve=curve,
+                          extra={'train_seconds': s['train_seconds'],
+                                 'picked': {k: float(v) for k, v in best[1].items()}}))
+    return out
+
+
 # --------------------------------------------------------------------------- speed
 
 def _epoch_timer(rule_name, hidden, dtype, batch, steps, ds, overrides=None):
@@ -777,7 +808,7 @@ def _suite_command(fig) -> str:
     return f"python -m experiments.benchmarks.suite --only={fig['id']}"
 
 
-KINDS = {'train': train_run, 'select': select, 'speed': speed, 'scan_loop': scan_loop,
+KINDS = {'train': train_run, 'select': select, 'select_train': select_train, 'speed': speed, 'scan_loop': scan_loop,
          'memory': memory, 'aot_memory': aot_memory, 'gpu_peak': gpu_peak, 'pc_oracle': pc_oracle,
          'fa_oracle': fa_oracle, 'seeds': seeds, 'traces': traces, 'equality': equality,
          'multihost': multihost, 'checkpoint': checkpoint, 'pcx': pcx, 'pcx_accuracy': pcx_accuracy,

@@ -54,7 +54,7 @@ def base_config() -> ml_collections.ConfigDict:
     # The model zoo (neurokit/models/zoo.py: Flax modules as blocks):
     c.model.depth = 0          # 'resnet' (6n+2, or 18), 'vit', 'transformer'; 0: the default
     c.model.width = 0          # 'resnet': the first stage's channels; 0: 16 (6n+2) or 64 (18)
-    c.model.norm = 'group'     # 'resnet', 'vgg', 'vgg5', 'vgg7': 'group', 'layer' or 'none'
+    c.model.norm = 'group'     # 'resnet', 'vgg', 'vgg5', 'vgg7': 'group', 'layer', 'batch' or 'none'
     c.model.patch = 4          # 'vit': patch size
     c.model.dim = 64           # 'vit', 'transformer': token width
     c.model.heads = 4          # 'vit', 'transformer': attention heads

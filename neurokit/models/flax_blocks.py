@@ -21,8 +21,14 @@ interception is `flax.linen.intercept_methods` for linen; for nnx, each linear
 sub-module of the block's graph is called through the hook. No layer class of the
 model changes.
 
-Blocks are stateless: a module that keeps other variables than its parameters
-(BatchNorm's statistics) is refused with a line that names GroupNorm and LayerNorm.
+A linen block may keep BatchNorm statistics (the 'batch_stats' collection): its params
+are then the whole variables dict `{'params': ..., 'batch_stats': ...}`, and it must be
+called with `train=True` (normalise by the batch's statistics) or `train=False` (by the
+running averages). neurokit sets every `nn.BatchNorm`'s mode itself (the module's own
+`use_running_average` is overridden), so the model needs no `train` argument. The
+statistics are not trained: the training step overwrites them with `update_stats`'s
+(`models.model.stats_pass`). Any other collection, and BatchNorm in an nnx block, is
+refused with a line that names GroupNorm and LayerNorm.
 """
 from __future__ import annotations
 
@@ -51,6 +57,10 @@ class FlaxBlock(NamedTuple):
         `hook(site, fn, q, x)` (see `Site`).
       param_shapes: `((path, shape), ...)` of `init`'s arrays (for `check_layer_count`).
       module: the module it was made from.
+      stateful: whether its params hold BatchNorm statistics beside the parameters
+        (`{'params': ..., 'batch_stats': ...}`); then `apply` and `apply_hooked` need
+        `train=`, and `update_stats(params, x)` gives the statistics of a training pass.
+      update_stats: `(params, x) -> batch_stats` (stateful blocks only).
     """
     name: str
     kind: str
@@ -62,12 +72,14 @@ class FlaxBlock(NamedTuple):
     hooked: Callable
     param_shapes: tuple
     module: Any
+    stateful: bool = False
+    update_stats: Callable | None = None
 
-    def __call__(self, params, x):
-        return self.apply(params, x)
+    def __call__(self, params, x, train=None):
+        return self.apply(params, x, train)
 
-    def apply_hooked(self, params, x, hook):
-        return self.hooked(params, x, hook)
+    def apply_hooked(self, params, x, hook, train=None):
+        return self.hooked(params, x, hook, train)
 
     def __hash__(self):  # modules are not hashable; a block is one object
         return id(self)
@@ -104,11 +116,42 @@ def _abstract_input(in_shape, dtype):
     return jax.ShapeDtypeStruct((1,) + tuple(in_shape), dtype)
 
 
-def _refuse_state(name, module, collections):
+def _refuse_state(name, module, collections, what='linen blocks keep no state but '
+                  "BatchNorm's batch_stats"):
     raise ValueError(
         f'block {name} ({type(module).__name__}) keeps state besides its parameters '
-        f'({", ".join(sorted(collections))}: BatchNorm statistics?); neurokit blocks are '
-        'stateless for now: use nn.GroupNorm or nn.LayerNorm instead of nn.BatchNorm')
+        f'({", ".join(sorted(collections))}); {what}: use nn.GroupNorm or nn.LayerNorm '
+        'there')
+
+
+def _train_flag(name, train):
+    """`train` as a bool; a one-line ValueError for None (a stateful block's mode)."""
+    if train is None:
+        raise ValueError(f'block {name} keeps BatchNorm statistics, so it must be called with '
+                         'train=True (a rule\'s step: batch statistics) or train=False (predict: '
+                         'running averages); a rule that walks the blocks passes it through '
+                         'models.call_block')
+    return bool(train)
+
+
+def _batch_norm_mode(train):
+    """A linen interceptor that runs every `nn.BatchNorm` with `use_running_average = not
+    train`, whatever the module was built or called with."""
+    import flax.linen as nn
+
+    def intercept(next_fun, args, kwargs, ctx):
+        m = ctx.module
+        if ctx.method_name != '__call__' or not isinstance(m, nn.BatchNorm):
+            return next_fun(*args, **kwargs)
+        kwargs = {k: v for k, v in kwargs.items() if k != 'use_running_average'}
+        own = m.use_running_average
+        object.__setattr__(m, 'use_running_average', None)  # the call's value decides
+        try:
+            return next_fun(args[0], use_running_average=not train, **kwargs)
+        finally:
+            object.__setattr__(m, 'use_running_average', own)
+
+    return intercept
 
 
 def from_linen(module, in_shape, name: str = 'block', dtype=jnp.float32) -> FlaxBlock:
@@ -116,7 +159,8 @@ def from_linen(module, in_shape, name: str = 'block', dtype=jnp.float32) -> Flax
 
     Raises:
       ValueError: the module cannot take inputs of that shape (its own error's first
-        line is quoted), or it keeps state besides its parameters (BatchNorm).
+        line is quoted), or it keeps state besides its parameters and BatchNorm's
+        'batch_stats'.
     """
     import flax.linen as nn
     if not isinstance(module, nn.Module):
@@ -124,14 +168,17 @@ def from_linen(module, in_shape, name: str = 'block', dtype=jnp.float32) -> Flax
     in_shape = positive_ints(in_shape, 'in_shape', f'block {name}')
     x = _abstract_input(in_shape, dtype)
     try:
-        variables = jax.eval_shape(module.init, jax.random.PRNGKey(0), x)
+        with nn.intercept_methods(_batch_norm_mode(True)):
+            variables = jax.eval_shape(module.init, jax.random.PRNGKey(0), x)
     except Exception as err:  # noqa: BLE001 - the module's own error, quoted in one line
         raise ValueError(f'block {name} ({type(module).__name__}) cannot take inputs of shape '
                          f'{in_shape} ({_first_line(err)}); fix the block or the input shape '
                          'before it') from None
-    extra = set(variables) - {'params'}
+    extra = set(variables) - {'params', 'batch_stats'}
     if extra:
         _refuse_state(name, module, extra)
+    stateful = 'batch_stats' in variables
+    prefix = ('params',) if stateful else ()
     linear = _linen_linear()
     found: dict = {}
 
@@ -142,25 +189,44 @@ def from_linen(module, in_shape, name: str = 'block', dtype=jnp.float32) -> Flax
             if site not in found:
                 kernel = m.variables['params']['kernel']
                 kind = 'conv' if isinstance(m, nn.Conv) else 'dense'
-                found[site] = Site(site, tuple(m.path), 'kernel',
+                found[site] = Site(site, prefix + tuple(m.path), 'kernel',
                                    *_fans(m, kernel.shape, kind), kind)
         return next_fun(*args, **kwargs)
 
-    with nn.intercept_methods(record):
+    with nn.intercept_methods(_batch_norm_mode(False)), nn.intercept_methods(record):
         out = jax.eval_shape(module.apply, variables, x)
     if not hasattr(out, 'shape'):
         raise ValueError(f'block {name} ({type(module).__name__}) returns '
                          f'{type(out).__name__}, not one array; a block maps an array to an '
                          'array')
-    params_abstract = variables.get('params', {})
+    abstract = variables if stateful else variables.get('params', {})
 
     def init(key):
-        return dict(module.init(key, jnp.zeros((1,) + in_shape, dtype)).get('params', {}))
+        with nn.intercept_methods(_batch_norm_mode(True)):
+            made = module.init(key, jnp.zeros((1,) + in_shape, dtype))
+        if stateful:
+            return {'params': dict(made['params']), 'batch_stats': dict(made['batch_stats'])}
+        return dict(made.get('params', {}))
 
-    def apply(params, x):
-        return module.apply({'params': params}, x)
+    def run(params, x, train, interceptor=None):
+        """The module on `x`; a stateful block's statistics are read, never written."""
+        if not stateful:
+            return module.apply({'params': params}, x)
+        mode = _batch_norm_mode(_train_flag(name, train))
+        with nn.intercept_methods(mode):
+            if interceptor is None:
+                return module.apply(params, x, mutable=['batch_stats'])[0]
+            with nn.intercept_methods(interceptor):
+                return module.apply(params, x, mutable=['batch_stats'])[0]
 
-    def hooked(params, x, hook):
+    def apply(params, x, train=None):
+        return run(params, x, train)
+
+    def update_stats(params, x):
+        with nn.intercept_methods(_batch_norm_mode(True)):
+            return dict(module.apply(params, x, mutable=['batch_stats'])[1]['batch_stats'])
+
+    def hooked(params, x, hook, train=None):
         busy = []  # a site's own computation (a detached copy of its module) is not hooked
 
         def intercept(next_fun, args, kwargs, ctx):
@@ -180,11 +246,14 @@ def from_linen(module, in_shape, name: str = 'block', dtype=jnp.float32) -> Flax
             return hook(found['/'.join(m.path)], fn, dict(m.variables['params']), *args,
                         **kwargs)
 
+        if stateful:
+            return run(params, x, train, intercept)
         with nn.intercept_methods(intercept):
             return module.apply({'params': params}, x)
 
     return FlaxBlock(name, 'linen', init, apply, tuple(in_shape), tuple(out.shape[1:]),
-                     tuple(found.values()), hooked, _shapes(params_abstract), module)
+                     tuple(found.values()), hooked, _shapes(abstract), module, stateful,
+                     update_stats if stateful else None)
 
 
 def from_nnx(module, in_shape, name: str = 'block', dtype=jnp.float32) -> FlaxBlock:
@@ -210,7 +279,8 @@ def from_flax(modules, input_shape, num_classes, dtype=jnp.float32, names=None) 
 
     Raises:
       ValueError: a block cannot take its input's shape, the last block does not output
-        `num_classes` logits, or a block keeps state (BatchNorm); each in one line.
+        `num_classes` logits, or a block keeps state other than linen BatchNorm's
+        statistics; each in one line.
     """
     modules = list(modules)
     if not modules:

@@ -18,8 +18,10 @@ class Model(NamedTuple):
     Attributes:
       layers: the layers, input to output; the last one produces the logits.
       init: `key -> params`.
-      apply: `(params, x) -> (logits, activations)`, where `activations[l]` is
-        layer l's output and `activations[-1] is logits`.
+      apply: `(params, x, train=None) -> (logits, activations)`, where
+        `activations[l]` is layer l's output and `activations[-1] is logits`. `train`
+        matters only to a model with BatchNorm statistics (`is_stateful`), which needs it:
+        True in a rule's step (batch statistics), False in predict (running averages).
       input_shape: per-example input shape.
       num_classes: number of outputs.
     """
@@ -110,12 +112,77 @@ def sequential(layers: tuple[Layer, ...]) -> Model:
         keys = jax.random.split(key, len(layers))
         return {'layers': tuple(layer.init(k) for layer, k in zip(layers, keys))}
 
-    def apply(params, x):
+    def apply(params, x, train=None):
         check_layer_count(layers, params)
         acts = []
         for layer, p in zip(layers, params['layers']):
-            x = layer(p, x)
+            x = call_block(layer, p, x, train)
             acts.append(x)
         return x, tuple(acts)
 
     return Model(layers, init, apply, tuple(layers[0].in_shape), int(layers[-1].out_shape[-1]))
+
+
+# Blocks with BatchNorm statistics. Their params hold the statistics beside the parameters
+# (so `predict(params, rule_state, x)` has all it needs, and checkpoints and sweeps carry
+# them); the training step overwrites them with those of a training-mode forward pass of
+# the step's batch through the pre-step params (`stats_pass`) -- the statistics backprop's
+# own forward pass computes, whatever the rule does with the batch -- so the optimizer's
+# change to them (zero gradient; weight decay) never lands.
+
+def _stateful(block) -> bool:
+    return bool(getattr(block, 'stateful', False))
+
+
+def is_stateful(model) -> bool:
+    """Whether some block of `model` keeps BatchNorm statistics."""
+    return any(_stateful(b) for b in model.layers)
+
+
+def call_block(block, p, x, train=None):
+    """`block(p, x)`, in mode `train` where the block keeps statistics (a rule's step passes
+    True, its predict False); other blocks take no mode."""
+    return block(p, x, train) if _stateful(block) else block(p, x)
+
+
+def hooked_block(block, p, x, hook, train=None):
+    """`block.apply_hooked(p, x, hook)`, in mode `train` where the block keeps statistics."""
+    if _stateful(block):
+        return block.apply_hooked(p, x, hook, train)
+    return block.apply_hooked(p, x, hook)
+
+
+def stats_pass(model):
+    """`(params, x) -> stats` for a model with statistics (else None): each stateful
+    block's new 'batch_stats' after a training-mode forward pass of `x`, `{'layers':
+    (stats or None, ...)}`; `with_stats` puts them into params. A rule that trains such a
+    model sets it as its `update_stats`."""
+    if not is_stateful(model):
+        return None
+
+    def update_stats(params, x):
+        out = []
+        for block, p in zip(model.layers, params['layers']):
+            out.append(block.update_stats(p, x) if _stateful(block) else None)
+            x = call_block(block, p, x, True)
+        return {'layers': tuple(out)}
+
+    return update_stats
+
+
+def with_stats(params, stats):
+    """`params` with each stateful block's 'batch_stats' replaced by `stats` (`stats_pass`)."""
+    layers = tuple(p if s is None else {**p, 'batch_stats': s}
+                   for p, s in zip(params['layers'], stats['layers']))
+    return {**params, 'layers': layers}
+
+
+def refuse_stateful(model, rule: str, why: str) -> None:
+    """A one-line ValueError when `model` has a block with BatchNorm statistics, which
+    `rule` cannot train (`why`)."""
+    for block in model.layers:
+        if _stateful(block):
+            raise ValueError(f'rule {rule} cannot train block {block.name}, which keeps '
+                             f'BatchNorm statistics: {why}; use nn.GroupNorm or nn.LayerNorm '
+                             'in that block (or a rule that keeps the statistics: bp, fa, '
+                             'usf, brsf, frsf, dfa, mf)')

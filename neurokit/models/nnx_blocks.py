@@ -103,7 +103,9 @@ def from_nnx(module, in_shape, name: str = 'block', dtype=jnp.float32) -> FlaxBl
     graphdef, params, rngstate, other = nnx.split(template, nnx.Param, nnx.RngState, ...)
     if len(jax.tree.leaves(other)):
         _refuse_state(name, template, {type(v).__name__ for v in jax.tree.leaves(
-            other, is_leaf=lambda v: isinstance(v, nnx.Variable))})
+            other, is_leaf=lambda v: isinstance(v, nnx.Variable))},
+            'nnx blocks keep no state (BatchNorm statistics: write that block in linen, '
+            'whose BatchNorm neurokit trains)')
     if factory is not None and len(jax.tree.leaves(rngstate)):  # concrete keys to keep
         rngstate = nnx.split(factory(nnx.Rngs(0)), nnx.Param, nnx.RngState, ...)[2]
     rest = nnx.to_pure_dict(rngstate)
@@ -160,10 +162,12 @@ def from_nnx(module, in_shape, name: str = 'block', dtype=jnp.float32) -> FlaxBl
             return jax.tree.map(jnp.asarray, params)
         return nnx.to_pure_dict(nnx.state(factory(nnx.Rngs(key)), nnx.Param))
 
-    def apply(params, x):
+    def apply(params, x, train=None):
+        del train  # stateless: one mode
         return nnx.merge(graphdef, params, rest)(x)
 
-    def hooked(params, x, hook):
+    def hooked(params, x, hook, train=None):
+        del train
         return run(params, x, hook)[0]
 
     return FlaxBlock(name, 'nnx', init, apply, tuple(in_shape), tuple(out.shape[1:]),

@@ -4,9 +4,10 @@ Each builder writes its network as a list of `flax.linen` modules, one per neuro
 block, and hands it to `flax_blocks.from_flax`: rules see every block's output and,
 through the block's sites, every Dense/DenseGeneral/Conv inside it.
 
-Normalisation is stateless (neurokit blocks keep no statistics): 'group' is
-`nn.GroupNorm` with `group_count(C)` groups, 'layer' is `nn.LayerNorm` over the channels
-of each position, 'none' is nothing. A conv followed by a norm has no bias (the norm's
+Normalisation: 'group' is `nn.GroupNorm` with `group_count(C)` groups (the default:
+stateless, so every rule trains it), 'layer' is `nn.LayerNorm` over the channels of each
+position, 'batch' is `nn.BatchNorm` (PyTorch's momentum 0.1 and epsilon 1e-5; its
+statistics are kept by the rules that can: `flax_blocks`), 'none' is nothing. A conv followed by a norm has no bias (the norm's
 own bias replaces it), as in the papers' conv + BatchNorm. Parameters and computation
 are in `dtype`.
 """
@@ -22,7 +23,7 @@ from neurokit.models.flax_blocks import from_flax
 from neurokit.models.layers import conv_general_dilated
 from neurokit.models.model import Model
 
-NORMS = ('group', 'layer', 'none')
+NORMS = ('group', 'layer', 'batch', 'none')
 
 
 def group_count(channels: int) -> int:
@@ -41,6 +42,8 @@ def _norm(x, kind, dtype):
                             param_dtype=dtype)(x)
     if kind == 'layer':
         return nn.LayerNorm(dtype=dtype, param_dtype=dtype)(x)
+    if kind == 'batch':  # PyTorch's defaults; neurokit sets the mode (flax_blocks)
+        return nn.BatchNorm(momentum=0.9, epsilon=1e-5, dtype=dtype, param_dtype=dtype)(x)
     return x
 
 
@@ -186,8 +189,7 @@ def _image_shape(input_shape, where):
 
 def _check_norm(norm, where):
     if norm not in NORMS:
-        raise ValueError(f'{where}: norm must be one of {", ".join(NORMS)} (BatchNorm is not '
-                         f'offered: blocks are stateless), got {norm!r}')
+        raise ValueError(f'{where}: norm must be one of {", ".join(NORMS)}, got {norm!r}')
 
 
 def _encoder_args(dim, depth, heads, mlp_ratio, where):

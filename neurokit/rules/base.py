@@ -91,11 +91,15 @@ class Rule(NamedTuple):
         (one example: `x[None]`).
       init_params: `(key, model_params) -> params`; adds the rule's own
         trainable parameters beside `'layers'`.
+      update_stats: `(params, x) -> stats` for a model with BatchNorm statistics
+        (`models.stats_pass(model)`), else None: the training step puts the statistics
+        of the pre-step params on the batch into the new params (`models.with_stats`).
     """
     init: Callable
     step: Callable
     predict: Callable
     init_params: Callable = no_extra_params
+    update_stats: Callable | None = None
 
 
 class OptimizerRule(NamedTuple):
@@ -108,12 +112,14 @@ class OptimizerRule(NamedTuple):
       init_opt_state: `(optimizer, params) -> opt_state`, the optimizer state
         `step` takes (default `optimizer.init(params)`; a layerwise form keeps
         one state per block).
+      update_stats: as in `Rule`.
     """
     init: Callable
     step: Callable
     predict: Callable
     init_params: Callable = no_extra_params
     init_opt_state: Callable = optimizer_init
+    update_stats: Callable | None = None
 
 
 def with_optimizer(rule: Rule | OptimizerRule, reduce: Callable | None = None) -> OptimizerRule:
@@ -157,7 +163,8 @@ def with_optimizer(rule: Rule | OptimizerRule, reduce: Callable | None = None) -
         updates, opt_state = optimizer.update(updates, opt_state, params)
         return optax.apply_updates(params, updates), rule_state, opt_state, metrics
 
-    return OptimizerRule(rule.init, step, rule.predict, rule.init_params)
+    return OptimizerRule(rule.init, step, rule.predict, rule.init_params,
+                         update_stats=rule.update_stats)
 
 
 class LayerwiseOptState(NamedTuple):
@@ -192,7 +199,8 @@ def layerwise_form(rule: Rule, blocks: Callable, step_blocks: Callable) -> Optim
             params, rule_state, opt_state.blocks, batch, key, optimizer)
         return params, rule_state, LayerwiseOptState(tuple(states)), metrics
 
-    return OptimizerRule(rule.init, step, rule.predict, rule.init_params, init_opt_state)
+    return OptimizerRule(rule.init, step, rule.predict, rule.init_params, init_opt_state,
+                         rule.update_stats)
 
 
 def zeros_like_tree(tree):

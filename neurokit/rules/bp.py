@@ -4,7 +4,7 @@ from __future__ import annotations
 import jax
 
 from neurokit import losses
-from neurokit.models import Model
+from neurokit.models import Model, stats_pass
 from neurokit.rules.base import EmptyState, Rule, check_batch
 
 
@@ -16,7 +16,7 @@ def bp(model: Model, loss: str = 'cross_entropy') -> Rule:
       loss: 'cross_entropy' or 'mse' (on one-hot targets).
 
     Returns:
-      A `Rule` with no state.
+      A `Rule` with no state (a model's BatchNorm statistics are kept: `update_stats`).
 
     Example:
       >>> rule = bp(mlp((784,), 10))
@@ -25,7 +25,7 @@ def bp(model: Model, loss: str = 'cross_entropy') -> Rule:
     loss_fn = losses.get(loss)
 
     def objective(params, x, y):
-        logits, _ = model.apply(params, x)
+        logits, _ = model.apply(params, x, train=True)
         return loss_fn(logits, y), logits
 
     def init(key, params):
@@ -41,6 +41,6 @@ def bp(model: Model, loss: str = 'cross_entropy') -> Rule:
 
     def predict(params, state, x):
         del state
-        return model.apply(params, x)[0]
+        return model.apply(params, x, train=False)[0]
 
-    return Rule(init, step, predict)
+    return Rule(init, step, predict, update_stats=stats_pass(model))

@@ -44,7 +44,7 @@ from typing import Callable, Mapping, NamedTuple, Sequence
 
 import jax
 
-from neurokit.models.model import Model, sequential
+from neurokit.models.model import Model, refuse_stateful, sequential
 from neurokit.rules.base import OptimizerRule, Rule, with_optimizer, zeros_like_tree
 
 EXTRAS = 'rules'
@@ -132,6 +132,8 @@ def combine(rules: Mapping[str, Rule | OptimizerRule], labels: Sequence[str] | C
     if predict_with is not None and predict_with not in rules:
         raise ValueError(f'predict_with={predict_with!r} is not a label; labels: {sorted(rules)}')
     wide = _wider(rules)
+    # every part is built on the whole model, so any part's statistics pass is the model's
+    stats = next((r.update_stats for r in rules.values() if r.update_stats is not None), None)
 
     def resolve(layers):
         lab = tuple(labels(layers) if callable(labels) else labels)
@@ -190,7 +192,7 @@ def combine(rules: Mapping[str, Rule | OptimizerRule], labels: Sequence[str] | C
         return rules[head].predict(_view(params, head), state[head], x)
 
     if wide is None:
-        return Rule(init, step, predict, init_params)
+        return Rule(init, step, predict, init_params, stats)
 
     def init_opt_state(optimizer, params):
         return {name: r.init_opt_state(optimizer, _view(params, name)) for name, r in wide.items()}
@@ -220,7 +222,7 @@ def combine(rules: Mapping[str, Rule | OptimizerRule], labels: Sequence[str] | C
                 metrics.update({k: m[k] for k in ('loss', 'accuracy') if k in m})
         return _join(new_layers, new_extras), new_state, new_opt, metrics
 
-    return OptimizerRule(init, optimizer_step, predict, init_params, init_opt_state)
+    return OptimizerRule(init, optimizer_step, predict, init_params, init_opt_state, stats)
 
 
 class Part(NamedTuple):
@@ -303,6 +305,8 @@ def chain(model: Model, parts: Sequence) -> Rule | OptimizerRule:
     Example:
       >>> rule = chain(model, [((0, 2), bp), ((2, 3), lambda m: bp(m, loss='mse'))])
     """
+    refuse_stateful(model, 'chain', "each block's rule sees a sub-model, and the statistics "
+                    'pass runs the whole model')
     blocks = parts_of(model, parts)
     wide = _wider((k, p.rule) for k, p in enumerate(blocks))
 

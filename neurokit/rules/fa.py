@@ -37,7 +37,7 @@ import jax.numpy as jnp
 from neurokit import losses
 from neurokit.checks import check_count, check_range
 from neurokit.models import Layer, Model
-from neurokit.models.model import param_dtype
+from neurokit.models.model import call_block, hooked_block, param_dtype, stats_pass
 from neurokit.rules.base import EmptyState, Rule, check_batch, check_params, check_state
 
 
@@ -169,7 +169,8 @@ def _metrics(model, loss_fn, params, updates, logits, value, batch, alignment_me
     metrics = {'loss': value, 'accuracy': losses.accuracy(logits, batch['y'])}
     if alignment_metrics:
         # One extra ordinary backward pass: the true gradient to compare with.
-        true = jax.grad(lambda p: loss_fn(model.apply(p, batch['x'])[0], batch['y']))(params)
+        true = jax.grad(lambda p: loss_fn(model.apply(p, batch['x'], train=True)[0],
+                                          batch['y']))(params)
         metrics['alignment_angle'] = jnp.stack(
             [_angle_degrees(u, t) for u, t in zip(updates['layers'], true['layers'])])
     return metrics
@@ -178,7 +179,7 @@ def _metrics(model, loss_fn, params, updates, logits, value, batch, alignment_me
 def _predict(model):
     def predict(params, state, x):
         del state
-        return model.apply(params, x)[0]
+        return model.apply(params, x, train=False)[0]
     return predict
 
 
@@ -196,7 +197,7 @@ def _feedback_rule(model, make_feedback, init, loss, alignment_metrics, name, st
                 if n is None:
                     return fn(q, h)
                 return _feedback_linear(fn, site.kernel)(q, feedback[n], h)
-            x = block.apply_hooked(p, x, hook)
+            x = hooked_block(block, p, x, hook, True)
         return loss_fn(x, y), x
 
     def step(params, state, batch, key):
@@ -208,7 +209,7 @@ def _feedback_rule(model, make_feedback, init, loss, alignment_metrics, name, st
         return updates, state, _metrics(model, loss_fn, params, updates, logits, value, batch,
                                         alignment_metrics)
 
-    return Rule(init, step, _predict(model))
+    return Rule(init, step, _predict(model), update_stats=stats_pass(model))
 
 
 def _normal(key, shape, dtype, std):
@@ -414,7 +415,7 @@ def dfa(model: Model, loss: str = 'cross_entropy', feedback_scale: float = 1.0,
         outs = []
         for layer, p in zip(layers, layer_params):
             # No gradient crosses layers: each layer's vjp stands alone.
-            x = layer(p, jax.lax.stop_gradient(x))
+            x = call_block(layer, p, jax.lax.stop_gradient(x), True)
             outs.append(x)
         return tuple(outs)
 
@@ -433,7 +434,7 @@ def dfa(model: Model, loss: str = 'cross_entropy', feedback_scale: float = 1.0,
         return updates, state, _metrics(model, loss_fn, params, updates, logits, value, batch,
                                         alignment_metrics)
 
-    return Rule(init, step, _predict(model))
+    return Rule(init, step, _predict(model), update_stats=stats_pass(model))
 
 
 def _xavier_uniform(key, shape, fan_in, fan_out, dtype, gain=1.0):

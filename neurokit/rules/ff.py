@@ -63,7 +63,7 @@ import optax
 from neurokit import losses
 from neurokit.checks import check_count, check_range
 from neurokit.models import Model
-from neurokit.models.model import param_dtype
+from neurokit.models.model import param_dtype, refuse_stateful
 from neurokit.rules import ff_ops
 from neurokit.rules.base import OptimizerRule, Rule, check_batch, check_state, layerwise_form
 
@@ -87,6 +87,8 @@ def _forward_forward(model, *, collaborative, earlier_only, mode, goodness, thre
                      alpha, normalize, negatives, label_scale, predict, predict_from,
                      greedy_steps_per_layer, class_goodness, blur_steps,
                      layerwise) -> Rule | OptimizerRule:
+    refuse_stateful(model, 'cff' if collaborative else 'ff', "its positive and negative "
+                    "passes would each normalise by their own batch's statistics")
     _check(mode, MODES, 'mode')
     _check(goodness, ff_ops.GOODNESS, 'goodness')
     _check(loss, ff_ops.LOSSES, 'loss')

@@ -59,7 +59,7 @@ import optax
 from neurokit import losses
 from neurokit.checks import check_range
 from neurokit.models import Model
-from neurokit.models.model import param_dtype
+from neurokit.models.model import call_block, param_dtype, stats_pass
 from neurokit.rules.base import (EmptyState, OptimizerRule, Rule, check_batch, check_params,
                                  layerwise_form, zeros_like_tree)
 
@@ -192,7 +192,7 @@ def mf(model: Model, prediction: str = 'last', conv_scores: str = 'mean',
 
     def hidden_loss(l, p, m, a_in, y):
         """Layer l's own loss; `a_in` arrives as a constant. Aux: (output, scores)."""
-        out = layers[l](p, a_in)
+        out = call_block(layers[l], p, a_in, True)
         scores = _features(layers[l], out, conv_scores).astype(m['m'].dtype) @ m['m']
         return loss_fn(scores, y), (out, scores)
 
@@ -201,7 +201,7 @@ def mf(model: Model, prediction: str = 'last', conv_scores: str = 'mean',
         Aux: the logits."""
         a = a_in
         for layer, p in zip(layers[num_layers - len(ps):], ps):
-            a = layer(p, a)
+            a = call_block(layer, p, a, True)
         return loss_fn(a, y), a
 
     def blocks(params):
@@ -292,15 +292,15 @@ def mf(model: Model, prediction: str = 'last', conv_scores: str = 'mean',
     def predict(params, state, x):
         del state
         if prediction == 'last':
-            return model.apply(params, x)[0]
+            return model.apply(params, x, train=False)[0]
         total, a = 0.0, x
         for l in range(num_proj):
-            a = layers[l](params['layers'][l], a)
+            a = call_block(layers[l], params['layers'][l], a, False)
             scores = _features(layers[l], a, conv_scores).astype(params['mf_proj'][l]['m'].dtype)
             total = total + jax.nn.log_softmax((scores @ params['mf_proj'][l]['m']).astype(jnp.float32))
         for layer, p in zip(layers[num_proj:], params['layers'][num_proj:]):
-            a = layer(p, a)
+            a = call_block(layer, p, a, False)
         return total + jax.nn.log_softmax(a.astype(jnp.float32))
 
-    rule = Rule(init, step, predict, init_params)
+    rule = Rule(init, step, predict, init_params, stats_pass(model))
     return layerwise_form(rule, blocks, step_blocks) if layerwise else rule

@@ -77,11 +77,16 @@ import jax.numpy as jnp
 from neurokit import losses
 from neurokit.checks import check_count, check_range
 from neurokit.models import Model
+from neurokit.models.model import refuse_stateful
 from neurokit.rules.base import EmptyState, OptimizerRule, Rule, check_batch
 from neurokit.traced import is_traced
 
 OUTPUT_ENERGIES = ('gaussian', 'cross_entropy')
 NUDGES = ('target', 'energy')
+
+
+_PC_NORM = ("batch statistics inside the energy would couple the examples' value nodes, "
+            'and inference never runs the feed-forward pass the statistics describe')
 
 
 def _sum_sq(e):
@@ -327,6 +332,7 @@ def pc(model: Model, inference_steps: int = 8, inference_lr: float = 0.1,
       >>> rule = pc(mlp((784,), 10, (128, 128)), inference_steps=5, inference_lr=0.1)
       >>> updates, _, metrics = rule.step(params, rule.init(key, params), batch, key)
     """
+    refuse_stateful(model, 'pc', _PC_NORM)
     steps, lr, mom = _check_inference(inference_steps, inference_lr, inference_momentum)
     net = _Net(model, output_energy, beta, nudge)
     grad_x = jax.value_and_grad(net.energy, argnums=1, has_aux=True)
@@ -446,6 +452,7 @@ def ipc(model: Model, inference_steps: int = 8, inference_lr: float = 0.1,
       >>> params, rule_state, opt_state, metrics = rule.step(
       ...     params, rule.init(key, params), opt_state, batch, key, opt)
     """
+    refuse_stateful(model, 'ipc', _PC_NORM)
     steps, lr, mom = _check_inference(inference_steps, inference_lr, inference_momentum)
     if steps < 1:
         raise ValueError('ipc needs inference_steps >= 1 (weights move only during inference)')

@@ -187,6 +187,9 @@ def cases(tmp):
                                             ['does not fit', 'transformer'], 'new'),
         'rule cannot apply to a block': (BP, tiny + ['--config.rule=pfa', '--config.model.name=resnet'],
                                          ['pfa cannot apply to block', 'use fa'], 'new'),
+        'BatchNorm under a rule that refuses it': (BP, tiny + ['--config.rule=pc', '--config.model.name=resnet',
+                                                              '--config.model.norm=batch'],
+                                                   ['pc cannot train block', 'nn.GroupNorm'], 'new'),
         'unwritable workdir': (BP, tiny, ['not writable'], '/proc/neurokit_bad_input/run'),
         'workdir in use by another run': (BP, [f for f in tiny if not f.startswith('--config.epochs')]
                                           + ['--config.epochs=3'],

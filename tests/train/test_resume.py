@@ -16,6 +16,7 @@ import os
 import random
 import signal
 
+import jax
 import numpy as np
 import pytest
 from cli_runner import Server, cli_env
@@ -74,6 +75,15 @@ def final_state(workdir):
         ckpt.close()
     import jax
     return epoch, [np.asarray(a) for a in jax.tree.leaves(state)]
+
+
+def final_state_tree(workdir):
+    from neurokit.experiment.checkpoint import Checkpointer
+    ckpt = Checkpointer(workdir, create=False)
+    try:
+        return ckpt.restore_latest()[1]
+    finally:
+        ckpt.close()
 
 
 def metrics(workdir):
@@ -203,6 +213,26 @@ def test_layerwise_mf_run_resumes_bit_exactly(env):
     rc, _, err = train(env, workdir, hook='3:after_checkpoint:kill', **mf)
     assert rc == -signal.SIGKILL, err[-2000:]
     rc, _, err = train(env, workdir, **mf)
+    assert rc == 0, err[-2000:]
+    assert_same_run(ref, workdir)
+
+
+def test_batchnorm_statistics_are_checkpointed_and_resume_bit_exactly(env):
+    # A one-stage VGG with BatchNorm: the running averages live in the params, move every
+    # step, are saved with them, and a run killed after a checkpoint resumes to the same
+    # numbers.
+    bn = dict(extra=('--config.model.name=vgg', '--config.model.channels=2,',
+                     '--config.model.norm=batch'))
+    ref = str(env['tmp'].mktemp('bn_ref'))
+    rc, _, err = train(env, ref, **bn)
+    assert rc == 0, err[-2000:]
+    stats = [np.asarray(a) for a in jax.tree.leaves(
+        final_state_tree(ref)['params']['layers'][0]['batch_stats'])]
+    assert stats and all(np.any((a != 0) & (a != 1)) for a in stats)  # moved off (0, 1)
+    workdir = str(env['tmp'].mktemp('bn_killed'))
+    rc, _, err = train(env, workdir, hook='2:after_checkpoint:kill', **bn)
+    assert rc == -signal.SIGKILL, err[-2000:]
+    rc, _, err = train(env, workdir, **bn)
     assert rc == 0, err[-2000:]
     assert_same_run(ref, workdir)
 
