@@ -69,10 +69,16 @@ def join_processes(config) -> None:
     try:
         if d.coordinator_address:
             distributed.initialize(d.coordinator_address, d.num_processes, d.process_id)
-        else:
-            distributed.initialize()
+        else:  # let JAX find the cluster (TPU VM metadata, SLURM, MPI, Kubernetes, ...)
+            distributed.initialize(detect=d.enabled)
     except (RuntimeError, ValueError) as e:
-        raise ConfigError(f'cannot join the other processes ({" ".join(str(e).split())[:300]}); '
+        detail = " ".join(str(e).split())[:300]
+        if d.enabled and not d.coordinator_address:
+            raise ConfigError(f'config.distributed.enabled is set but JAX found no cluster to '
+                              f'join ({detail}); launch it as a TPU pod, SLURM, MPI or '
+                              'Kubernetes job, or give --config.distributed.coordinator_address, '
+                              'num_processes and process_id') from None
+        raise ConfigError(f'cannot join the other processes ({detail}); '
                           'check --config.distributed.coordinator_address, num_processes and '
                           'process_id') from None
 

@@ -8,7 +8,10 @@ the end. `neurokit.experiment.run` is its one caller (a seed run is a sweep with
 grid).
 
 SIGTERM (preemption) and Ctrl-C (SIGINT) set a flag; at the next epoch boundary
-the loop saves a checkpoint and raises `Preempted` (the CLI exits with code 3). A
+the loop saves a checkpoint and raises `Preempted` (the CLI exits with code 3). In a
+multi-process run the processes agree on the flag at every boundary
+(`parallel.distributed.any_process`): a signal that reached one host stops all of them
+after the same epoch, and they save that epoch's checkpoint together. A
 second Ctrl-C stops at once without saving (the last checkpoint stays). The
 handlers are installed when the epoch loop starts: a SIGTERM during startup or
 compilation ends the process at once, and a Ctrl-C there is a KeyboardInterrupt
@@ -34,6 +37,7 @@ from neurokit.experiment.placement import fetch
 from neurokit.experiment import workdir as wd
 from neurokit.experiment.checkpoint import Checkpointer, Preempted
 from neurokit.experiment.metrics import EventWriter, Progress, member_names
+from neurokit.parallel.distributed import any_process
 
 
 class Resumed(NamedTuple):
@@ -130,9 +134,11 @@ def train_epochs(config, workdir: str, ckpt: Checkpointer, start: Resumed,
     fault_hook('before_start', start.epoch)  # a Ctrl-C here is a plain KeyboardInterrupt
     try:
         with stop_flag() as stop:
+            stopping = False
             for epoch in range(start.epoch, config.epochs):
                 fault_hook('before_epoch', epoch + 1)
-                if stop.requested:
+                stopping = any_process(stop.requested)  # the same decision in every process
+                if stopping:
                     break
                 state, record, seconds = one_epoch(epoch, state, last_saved)
                 train_seconds += seconds
@@ -143,15 +149,17 @@ def train_epochs(config, workdir: str, ckpt: Checkpointer, start: Resumed,
                 fault_hook('after_metrics', epoch + 1)
                 done = epoch + 1
                 every = config.checkpoint_every
-                if done == config.epochs or (every and done % every == 0) or stop.requested:
+                stopping = any_process(stop.requested)
+                if done == config.epochs or (every and done % every == 0) or stopping:
                     save(done)
                 fault_hook('after_checkpoint', epoch + 1)
                 progress.update(record)
-            if stop.requested:
+            if stopping:
                 if done > last_saved:
                     save(done)
                 if done < config.epochs:
-                    raise Preempted(f'stopped by {stop.signal_name} after epoch {done} of '
+                    by = stop.signal_name or "another process's SIGTERM or SIGINT"
+                    raise Preempted(f'stopped by {by} after epoch {done} of '
                                     f'{config.epochs}; checkpoint saved in {ckpt.directory}')
     finally:
         progress.close()

@@ -31,7 +31,7 @@ from neurokit.parallel.mesh import DATA, batch_sharding
 
 def initialize(coordinator_address: str | None = None, num_processes: int | None = None,
                process_id: int | None = None, local_device_ids=None,
-               cpu_collectives: str | None = 'gloo') -> tuple[int, int]:
+               cpu_collectives: str | None = 'gloo', detect: bool = False) -> tuple[int, int]:
     """Connects this process to the others (once; later calls do nothing).
 
     Must run before any JAX computation. With no arguments, JAX detects the
@@ -45,6 +45,10 @@ def initialize(coordinator_address: str | None = None, num_processes: int | None
       local_device_ids: restrict this process to these local devices.
       cpu_collectives: cross-process collectives on CPU ('gloo', 'mpi' or
         None to leave JAX's setting); CPU-only runs need one.
+      detect: with no coordinator given, always call `jax.distributed.initialize()` and
+        let JAX find the cluster (TPU VMs of every generation through their metadata,
+        SLURM, Open MPI, Kubernetes, GPU clusters); it raises where it finds none. Without
+        it, only an environment `_cluster_detected` recognises is joined.
 
     Returns:
       `(process_index, process_count)`.
@@ -56,7 +60,7 @@ def initialize(coordinator_address: str | None = None, num_processes: int | None
         if explicit:
             jax.distributed.initialize(coordinator_address, num_processes, process_id,
                                        local_device_ids)
-        elif _cluster_detected():
+        elif detect or _cluster_detected():
             jax.distributed.initialize()
     return jax.process_index(), jax.process_count()
 
@@ -68,6 +72,20 @@ def _cluster_detected() -> bool:
     return any(k in env for k in ('SLURM_JOB_ID', 'OMPI_COMM_WORLD_SIZE', 'TPU_WORKER_HOSTNAMES',
                                   'JAX_COORDINATOR_ADDRESS', 'KUBERNETES_SERVICE_HOST')) or \
         os.path.exists('/dev/accel0')  # a Cloud TPU VM
+
+
+def any_process(flag: bool) -> bool:
+    """Whether `flag` is True in any process of the job: the same answer everywhere.
+
+    Every process must call it at the same point of the program (it is a collective); one
+    process alone returns `flag`. The training loop decides to stop with it, so that a
+    SIGTERM that reached one host stops every host at the same step.
+    """
+    if jax.process_count() == 1:
+        return bool(flag)
+    from jax.experimental import multihost_utils
+    flags = multihost_utils.process_allgather(np.asarray([int(bool(flag))], np.int32))
+    return bool(np.any(np.asarray(flags)))
 
 
 def multi_process_environment() -> bool:

@@ -187,6 +187,8 @@ def cases(tmp):
                                             ['does not fit', 'transformer'], 'new'),
         'rule cannot apply to a block': (BP, tiny + ['--config.rule=pfa', '--config.model.name=resnet'],
                                          ['pfa cannot apply to block', 'use fa'], 'new'),
+        'distributed without a cluster': (BP, tiny + ['--config.distributed.enabled=True'],
+                                          ['JAX found no cluster', 'coordinator_address'], 'new'),
         'BatchNorm under a rule that refuses it': (BP, tiny + ['--config.rule=pc', '--config.model.name=resnet',
                                                               '--config.model.norm=batch'],
                                                    ['pc cannot train block', 'nn.GroupNorm'], 'new'),
