@@ -141,8 +141,18 @@ class Placement:
             return distributed.load_shard(dataset, self.mesh, train_limit=n)
         return self._put(dataset.x_train[:n]), self._put(dataset.y_train[:n])
 
-    def put_eval(self, x, y):
-        """An evaluation set (test or validation), whole on every device."""
+    @property
+    def eval_shards(self) -> int:
+        """How many parts an evaluation set is split into (`make_evaluate`'s `shards`): the
+        'data' axis size for a sharded run, else 1 (a sweep splits members, not examples)."""
+        return self.axes['data'] if self.mode == 'sharded' and not self.split_members else 1
+
+    def put_eval(self, x, y, batch_size: int):
+        """An evaluation set (test or validation): split over 'data' for a sharded run
+        (`mesh.eval_arrays`: each device evaluates its part, the counts are summed), else
+        whole on every device."""
+        if self.eval_shards > 1:
+            return mesh_lib.eval_arrays(x, y, self.mesh, batch_size)
         return self._put(x), self._put(y)
 
     def put_members(self, arrays: dict):
@@ -259,7 +269,8 @@ class Placement:
         if self.mode != 'sharded':
             return jax.jit(eval_fn).lower(state, hp, x, y).compile()
         rep = mesh_lib.replicated(self.mesh)
-        return jax.jit(eval_fn, in_shardings=(self.state_shardings(state), rep, rep, rep),
+        xs = mesh_lib.batch_sharding(self.mesh) if self.eval_shards > 1 else rep
+        return jax.jit(eval_fn, in_shardings=(self.state_shardings(state), rep, xs, xs),
                        out_shardings=rep).lower(state, hp, x, y).compile()
 
     def poison(self, x):

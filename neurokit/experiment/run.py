@@ -165,9 +165,9 @@ def _run(config, workdir: str, lock) -> dict:
     t0 = time.perf_counter()
     n = place.train_rows(split.num_train)
     x_train, y_train = place.put_train(dataset, n)
-    evals = {'test': place.put_eval(dataset.x_test, dataset.y_test)}
+    evals = {'test': place.put_eval(dataset.x_test, dataset.y_test, config.eval_batch_size)}
     if split.num_validation:
-        evals['validation'] = place.put_eval(*split.validation(dataset))
+        evals['validation'] = place.put_eval(*split.validation(dataset), config.eval_batch_size)
     hp = place.put_members(plan.arrays())
     load_seconds += time.perf_counter() - t0
     steps = n // config.batch_size
@@ -190,7 +190,7 @@ def _run(config, workdir: str, lock) -> dict:
 
     def member_eval(state, hp, x, y):
         member_rule, _ = build_member(hp)
-        return loop.make_evaluate(member_rule, config.eval_batch_size)(
+        return loop.make_evaluate(member_rule, config.eval_batch_size, place.eval_shards)(
             state.params, state.rule_state, x, y)
 
     evaluate = jax.vmap(member_eval, (0, 0, None, None))

@@ -143,6 +143,21 @@ def put_dataset(x, y, mesh: Mesh, shard: bool = False):
     return jax.device_put(x, s), jax.device_put(y, s)
 
 
+def eval_arrays(x, y, mesh: Mesh, batch_size: int):
+    """An evaluation set split over 'data' for `make_evaluate(rule, batch_size,
+    shards=mesh.shape['data'])`: padded (labels -1, never counted) to the rows its layout
+    needs (`loop.eval_layout`), each device holding one contiguous part. Every process
+    passes the whole set and places the rows of its own devices."""
+    x, y = np.asarray(x), np.asarray(y)
+    shards = mesh.shape[DATA]
+    per, nb = loop.eval_layout(x.shape[0], batch_size, shards)
+    pad = shards * per * nb - x.shape[0]
+    x = np.concatenate([x, np.zeros((pad,) + x.shape[1:], x.dtype)])
+    y = np.concatenate([y, np.full((pad,), -1, y.dtype)])
+    s = batch_sharding(mesh)
+    return tuple(jax.make_array_from_callback(a.shape, s, lambda i, a=a: a[i]) for a in (x, y))
+
+
 def sharded_epoch(rule: Rule, optimizer, batch_size: int, mesh: Mesh, state=None,
                   fsdp: bool = False, donate: bool = True, x_sharding=None,
                   fsdp_min_size: int = 2 ** 18):

@@ -205,35 +205,54 @@ def param_groups(params, model=None):
     return names
 
 
-def make_evaluate(rule: Rule, batch_size: int):
+def eval_layout(num_examples: int, batch_size: int, shards: int = 1) -> tuple[int, int]:
+    """`(rows per shard per step, steps)` of `make_evaluate`: each step takes `shards` x
+    `rows` examples (`batch_size`, rounded up to a multiple of `shards`; fewer for a small
+    set), and the set is padded to `shards * rows * steps`."""
+    per = -(-min(batch_size, num_examples) // shards)
+    return per, -(-num_examples // (per * shards))
+
+
+def make_evaluate(rule: Rule, batch_size: int, shards: int = 1):
     """`(params, rule_state, x, y) -> accuracy`, compiled as one scan over batches.
+
+    With `shards` > 1 the examples are split into `shards` contiguous parts and every
+    step's batch takes rows from each part, so that with `x` split over a mesh axis of
+    `shards` devices (`parallel.mesh.eval_arrays`, which also pads it) each device
+    evaluates its own rows and only the count of correct predictions crosses devices.
+    Rows labelled -1 are padding: never correct, not counted. `shards=1` is the same
+    computation on one device.
 
     Raises:
       ValueError: as `make_epoch` (concrete labels outside [0, num_classes) would count
         as wrong without an error), or no examples.
     """
     check_batch_size(batch_size)
+    check_batch_size(shards)
 
     def evaluate(params, rule_state, x, y):
         x, y = jnp.asarray(x), jnp.asarray(y)
         check_examples(x, y)
-        check_labels(rule, params, rule_state, x, y)
+        if shards == 1:  # a padded set (labels -1) comes from eval_arrays: shards > 1
+            check_labels(rule, params, rule_state, x, y)
         n = x.shape[0]
         if n == 0:
             raise ValueError('no examples to evaluate')
-        bs = min(batch_size, n)
-        nb = -(-n // bs)
-        pad = nb * bs - n
-        xp = jnp.pad(x, [(0, pad)] + [(0, 0)] * (x.ndim - 1))
-        yp = jnp.pad(y, (0, pad), constant_values=-1)  # padded rows never count as correct
+        per, nb = eval_layout(n, batch_size, shards)
+        pad = shards * per * nb - n
+        if pad:
+            x = jnp.pad(x, [(0, pad)] + [(0, 0)] * (x.ndim - 1))
+            y = jnp.pad(y, (0, pad), constant_values=-1)  # padded rows never count as correct
+        xs = x.reshape((shards, nb, per) + x.shape[1:])  # part s: rows of device s
+        ys = y.reshape((shards, nb, per))
 
         def body(correct, i):
-            xb = jax.lax.dynamic_slice_in_dim(xp, i * bs, bs)
-            yb = jax.lax.dynamic_slice_in_dim(yp, i * bs, bs)
+            xb = xs[:, i].reshape((shards * per,) + x.shape[1:])
+            yb = ys[:, i].reshape(shards * per)
             pred = jnp.argmax(rule.predict(params, rule_state, xb), -1)
             return correct + jnp.sum(pred == yb, dtype=jnp.int32), None
 
         correct, _ = jax.lax.scan(body, jnp.zeros((), jnp.int32), jnp.arange(nb))
-        return correct / n
+        return correct / jnp.sum(y >= 0, dtype=jnp.int32)
 
     return evaluate

@@ -62,7 +62,22 @@ def shard(limit):
             'same': bool(np.array_equal(np.asarray(xs), ds.x_train[:n])
                          and np.array_equal(np.asarray(ys), ds.y_train[:n]))}
 
+def sharded_eval():
+    from neurokit.parallel import mesh as mesh_lib
+    from neurokit.train import loop
+    trained = epoch(replicate(state, jax.devices()), x, y, 0)[0]
+    params = jax.tree.map(lambda a: a[0], trained.params)
+    xe, ye = mesh_lib.eval_arrays(ds.x_test, ds.y_test, mesh, 100)
+    f = jax.jit(loop.make_evaluate(rule, 100, shards=8))
+    hlo = f.lower(params, None, xe, ye).compile().as_text()
+    one = jax.jit(loop.make_evaluate(rule, 100))(params, None, ds.x_test, ds.y_test)
+    return {'acc': float(f(params, None, xe, ye)), 'one': float(one),
+            'rows': xe.shape[0], 'local': [s.data.shape[0] for s in xe.addressable_shards],
+            'all_reduce': 'all-reduce' in hlo, 'all_gather': 'all-gather' in hlo,
+            'n': int(ds.x_test.shape[0])}
+
 cases = {
+    'eval_sharded': sharded_eval,
     'pmap_4_replicas': lambda: str(epoch(replicate(state, jax.devices()[:4]), x, y, 0)[0].step),
     'pmap_unreplicated': lambda: str(epoch(state, x, y, 0)[0].step),
     'make_mesh_data_-2': lambda: make_mesh(data=-2).devices.shape,
@@ -146,3 +161,13 @@ def test_load_shard_keeps_the_rows_that_split_over_the_data_axis(eight_devices):
         got = misuse[case]['value']
         assert got == {'rows': [n - n % 8] * 2, 'spec': ['data'], 'same': True}, \
             (case, got)
+
+
+def test_evaluation_on_8_devices_is_sharded_and_counts_as_one_device(eight_devices):
+    """Each device holds 1/8 of the (padded) test set and evaluates it; only the count of
+    correct predictions crosses devices (an all-reduce, no all-gather of the examples);
+    the accuracy is one device's, padding rows not counted."""
+    got = eight_devices[0]['eval_sharded']['value']
+    assert got['local'] == [got['rows'] // 8] * 8 and got['rows'] >= got['n'] > got['rows'] - 8 * 13
+    assert got['all_reduce'] and not got['all_gather']
+    assert got['acc'] == got['one'] and 0 < got['acc'] < 1
