@@ -104,11 +104,11 @@ def main(argv):
         fail(f'unexpected arguments {" ".join(argv[1:])}; flags look like --rules=bp,ff')
     configs = _configs()  # before anything is written
     from neurokit import experiment
-    from neurokit.experiment import workdir as wd
+    from neurokit.experiment import fs, workdir as wd
     root = _WORKDIR.value or tempfile.mkdtemp(prefix='neurokit-compare-')
     for name, config in configs:  # every rule's workdir, before any rule trains
         try:
-            wd.check(os.path.join(root, name), config)
+            wd.check(fs.path(root) / name, config)
         except USER_ERRORS as e:
             fail(f'{name}: {e}')
     from neurokit.experiment.checkpoint import Preempted
@@ -116,7 +116,7 @@ def main(argv):
     rows, failed = [], []
     for name, config in configs:
         try:
-            s = experiment.run(config, os.path.join(root, name))
+            s = experiment.run(config, fs.path(root) / name)
         except Preempted as e:  # SIGTERM or a first Ctrl-C: saved at the epoch's end
             print(f'preempted: {name}: {" ".join(str(e).split())}; {resume}', file=sys.stderr)
             sys.exit(EXIT_PREEMPTED)

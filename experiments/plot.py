@@ -44,14 +44,16 @@ def read_metrics(workdir: str) -> list:
       PlotError: no such folder, no metrics.jsonl, no complete line, or a
         complete line that is not an epoch record (`workdir.read_jsonl`).
     """
-    if not os.path.exists(workdir):
+    from neurokit.experiment import fs
+    folder = fs.path(workdir)
+    if not folder.exists():
         raise PlotError(f'run folder {workdir} does not exist; pass the --workdir of a run of '
                         'experiments.train')
-    if not os.path.isdir(workdir):
+    if not folder.is_dir():
         raise PlotError(f'{workdir} is not a folder; pass the --workdir of a run of '
                         'experiments.train')
-    path = os.path.join(workdir, 'metrics.jsonl')
-    if not os.path.isfile(path):
+    path = folder / 'metrics.jsonl'
+    if not path.is_file():
         raise PlotError(f'{path} not found; is {workdir} a run folder (the --workdir of '
                         'experiments.train)?')
     from neurokit.experiment.errors import WorkdirError
@@ -124,11 +126,11 @@ def curves(runs: dict) -> dict:
     members come from the run's config.json (`neurokit.experiment.members.members`). Runs with the same
     folder name are labelled by their full paths.
     """
-    names = [os.path.basename(os.path.normpath(w)) for w in runs]
+    from neurokit.experiment import fs
+    names = [fs.path(w).name for w in runs]
     out = {}
     for w, records in runs.items():
-        label = (os.path.basename(os.path.normpath(w)) if names.count(
-            os.path.basename(os.path.normpath(w))) == 1 else os.path.normpath(w))
+        label = fs.path(w).name if names.count(fs.path(w).name) == 1 else str(w).rstrip('/')
         groups = _sweep_groups(w)
         if not groups:
             out[label] = records
@@ -142,10 +144,10 @@ def curves(runs: dict) -> dict:
 
 def _sweep_groups(workdir: str) -> dict:
     """`{'lr=0.001,alpha=20': [member indices]}` for a sweep's run folder, else {}."""
-    path = os.path.join(workdir, 'config.json')
+    from neurokit.experiment import fs
+    path = fs.path(workdir) / 'config.json'
     try:
-        with open(path) as f:
-            stored = json.load(f)
+        stored = json.loads(path.read_text())
     except (OSError, ValueError):
         return {}
     if not isinstance(stored, dict) or not stored.get('sweep'):

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import sys
 
 import jax
@@ -24,6 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 import orbax.checkpoint as ocp
 
+from neurokit.experiment import fs
 from neurokit.experiment.errors import CheckpointOrderError, WorkdirError
 
 CHECKPOINTS = 'checkpoints'
@@ -46,7 +46,7 @@ class Checkpointer:
     """
 
     def __init__(self, workdir: str, keep: int = 3, create: bool = True, run: bool = False):
-        self.directory = os.path.join(os.path.abspath(workdir), CHECKPOINTS)
+        self.directory = fs.path(workdir) / CHECKPOINTS
         self._run = run
         # Synchronous saves: the state is small next to an epoch's compute
         # (results/checkpoint.md), and a save that is complete when `save`
@@ -115,9 +115,9 @@ class Checkpointer:
         latest = self.latest()
         if latest is None or epoch > latest:
             return
-        folder = os.path.join(self.directory, str(epoch))
+        folder = self.directory / str(epoch)
         # a replacement (or an older epoch) needs every checkpoint from `epoch` on gone
-        paths = ', '.join(os.path.join(self.directory, str(e)) for e in self.epochs()
+        paths = ', '.join(str(self.directory / str(e)) for e in self.epochs()
                           if e >= epoch)
         if epoch in self.epochs():
             raise CheckpointOrderError(
@@ -126,7 +126,7 @@ class Checkpointer:
                 'it, or use another workdir')
         raise CheckpointOrderError(
             f'Checkpointer.save: epoch {epoch} is before the newest checkpoint, epoch {latest} '
-            f'({os.path.join(self.directory, str(latest))}), which a resume would read instead, '
+            f'({self.directory / str(latest)}), which a resume would read instead, '
             f'so nothing was saved; save under an epoch after {latest}, or delete {paths} first '
             f'to go back to epoch {epoch}, or use another workdir')
 
@@ -163,7 +163,7 @@ class Checkpointer:
             # the filters stay: the failed restore's stray reads may still report
             raise WorkdirError(self._restore_failed(epoch, e, like is not None)) from None
         undo_quiet()
-        folder = os.path.join(self.directory, str(epoch))
+        folder = self.directory / str(epoch)
         if meta.get('epoch', epoch) != epoch:
             raise WorkdirError(
                 f'checkpoint {folder} holds the state of epoch {meta.get("epoch")!r}, not '
@@ -186,7 +186,7 @@ class Checkpointer:
         """WorkdirError if an array stored in the checkpoint has another dtype or shape
         than the same leaf of `like` (checkpoints whose metadata cannot be read are left
         to the restore, which reports them)."""
-        folder = os.path.join(self.directory, str(epoch))
+        folder = self.directory / str(epoch)
         try:
             handler = ocp.StandardCheckpointHandler()
             try:
@@ -219,7 +219,7 @@ class Checkpointer:
 
     def fallback(self, epoch: int) -> str:
         """What to do when the checkpoint of `epoch` cannot be used (for error messages)."""
-        folder = os.path.join(self.directory, str(epoch))
+        folder = self.directory / str(epoch)
         older = [s for s in self.epochs() if s < epoch]
         if self._run:
             then = f'resume from epoch {older[-1]}' if older else 'start over'
@@ -230,7 +230,7 @@ class Checkpointer:
         return f'no earlier checkpoint exists; delete {folder} to start over'
 
     def _restore_failed(self, epoch: int, e: Exception, with_like: bool) -> str:
-        folder = os.path.join(self.directory, str(epoch))
+        folder = self.directory / str(epoch)
         detail = ' '.join(str(e).split())[:200]
         if self._run:
             edited = 'if config.json was edited, put it back; '
@@ -393,12 +393,12 @@ def _abstract(x):
     return x
 
 
-def has_checkpoints(workdir: str) -> bool:
+def has_checkpoints(workdir) -> bool:
     """Whether `workdir` holds at least one complete checkpoint (read-only check)."""
-    folder = os.path.join(workdir, CHECKPOINTS)
-    if not os.path.isdir(folder):
+    folder = fs.path(workdir) / CHECKPOINTS
+    if not folder.is_dir():
         return False
-    return any(name.isdigit() for name in os.listdir(folder))
+    return any(p.name.isdigit() for p in folder.iterdir())
 
 
 class Preempted(Exception):

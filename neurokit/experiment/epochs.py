@@ -34,6 +34,7 @@ import numpy as np
 
 from neurokit.experiment.errors import WorkdirError
 from neurokit.experiment.placement import fetch
+from neurokit.experiment import fs
 from neurokit.experiment import workdir as wd
 from neurokit.experiment.checkpoint import Checkpointer, Preempted
 from neurokit.experiment.metrics import EventWriter, Progress, member_names
@@ -106,7 +107,7 @@ def train_epochs(config, workdir: str, ckpt: Checkpointer, start: Resumed,
       Preempted: SIGTERM or Ctrl-C arrived; a checkpoint was saved first.
       WorkdirError: a write failed.
     """
-    metrics_path = os.path.join(workdir, wd.METRICS)
+    metrics_path = fs.path(workdir) / wd.METRICS
     state, train_seconds = start.state, start.train_seconds
     record = start.records[-1] if start.records and start.epoch else None
     last_saved, checkpoint_seconds = start.epoch, 0.0
@@ -124,7 +125,7 @@ def train_epochs(config, workdir: str, ckpt: Checkpointer, start: Resumed,
 
     if primary and start.epoch:
         print(f'resuming from epoch {start.epoch} of {config.epochs} (checkpoint '
-              f'{os.path.join(ckpt.directory, str(start.epoch))})', file=sys.stderr, flush=True)
+              f'{ckpt.directory / str(start.epoch)})', file=sys.stderr, flush=True)
     tensorboard = config.tensorboard and primary
     writer = EventWriter(workdir, tensorboard, start.epoch,
                          _member_names(config) if tensorboard else None)
@@ -246,7 +247,7 @@ def _restored_seconds(meta, ckpt, epoch) -> float:
     except (TypeError, ValueError):
         seconds = math.nan
     if not math.isfinite(seconds) or seconds < 0:
-        raise WorkdirError(f'checkpoint {os.path.join(ckpt.directory, str(epoch))} is damaged: '
+        raise WorkdirError(f'checkpoint {ckpt.directory / str(epoch)} is damaged: '
                            f'its meta item holds train_seconds={meta.get("train_seconds")!r}; '
                            f'{ckpt.fallback(epoch)}')
     return seconds
@@ -257,7 +258,7 @@ def _check_restored_step(state, expected, ckpt, epoch) -> None:
     `state.step`); a folder renamed or copied over another would silently shift it."""
     got = np.atleast_1d(np.asarray(fetch(state.step)))
     if np.any(got != expected):
-        raise WorkdirError(f'checkpoint {os.path.join(ckpt.directory, str(epoch))} holds a state '
+        raise WorkdirError(f'checkpoint {ckpt.directory / str(epoch)} holds a state '
                            f'at step {int(got[0])}, not {expected} where epoch {epoch} ends '
                            f'(moved or copied, or a different batch_size?); '
                            f'{ckpt.fallback(epoch)}')

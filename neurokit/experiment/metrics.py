@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import math
 import numbers
-import os
 import sys
 import time
+
+from neurokit.experiment import fs
 
 
 def scalars(record: dict, prefix: str = '') -> dict:
@@ -63,10 +64,10 @@ class EventWriter:
         self._members = {}
         if enabled:
             from tensorboardX import SummaryWriter  # imported here: only runs that log pay for it
-            folder = os.path.join(workdir, 'tb')
+            folder = fs.path(workdir) / 'tb'
             purge = start_epoch + 1 if start_epoch else None
-            self._writer = SummaryWriter(folder, purge_step=purge, flush_secs=30)
-            self._members = {name: SummaryWriter(os.path.join(folder, name), purge_step=purge,
+            self._writer = SummaryWriter(str(folder), purge_step=purge, flush_secs=30)
+            self._members = {name: SummaryWriter(str(folder / name), purge_step=purge,
                                                  flush_secs=30)
                              for name in members or ()}
 

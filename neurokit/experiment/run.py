@@ -38,7 +38,6 @@ from __future__ import annotations
 import copy
 import functools
 import math
-import os
 import sys
 import time
 
@@ -47,7 +46,7 @@ import numpy as np
 
 from neurokit import data as data_lib
 from neurokit.experiment import config as config_lib
-from neurokit.experiment import cli, epochs, members as members_lib, parts, workdir as wd
+from neurokit.experiment import cli, epochs, fs, members as members_lib, parts, workdir as wd
 from neurokit.experiment.checkpoint import Checkpointer, checksums
 from neurokit.experiment.errors import ConfigError, TrainingError
 from neurokit.experiment.parts import build
@@ -81,7 +80,7 @@ def nonfinite_message(guard, groups, steps, workdir, last_saved, layerwise=False
     if who is None:
         who = f' in member {member} (seed offset {member})' if len(first_bad) > 1 else ''
     kept = (f'the last good checkpoint (epoch {last_saved}) is intact in '
-            f'{os.path.join(workdir, "checkpoints")}' if last_saved else 'no checkpoint was saved')
+            f'{fs.path(workdir) / "checkpoints"}' if last_saved else 'no checkpoint was saved')
     fp16 = ("float16's range ends at 65504, so first try --config.model.dtype=bfloat16; "
             if dtype == 'float16' else '')
     resumes = 'either change'
@@ -146,7 +145,7 @@ def _run(config, workdir: str, lock) -> dict:
     config_lib.validate(config)
     status = wd.check(workdir, config)
     if status == wd.FINISHED:
-        return {**wd.read_summary(os.path.join(workdir, wd.SUMMARY)), 'already_finished': True}
+        return {**wd.read_summary(fs.path(workdir) / wd.SUMMARY), 'already_finished': True}
     plan = members_lib.plan_members(config)
 
     t0 = time.perf_counter()
@@ -208,10 +207,10 @@ def _run(config, workdir: str, lock) -> dict:
     compile_seconds = time.perf_counter() - t0
     groups = loop.param_groups(jax.tree.map(lambda a: a[0], state.params), model)
 
-    with epochs.writing(os.path.abspath(workdir), 0):
+    with epochs.writing(fs.path(workdir), 0):
         wd.start_writing(workdir, status, config, lock if primary else None)
         ckpt = Checkpointer(workdir, keep=config.keep_checkpoints, run=True)
-    start = epochs.resume(ckpt, state, steps, os.path.join(workdir, wd.METRICS), primary)
+    start = epochs.resume(ckpt, state, steps, fs.path(workdir) / wd.METRICS, primary)
     dstate = place.to_devices(start.state)  # what the compiled epoch takes (pmap: replicas)
     poison = epochs.poison_epoch()
     # one run without a sweep keeps scalars in its records; several members, or a sweep,
@@ -258,8 +257,8 @@ def _run(config, workdir: str, lock) -> dict:
         'config': config.to_dict(),
     })
     if primary:
-        with epochs.writing(os.path.join(workdir, wd.SUMMARY), config.epochs):
-            wd.write_json(os.path.join(workdir, wd.SUMMARY), _jsonable(summary))
+        with epochs.writing(fs.path(workdir) / wd.SUMMARY, config.epochs):
+            wd.write_json(fs.path(workdir) / wd.SUMMARY, _jsonable(summary))
         if plan.swept:
             print(members_lib.table(summary['settings'], summary['best_setting']),
                   file=sys.stderr, flush=True)

@@ -18,11 +18,11 @@ exits 0.
 """
 from __future__ import annotations
 
-import fcntl
 import json
-import os
-import uuid
 
+from etils import epath
+
+from neurokit.experiment import fs
 from neurokit.experiment.config import RESUMABLE_KEYS, fill_defaults, parse_sweep
 from neurokit.experiment.errors import ConfigError, WorkdirError
 from neurokit.experiment.checkpoint import CHECKPOINTS, has_checkpoints
@@ -39,7 +39,7 @@ def config_json(config) -> dict:
     return json.loads(json.dumps(config.to_dict()))
 
 
-def check(workdir: str, config=None) -> str:
+def check(workdir, config=None) -> str:
     """Decides what `workdir` can take, changing nothing in it.
 
     Args:
@@ -56,33 +56,33 @@ def check(workdir: str, config=None) -> str:
         the differing keys), or holds files that cannot be read back
         (config.json, metrics.jsonl, a finished run's summary.json).
     """
-    if not workdir or not workdir.strip():
+    if not workdir or not str(workdir).strip():
         raise WorkdirError('the workdir is empty; pass --workdir=DIR')
-    path = os.path.abspath(workdir)
-    if os.path.islink(path) and not os.path.exists(path):
-        raise WorkdirError(f'workdir {path} is a link to {os.readlink(path)}, which does not '
+    path = fs.path(workdir)
+    target = fs.broken_link(path)
+    if target is not None:
+        raise WorkdirError(f'workdir {path} is a link to {target}, which does not '
                            'exist; pass another --workdir or create the link\'s target')
-    if os.path.exists(path) and not os.path.isdir(path):
+    if path.exists() and not path.is_dir():
         raise WorkdirError(f'workdir {path} is a file, not a directory; pass another --workdir')
     _check_writable(path)
-    if not os.path.isdir(path):
+    if not path.is_dir():
         return NEW
     for name, is_dir in ((CHECKPOINTS, True), (TENSORBOARD, True), (METRICS, False),
                          (SUMMARY, False), (CONFIG, False)):
-        item = os.path.join(path, name)
-        if os.path.exists(item) and os.path.isdir(item) != is_dir:
+        item = path / name
+        if item.exists() and item.is_dir() != is_dir:
             raise WorkdirError(f'{item} should be a {"folder" if is_dir else "file"} but is not; '
                                'move it away or pass a new --workdir')
-    stored_path = os.path.join(path, CONFIG)
-    if not os.path.exists(stored_path):
+    stored_path = path / CONFIG
+    if not stored_path.exists():
         for name in (METRICS, SUMMARY, CHECKPOINTS):
-            if os.path.exists(os.path.join(path, name)):
+            if (path / name).exists():
                 raise WorkdirError(f'workdir {path} holds {name} but no {CONFIG}, so it cannot be '
                                    'resumed; pass a new --workdir or remove the old one')
         return NEW
     try:
-        with open(stored_path) as f:
-            stored = json.load(f)
+        stored = json.loads(stored_path.read_text())
     except (OSError, ValueError) as e:
         raise WorkdirError(f'cannot read {stored_path} ({e}); pass a new --workdir') from None
     if not isinstance(stored, dict):
@@ -101,20 +101,20 @@ def check(workdir: str, config=None) -> str:
                 f'workdir {path} holds a run with a different config on '
                 f'{", ".join(k for k, _, _ in diff)} ({shown}{more}); resume it with the same '
                 'config or pass a new --workdir')
-    summary_path = os.path.join(path, SUMMARY)
-    if os.path.exists(summary_path):
+    summary_path = path / SUMMARY
+    if summary_path.exists():
         read_summary(summary_path)
         return FINISHED
-    read_jsonl(os.path.join(path, METRICS))  # a damaged metrics file stops the run here
+    read_jsonl(path / METRICS)  # a damaged metrics file stops the run here
     return RESUME
 
 
-def _has_progress(path: str) -> bool:
+def _has_progress(path: epath.Path) -> bool:
     """Whether the run in `path` recorded anything: a checkpoint or a metrics line."""
-    if os.path.exists(os.path.join(path, SUMMARY)) or has_checkpoints(path):
+    if (path / SUMMARY).exists() or has_checkpoints(path):
         return True
-    metrics = os.path.join(path, METRICS)
-    return os.path.exists(metrics) and os.path.getsize(metrics) > 0
+    metrics = path / METRICS
+    return metrics.exists() and bool(metrics.read_bytes())
 
 
 class Lock:
@@ -126,7 +126,7 @@ class Lock:
     another run may have changed it meanwhile. The lock is an `flock` on the
     folder itself, so no file is added to the workdir; the kernel drops it when
     the run ends or its process dies. Only process 0 of a multi-process run
-    takes it.
+    takes it, and only where the file system has locks (`fs.lock`: not object stores).
 
     Example:
       with Lock() as lock:
@@ -136,32 +136,29 @@ class Lock:
     """
 
     def __init__(self):
-        self._fd = None
+        self._held = None
 
-    def acquire(self, workdir: str, status: str, config=None) -> None:
+    def acquire(self, workdir, status: str, config=None) -> None:
         """Takes the lock on the (existing) `workdir`.
 
         Raises:
           WorkdirError: another run holds it, or the workdir no longer is what
             `check` said (`status`) when this run started.
         """
-        path = os.path.abspath(workdir)
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(fd)
+        path = fs.path(workdir)
+        held = fs.lock(path)
+        if held is None:
             raise WorkdirError(f'workdir {path} is in use by another run; wait for it to end or '
-                               'pass another --workdir') from None
-        self._fd = fd
+                               'pass another --workdir')
+        self._held = held
         if check(workdir, config) != status:
             raise WorkdirError(f'workdir {path} changed while this run was starting (another '
                                'run wrote it); run the same command again')
 
     def release(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)  # closing the descriptor drops the flock
-            self._fd = None
+        if self._held is not None:
+            self._held.release()
+            self._held = None
 
     def __enter__(self):
         return self
@@ -170,19 +167,19 @@ class Lock:
         self.release()
 
 
-def start_writing(workdir: str, status: str, config, lock) -> None:
+def start_writing(workdir, status: str, config, lock) -> None:
     """What a run does before its first write: create the workdir, take `lock` (a
     `Lock`; None in the processes of a multi-process run that do not write files),
     and, for a NEW run, write config.json."""
-    os.makedirs(workdir, exist_ok=True)
+    fs.path(workdir).mkdir(parents=True, exist_ok=True)
     if lock is None:
         return
     lock.acquire(workdir, status, config)
     if status == NEW:
-        write_json(os.path.join(workdir, CONFIG), config_json(config))
+        write_json(fs.path(workdir) / CONFIG, config_json(config))
 
 
-def read_summary(path: str) -> dict:
+def read_summary(path) -> dict:
     """A finished run's summary.json; WorkdirError if it is damaged."""
     fix = (f'delete {path} to finish the run again from its last checkpoint, or pass a new '
            '--workdir')
@@ -196,28 +193,24 @@ def read_summary(path: str) -> dict:
     return summary
 
 
-def _check_writable(path: str) -> None:
+def _check_writable(path: epath.Path) -> None:
     """Probes the folder (or its nearest existing parent) by creating and removing a file,
     and likewise its checkpoints folder and the files a run appends to or replaces.
 
-    `os.access` says yes to root even on read-only mounts (and ignores `chattr +i`),
-    so this really writes; an existing file is opened for appending, which changes
-    nothing in it. A folder still to be created must have a name the file system takes.
+    An existing file is opened for appending (`fs.probe_append`), which changes nothing
+    in it. A folder still to be created must have a name the file system takes.
     """
     probe, missing = path, []
-    while probe and not os.path.isdir(probe):
-        parent = os.path.dirname(probe)
+    while not probe.is_dir():
+        parent = probe.parent
         if parent == probe:
             break
-        if os.path.exists(probe):  # an ancestor that is a file
+        if probe.exists():  # an ancestor that is a file
             raise WorkdirError(f'workdir {path} cannot be created: {probe} is a file; '
                                'pass another --workdir')
-        missing.append(os.path.basename(probe))
+        missing.append(probe.name)
         probe = parent
-    try:
-        name_max = os.pathconf(probe or '.', 'PC_NAME_MAX')
-    except (OSError, ValueError):
-        name_max = 255
+    name_max = fs.name_max(probe)
     too_long = [m for m in missing if len(m.encode()) > name_max]
     if too_long:
         raise WorkdirError(f'workdir {path} cannot be created: the folder name {too_long[0][:40]}... '
@@ -226,26 +219,22 @@ def _check_writable(path: str) -> None:
     _probe_folder(path, probe)
     if probe == path:
         for name in (CHECKPOINTS, TENSORBOARD):
-            folder = os.path.join(path, name)
-            if os.path.isdir(folder):
+            folder = path / name
+            if folder.is_dir():
                 _probe_folder(path, folder)
         for name in (METRICS, CONFIG):
-            item = os.path.join(path, name)
-            if os.path.isfile(item):
+            item = path / name
+            if item.is_file():
                 try:
-                    with open(item, 'a'):
-                        pass
+                    fs.probe_append(item)
                 except OSError as e:
                     raise WorkdirError(f'workdir {path} is not writable ({e.strerror}: {item}); '
                                        'make it writable or pass a new --workdir') from None
 
 
-def _probe_folder(path: str, folder: str) -> None:
-    name = os.path.join(folder, f'.neurokit-probe-{uuid.uuid4().hex}')
+def _probe_folder(path: epath.Path, folder: epath.Path) -> None:
     try:
-        with open(name, 'w'):
-            pass
-        os.remove(name)
+        fs.probe_writable(folder)
     except OSError as e:
         raise WorkdirError(f'workdir {path} is not writable ({e.strerror} in {folder}); '
                            'make it writable or pass a writable --workdir') from None
@@ -291,7 +280,7 @@ def _same_sweep(a, b) -> bool:
         return False
 
 
-def read_jsonl(path: str) -> list:
+def read_jsonl(path) -> list:
     """The epoch records of a metrics file ([] if absent); a torn last line is skipped.
 
     A kill during `append_jsonl` can leave the last line without its newline;
@@ -300,12 +289,12 @@ def read_jsonl(path: str) -> list:
     Raises:
       WorkdirError: a complete line is not such a record (names the line).
     """
-    if not os.path.exists(path):
+    path = epath.Path(path)
+    if not path.exists():
         return []
     records = []
     try:
-        with open(path) as f:
-            lines = f.readlines()
+        lines = path.read_text().splitlines(keepends=True)
     except (OSError, UnicodeDecodeError) as e:
         raise WorkdirError(f'cannot read {path} ({e}); repair or replace the file') from None
     for i, line in enumerate(lines, 1):
@@ -322,7 +311,7 @@ def read_jsonl(path: str) -> list:
     return records
 
 
-def truncate_metrics(path: str, epoch: int, required=()) -> list:
+def truncate_metrics(path, epoch: int, required=()) -> list:
     """Keeps only the metrics lines of epochs <= `epoch` (the checkpointed one).
 
     Lines of epochs after the checkpoint were written before a kill; the resumed
@@ -336,7 +325,8 @@ def truncate_metrics(path: str, epoch: int, required=()) -> list:
         `epoch` (cut short or edited), or a kept line lacks a key in `required`:
         resuming would lose them for good, so nothing is changed.
     """
-    if not os.path.exists(path):
+    path = epath.Path(path)
+    if not path.exists():
         if epoch:
             raise WorkdirError(f'{path} is missing but the checkpoint to resume from is epoch '
                                f'{epoch}; put the file back, or pass a new --workdir')
@@ -357,11 +347,9 @@ def truncate_metrics(path: str, epoch: int, required=()) -> list:
             raise WorkdirError(f'{path}: the line of epoch {r["epoch"]} lacks {", ".join(lacking)} '
                                '(edited?); resuming needs it, so nothing was changed: put the '
                                'file back, or pass a new --workdir')
-    with open(path, 'rb') as f:
-        raw = f.read()
     text = ''.join(json.dumps(r) + '\n' for r in kept)
-    if text.encode() != raw:
-        _atomic_write(path, text)
+    if text.encode() != path.read_bytes():
+        fs.write_atomic(path, text)
     return kept
 
 
@@ -377,28 +365,15 @@ def _spans(epochs) -> str:
     return ', '.join(out)
 
 
-def append_jsonl(path: str, record: dict) -> None:
-    """Appends one JSON line and flushes it to disk."""
-    with open(path, 'a') as f:
-        f.write(json.dumps(record) + '\n')
-        f.flush()
-        os.fsync(f.fileno())
+def append_jsonl(path, record: dict) -> None:
+    """Appends one JSON line and makes it durable (`fs.append_line`)."""
+    fs.append_line(epath.Path(path), json.dumps(record) + '\n')
 
 
-def write_json(path: str, record: dict) -> None:
-    """Writes JSON atomically (temp file + rename), so a reader never sees half a file."""
-    _atomic_write(path, json.dumps(record, indent=2) + '\n')
+def write_json(path, record: dict) -> None:
+    """Writes JSON atomically (`fs.write_atomic`), so a reader never sees half a file."""
+    fs.write_atomic(epath.Path(path), json.dumps(record, indent=2) + '\n')
 
 
-def read_json(path: str) -> dict:
-    with open(path) as f:
-        return json.load(f)
-
-
-def _atomic_write(path: str, text: str) -> None:
-    tmp = path + '.tmp'
-    with open(tmp, 'w') as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+def read_json(path) -> dict:
+    return json.loads(epath.Path(path).read_text())
