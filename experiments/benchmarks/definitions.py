@@ -319,6 +319,13 @@ fig('restructure.benchmark_lines', 'lines of experiments/benchmarks/**/*.py', is
     kind='lines', unit='lines', target=2500, direction='<=', part='cpu',
     params={'glob': 'experiments/benchmarks/**/*.py'})
 
+# ------------------------------------------------------------ pod-scale runs (#30)
+fig('pod.steps_per_call', 'time of an F-MNIST epoch in calls of 50 steps (wait, fetch and add '
+    'the metrics after each) / the one-program epoch; bp, batch 128', issue=30,
+    kind='steps_per_call', model=MLP2K, unit='x', target=1.05, direction='<=', part='cpu',
+    params={'hidden': (1000, 1000), 'batch': 128, 'examples': 60000, 'steps_per_call': 50,
+            'repeats': 5})
+
 # ------------------------------------------------------- Flax models as blocks (#29)
 BLOCKS = {'rules': 'all', 'models': ('mlp', 'lenet'), 'batch': 128, 'steps': 20, 'repeats': 7}
 fig('blocks.vs_native', "the MLP and LeNet configs rebuilt from linen modules: every rule's "

@@ -512,6 +512,52 @@ def checkpoint(figs, quick):
                    extra={'seconds_per_save': s['checkpoint_seconds'] / over['epochs']})]
 
 
+def steps_per_call(figs, quick):
+    """An epoch trained in calls of K steps, as the runner does it (`config.steps_per_call`:
+    a call, wait for it, fetch its metrics and add them up), over the one-program epoch;
+    bp, the 2x1000 MLP, F-MNIST, interleaved medians in one process."""
+    from neurokit.experiment.epochs import MetricSums
+    from neurokit.experiment.placement import fetch
+    fig, p = figs[0], figs[0]['params']
+    ds = data_lib.load('fashion_mnist')
+    n = 2048 if quick else p['examples']
+    cfg = config_for('bp', {'model.name': 'mlp', 'model.hidden': tuple(p['hidden']),
+                            'batch_size': p['batch']})
+    model, rule, opt = experiment.build(cfg, ds)
+    state = train.init_state(jax.random.PRNGKey(0), model, rule, opt)
+    x, y = jnp.asarray(ds.x_train[:n]), jnp.asarray(ds.y_train[:n])
+    steps, k = n // p['batch'], min(p['steps_per_call'], n // p['batch'])
+    progs = {}
+    for size in dict.fromkeys((steps, k, steps % k or k)):
+        fn = train.make_epoch(rule, opt, p['batch'], nan_policy='stop',
+                              steps=None if size == steps else size)
+        progs[size] = jax.jit(fn).lower(state, x, y, 0, 0).compile()
+
+    def one_program():
+        s, m = progs[steps](state, x, y, 0, 0)
+        jax.block_until_ready(s)
+        m = fetch(m)
+        MetricSums().add(m, steps - np.asarray(m.pop('guard').skipped), 0.0)
+
+    def in_calls():
+        s, offset, sums = state, 0, MetricSums()
+        while offset < steps:
+            size = min(k, steps - offset)
+            s, m = progs[size](s, x, y, 0, offset)
+            jax.block_until_ready(s)
+            m = fetch(m)
+            sums.add(m, size - np.asarray(m.pop('guard').skipped), 0.0)
+            offset += size
+
+    one_program(), in_calls()
+    med = interleaved({'one program': one_program, 'calls': in_calls}, 2 if quick else p['repeats'])
+    rows = [{'epoch as': name, 'calls': 1 if name == 'one program' else -(-steps // k),
+             's/epoch': round(med[name], 3), 'ms/step': round(1e3 * med[name] / steps, 3)}
+            for name in med]
+    return [R.make(fig['id'], [med['calls'] / med['one program']], fig['unit'],
+                   {'measure': p}, command=_suite_command(fig), rows=rows)]
+
+
 # --------------------------------------------------------------------------- peers
 
 class MissingPeer(RuntimeError):
@@ -808,7 +854,8 @@ def _suite_command(fig) -> str:
     return f"python -m experiments.benchmarks.suite --only={fig['id']}"
 
 
-KINDS = {'train': train_run, 'select': select, 'select_train': select_train, 'speed': speed, 'scan_loop': scan_loop,
+KINDS = {'train': train_run, 'select': select, 'select_train': select_train,
+         'steps_per_call': steps_per_call, 'speed': speed, 'scan_loop': scan_loop,
          'memory': memory, 'aot_memory': aot_memory, 'gpu_peak': gpu_peak, 'pc_oracle': pc_oracle,
          'fa_oracle': fa_oracle, 'seeds': seeds, 'traces': traces, 'equality': equality,
          'multihost': multihost, 'checkpoint': checkpoint, 'pcx': pcx, 'pcx_accuracy': pcx_accuracy,

@@ -31,8 +31,11 @@ FAMILIES = {  # section title, what the family's figures share
                'the compiled train step (rule.step + Adam, state donated); MiB (ratio to bp).'),
     'blocks': ('Flax models as blocks (the zoo, every rule)',
                "Zoo models built from linen modules; a CPU budget cut to 10,000 training images "
-               "and 3 epochs, 3 seeds, 2,000 held out for validation; one optimizer for every "
-               "rule (the model config's), each rule's own hyperparameters (no selection)."),
+               "and 3 epochs, 3 seeds; one optimizer for every rule (the model config's), its "
+               "learning rate picked from 3e-4, 1e-3, 3e-3 with one seed on 2,000 held-out "
+               "training images, each rule's other hyperparameters its own."),
+    'pod': ('Pod-scale runs: step granularity', 'Calls of K steps (`config.steps_per_call`) '
+            'against the one-program epoch, on this machine.'),
     'gpu': ('GPU: every rule vs its backprop twin', ''),
     'suite': ('The suite itself', ''),
     'peers': ('Peers: PCX, BioTorch, fflib (`experiments/benchmarks/peers/`)',

@@ -27,6 +27,7 @@ from neurokit.experiment import fs
 from neurokit.experiment.errors import CheckpointOrderError, WorkdirError
 
 CHECKPOINTS = 'checkpoints'
+PARTIAL = 'partial'  # <workdir>/checkpoints/partial/<global step>/: the newest mid-epoch one
 # Meta keys `save` writes itself: a caller's value would override the epoch `restore`
 # checks, or the checksums it verifies the arrays against.
 RESERVED_META = ('epoch', 'checksums')
@@ -45,9 +46,10 @@ class Checkpointer:
         object's `restore`/`restore_latest` and `like=` only.
     """
 
-    def __init__(self, workdir: str, keep: int = 3, create: bool = True, run: bool = False):
-        self.directory = fs.path(workdir) / CHECKPOINTS
-        self._run = run
+    def __init__(self, workdir: str, keep: int = 3, create: bool = True, run: bool = False,
+                 _directory=None):
+        self.directory = _directory or fs.path(workdir) / CHECKPOINTS
+        self._run, self._create, self._partial = run, create, None
         # Synchronous saves: the state is small next to an epoch's compute
         # (results/checkpoint.md), and a save that is complete when `save`
         # returns keeps the metrics/checkpoint ordering simple.
@@ -250,8 +252,24 @@ class Checkpointer:
         state, meta = self.restore(epoch, like)
         return epoch, state, meta
 
+    @property
+    def partial(self) -> 'Checkpointer':
+        """The mid-epoch checkpoints (`config.checkpoint_every_steps`, or a stop between
+        calls of `config.steps_per_call` steps): a `Checkpointer` of
+        `checkpoints/partial/`, keeping the newest only, whose ids are global steps."""
+        if self._partial is None:
+            self._partial = Checkpointer(None, keep=1, create=self._create, run=self._run,
+                                         _directory=self.directory / PARTIAL)
+        return self._partial
+
+    def has_partial(self) -> bool:
+        """Whether a mid-epoch checkpoint folder exists (without opening it)."""
+        return (self.directory / PARTIAL).is_dir()
+
     def close(self) -> None:
         self._manager.close()
+        if self._partial is not None:
+            self._partial.close()
 
 
 def _check_epoch(epoch) -> int:
@@ -398,7 +416,9 @@ def has_checkpoints(workdir) -> bool:
     folder = fs.path(workdir) / CHECKPOINTS
     if not folder.is_dir():
         return False
-    return any(p.name.isdigit() for p in folder.iterdir())
+    partial = folder / PARTIAL
+    return (any(p.name.isdigit() for p in folder.iterdir())
+            or (partial.is_dir() and any(p.name.isdigit() for p in partial.iterdir())))
 
 
 class Preempted(Exception):

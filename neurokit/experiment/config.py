@@ -72,6 +72,11 @@ def base_config() -> ml_collections.ConfigDict:
 
     # Bookkeeping: none of these change what is computed (see RESUMABLE_KEYS).
     c.checkpoint_every = 1     # save a checkpoint every N epochs (0: only the final one)
+    # Long epochs: train K steps per compiled call (0: the whole epoch as one program, the
+    # fast path), and save a mid-epoch checkpoint every N steps (a multiple of K; 0: none).
+    # Between calls the run can stop (SIGTERM), checkpoint and report progress.
+    c.steps_per_call = 0
+    c.checkpoint_every_steps = 0
     c.keep_checkpoints = 3     # keep the newest K checkpoints
     c.progress = 'auto'        # progress on stderr: auto (a bar on a terminal, else one line
                                # per epoch), on (one line per epoch), off
@@ -106,7 +111,8 @@ DEVICE_KEYS = ('parallel', 'mesh', 'fsdp', 'distributed.enabled',
                'distributed.coordinator_address', 'distributed.num_processes',
                'distributed.process_id')
 RESUMABLE_KEYS = ('eval_batch_size', 'checkpoint_every', 'keep_checkpoints', 'progress',
-                  'tensorboard', 'nan_policy') + DEVICE_KEYS
+                  'tensorboard', 'nan_policy', 'steps_per_call',
+                  'checkpoint_every_steps') + DEVICE_KEYS
 PROGRESS = ('auto', 'on', 'off')
 NAN_POLICIES = ('stop', 'skip')
 PARALLEL = ('sharded', 'pmap', 'none')
@@ -115,7 +121,7 @@ MESH_AXES = ('data', 'stage')
 
 _INT_KEYS = {'train_limit': 0, 'validation_examples': 0, 'epochs': 1, 'batch_size': 1,
              'eval_batch_size': 1, 'seed': 0, 'num_seeds': 1, 'checkpoint_every': 0,
-             'keep_checkpoints': 1}
+             'keep_checkpoints': 1, 'steps_per_call': 0, 'checkpoint_every_steps': 0}
 _STR_KEYS = ('rule', 'dataset', 'data_dir', 'progress', 'nan_policy', 'parallel', 'mesh', 'sweep')
 _MODEL_STR_KEYS = ('name', 'activation', 'init', 'dtype', 'norm')
 
@@ -190,6 +196,11 @@ def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     _validate_devices(config)
     for key, low in _INT_KEYS.items():
         _check_int(config[key], f'config.{key}', low)
+    every, k = config.checkpoint_every_steps, config.steps_per_call
+    if every and (not k or every % k):
+        raise ConfigError(f'config.checkpoint_every_steps={every} must be a multiple of '
+                          f'config.steps_per_call={k} (a checkpoint is taken between calls); '
+                          'set steps_per_call to a divisor of it')
     # lr 0 trains nothing and momentum >= 1 diverges: optim.make refuses both, so the config
     # does, before anything is written
     ranges = {'learning_rate': (lambda v: v > 0, 'a finite number > 0'),

@@ -43,11 +43,64 @@ from neurokit.parallel.distributed import any_process
 
 class Resumed(NamedTuple):
     """Where training starts: `epoch` epochs done (0: a new run), the state after them,
-    their cumulative train seconds and their metrics records."""
+    their cumulative train seconds and their metrics records; from a mid-epoch checkpoint,
+    also `offset` steps of epoch `epoch` done and their metric sums (`MetricSums` JSON)."""
     epoch: int
     state: object
     train_seconds: float
     records: list
+    offset: int = 0
+    partial: dict | None = None
+
+
+class MetricSums:
+    """An epoch's training metrics so far, over its calls (`config.steps_per_call`).
+
+    Per metric, the sum over calls of the call's mean times the steps it averaged (the
+    steps taken: a step skipped under nan_policy='skip' is not), in float64; the epoch's
+    mean is that sum over all steps taken. For one call per epoch this is the call's own
+    mean, bit for bit. 'skipped_steps' is summed. A mid-epoch checkpoint keeps the sums
+    (`to_json`), so a resumed epoch reports what the uninterrupted one does.
+    """
+
+    def __init__(self, sums=None, taken=None, seconds=0.0):
+        self.sums = {k: np.asarray(v) for k, v in (sums or {}).items()}
+        self.taken = None if taken is None else np.asarray(taken, np.float64)
+        self.seconds = float(seconds)
+
+    @classmethod
+    def from_json(cls, d):
+        return cls() if not d else cls(d['sums'], d['taken'], d['seconds'])
+
+    def to_json(self) -> dict:
+        return {'sums': {k: v.tolist() for k, v in self.sums.items()},
+                'taken': None if self.taken is None else self.taken.tolist(),
+                'seconds': self.seconds}
+
+    def add(self, metrics: dict, taken, seconds: float) -> None:
+        taken = np.asarray(taken, np.float64)
+        for k, v in metrics.items():
+            v = np.asarray(v)
+            if k == 'skipped_steps':
+                part = v.astype(np.int64)
+            else:
+                t = taken.reshape(taken.shape + (1,) * (v.ndim - taken.ndim))
+                part = np.where(t > 0, v.astype(np.float64) * t, 0.0)
+            self.sums[k] = self.sums[k] + part if k in self.sums else part
+        self.taken = taken if self.taken is None else self.taken + taken
+        self.seconds += seconds
+
+    def means(self) -> dict:
+        out = {}
+        for k, v in self.sums.items():
+            if k == 'skipped_steps':
+                out[k] = v.tolist()
+                continue
+            t = self.taken.reshape(self.taken.shape + (1,) * (v.ndim - self.taken.ndim))
+            with np.errstate(invalid='ignore', divide='ignore'):
+                mean = np.where(t > 0, v / np.where(t > 0, t, 1.0), np.nan)
+            out[k] = mean.astype(np.float32).tolist()  # the metrics' own precision
+        return out
 
 
 class Finished(NamedTuple):
@@ -70,13 +123,23 @@ def resume(ckpt: Checkpointer, state, steps: int, metrics_path: str,
         ends at, or metrics.jsonl lacks lines up to it (nothing is changed). `ckpt`
         is closed first.
     """
-    epoch, seconds = 0, 0.0
+    epoch, seconds, offset, partial = 0, 0.0, 0, None
     try:
         restored = ckpt.restore_latest(like=state)
         if restored is not None:
             epoch, state, meta = restored
             seconds = _restored_seconds(meta, ckpt, epoch)
             _check_restored_step(state, epoch * steps, ckpt, epoch)
+        mid = ckpt.partial.restore_latest(like=state) if ckpt.has_partial() else None
+        if mid is not None and mid[0] > epoch * steps:  # a mid-epoch checkpoint after it
+            step, mid_state, meta = mid
+            _check_restored_step(mid_state, step, ckpt.partial, step)
+            # the epochs before it finished (their metrics lines are checked below), though
+            # with checkpoint_every > 1 not every one has an epoch checkpoint
+            epoch, offset = divmod(step, steps)
+            state, partial = mid_state, meta['sums']
+            # the seconds before this epoch; its own so far travel with the sums
+            seconds = _restored_seconds(meta, ckpt.partial, step) - float(partial['seconds'])
         if primary:  # refuses (changing nothing) if lines up to the epoch are missing
             records = wd.truncate_metrics(metrics_path, epoch, required=('test_accuracy',))
         else:
@@ -84,11 +147,11 @@ def resume(ckpt: Checkpointer, state, steps: int, metrics_path: str,
     except BaseException:
         ckpt.close()
         raise
-    return Resumed(epoch, state, seconds, records)
+    return Resumed(epoch, state, seconds, records, offset, partial)
 
 
 def train_epochs(config, workdir: str, ckpt: Checkpointer, start: Resumed,
-                 one_epoch: Callable, primary: bool = True) -> Finished:
+                 one_epoch: Callable, primary: bool = True, steps: int = 0) -> Finished:
     """Trains epochs `start.epoch` .. `config.epochs - 1`; closes `ckpt` when done.
 
     Args:
@@ -96,12 +159,16 @@ def train_epochs(config, workdir: str, ckpt: Checkpointer, start: Resumed,
       workdir: the run folder.
       ckpt: its checkpointer.
       start: from `resume`.
-      one_epoch: `(epoch, state, last_saved) -> (state, record, seconds)`: trains
-        epoch `epoch` (0-based) from `state`, evaluates, and returns the host state
-        to checkpoint, the metrics record and the training seconds. It raises
-        `TrainingError` for a non-finite loss (`last_saved` is the newest
-        checkpointed epoch, for the message).
+      one_epoch: `(epoch, state, last_saved, offset, partial, between) -> (state, record,
+        seconds)`: trains epoch `epoch` (0-based) from `state`, from its step `offset`
+        (with `partial`, the `MetricSums` JSON of the steps before it), evaluates, and
+        returns the host state to checkpoint, the metrics record and the training
+        seconds. Between its calls of `config.steps_per_call` steps it calls
+        `between(offset, host_state, sums)`, which may save a mid-epoch checkpoint and
+        raise `Preempted`. It raises `TrainingError` for a non-finite loss (`last_saved`
+        is the newest checkpointed epoch, for the message).
       primary: whether this process writes files (all processes save checkpoints).
+      steps: training steps per epoch (where a mid-epoch checkpoint sits).
 
     Raises:
       Preempted: SIGTERM or Ctrl-C arrived; a checkpoint was saved first.
@@ -111,9 +178,10 @@ def train_epochs(config, workdir: str, ckpt: Checkpointer, start: Resumed,
     state, train_seconds = start.state, start.train_seconds
     record = start.records[-1] if start.records and start.epoch else None
     last_saved, checkpoint_seconds = start.epoch, 0.0
+    saved_step = start.epoch * steps + start.offset  # the newest checkpoint's global step
 
     def save(epoch):
-        nonlocal checkpoint_seconds, last_saved
+        nonlocal checkpoint_seconds, last_saved, saved_step
         t = time.perf_counter()
         fault_hook('during_checkpoint', epoch)
         # orbax/tensorstore raise many types for one cause (a full disk, a read-only folder)
@@ -121,9 +189,13 @@ def train_epochs(config, workdir: str, ckpt: Checkpointer, start: Resumed,
                      Exception):
             ckpt.save(epoch, state, {'train_seconds': train_seconds})  # every process calls it
         checkpoint_seconds += time.perf_counter() - t
-        last_saved = epoch
+        last_saved, saved_step = epoch, epoch * steps
 
-    if primary and start.epoch:
+    if primary and start.offset:
+        step = start.epoch * steps + start.offset
+        print(f'resuming from step {start.offset} of epoch {start.epoch + 1} of {config.epochs} '
+              f'(checkpoint {ckpt.partial.directory / str(step)})', file=sys.stderr, flush=True)
+    elif primary and start.epoch:
         print(f'resuming from epoch {start.epoch} of {config.epochs} (checkpoint '
               f'{ckpt.directory / str(start.epoch)})', file=sys.stderr, flush=True)
     tensorboard = config.tensorboard and primary
@@ -136,12 +208,42 @@ def train_epochs(config, workdir: str, ckpt: Checkpointer, start: Resumed,
     try:
         with stop_flag() as stop:
             stopping = False
+
+            def between(epoch, offset, host_state, sums):
+                """After a call inside an epoch: agree on a stop; save mid-epoch on a stop
+                or once `checkpoint_every_steps` steps have passed since the last save."""
+                nonlocal saved_step, checkpoint_seconds
+                step = epoch * steps + offset
+                fault_hook('after_call', step)
+                stop_now = any_process(stop.requested)
+                every = config.checkpoint_every_steps
+                if stop_now or (every and step - saved_step >= every):
+                    t = time.perf_counter()
+                    with writing(f'the mid-epoch checkpoint of step {step} in '
+                                 f'{ckpt.partial.directory}', last_saved, Exception):
+                        ckpt.partial.save(step, host_state(), {
+                            'train_seconds': train_seconds + sums.seconds,
+                            'sums': sums.to_json()})
+                    checkpoint_seconds += time.perf_counter() - t
+                    saved_step = step
+                    fault_hook('after_mid_checkpoint', step)
+                if stop_now:
+                    by = stop.signal_name or "another process's SIGTERM or SIGINT"
+                    raise Preempted(f'stopped by {by} at step {offset} of {steps} in epoch '
+                                    f'{epoch + 1} of {config.epochs}; checkpoint saved in '
+                                    f'{ckpt.partial.directory}')
+
             for epoch in range(start.epoch, config.epochs):
                 fault_hook('before_epoch', epoch + 1)
                 stopping = any_process(stop.requested)  # the same decision in every process
                 if stopping:
                     break
-                state, record, seconds = one_epoch(epoch, state, last_saved)
+                resumed = epoch == start.epoch and start.offset
+                state, record, seconds = one_epoch(
+                    epoch, state, last_saved, start.offset if resumed else 0,
+                    start.partial if resumed else None,
+                    lambda offset, host_state, sums, epoch=epoch: between(
+                        epoch, offset, host_state, sums))
                 train_seconds += seconds
                 if primary:
                     with writing(metrics_path, last_saved):
@@ -273,7 +375,8 @@ def fault_hook(phase, epoch):
     ACTION 'kill' sends SIGKILL, 'term' SIGTERM, 'int' SIGINT, to this process when the
     run reaches PHASE ('before_start' of the epoch it starts from, before the signal
     handlers are installed; 'before_epoch', 'after_metrics', 'after_checkpoint',
-    'during_checkpoint') of EPOCH; 'during_checkpoint' fires from a timer
+    'during_checkpoint') of EPOCH, or, between calls of `steps_per_call` steps,
+    'after_call' or 'after_mid_checkpoint' of the global step EPOCH; 'during_checkpoint' fires from a timer
     DELAY seconds after the save starts, i.e. at an arbitrary point of it.
     """
     spec = os.environ.get('NEUROKIT_TEST_HOOK')

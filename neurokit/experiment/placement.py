@@ -48,8 +48,9 @@ from neurokit.parallel import mesh as mesh_lib
 from neurokit.parallel import pmap as pmap_lib
 from neurokit.rules import registry as rule_registry
 
-# the compiled epoch's arguments: (state, hp, x, y, epoch); state and hp carry the members
-_VMAP_EPOCH = (0, 0, None, None, None)
+# the compiled epoch's arguments: (state, hp, x, y, epoch, start); state and hp carry the
+# members
+_VMAP_EPOCH = (0, 0, None, None, None, None)
 
 
 class Placement:
@@ -218,45 +219,47 @@ class Placement:
 
     # ------------------------------------------------------------------ compile
 
-    def compile_epoch(self, make_epoch, state, hp, x, y):
+    def compile_epoch(self, make_epoch, state, hp, x, y, steps=None):
         """Compiles `vmap(make_epoch(**hooks))` over the members for this mode.
 
         Args:
-          make_epoch: `(constrain=None, reduce=None, local_order=None) -> member_epoch`
-            with `member_epoch(state, hp, x, y, epoch) -> (state, metrics)` for ONE member
-            (`neurokit.train.make_epoch` with its rule, optimizer and guard bound).
+          make_epoch: `(steps=None, constrain=None, reduce=None, local_order=None) ->
+            member_epoch` with `member_epoch(state, hp, x, y, epoch, start) -> (state,
+            metrics)` for ONE member (`neurokit.train.make_epoch` with its rule, optimizer
+            and guard bound).
           state, hp, x, y: the host state, the members' values and the placed data.
+          steps: None for the whole epoch, else a chunk of that many steps from `start`.
 
         Returns:
-          `(device state, hp, x, y, epoch) -> (device state, metrics)`, every leaf of the
-          state and the metrics with the member axis first.
+          `(device state, hp, x, y, epoch, start) -> (device state, metrics)`, every leaf
+          of the state and the metrics with the member axis first.
         """
+        args = (state, hp, x, y, 0, 0)
         if self.split_members:
             split = self._split()
-            fn = jax.vmap(make_epoch(), _VMAP_EPOCH)
-            return jax.jit(fn, donate_argnums=0, out_shardings=split).lower(
-                state, hp, x, y, 0).compile()
+            fn = jax.vmap(make_epoch(steps=steps), _VMAP_EPOCH)
+            return jax.jit(fn, donate_argnums=0, out_shardings=split).lower(*args).compile()
         if self.mode == 'none':
-            fn = jax.vmap(make_epoch(), _VMAP_EPOCH)
-            return jax.jit(fn, donate_argnums=0).lower(state, hp, x, y, 0).compile()
+            fn = jax.vmap(make_epoch(steps=steps), _VMAP_EPOCH)
+            return jax.jit(fn, donate_argnums=0).lower(*args).compile()
         if self.mode == 'sharded':
-            fn = jax.vmap(make_epoch(constrain=mesh_lib.batch_constraint(self.mesh)), _VMAP_EPOCH)
+            fn = jax.vmap(make_epoch(steps=steps, constrain=mesh_lib.batch_constraint(self.mesh)),
+                          _VMAP_EPOCH)
             s_shard = self.state_shardings(state)
             xs, rep = self._x_sharding(), mesh_lib.replicated(self.mesh)
-            return jax.jit(fn, in_shardings=(s_shard, rep, xs, xs, None),
-                           out_shardings=(s_shard, rep),
-                           donate_argnums=0).lower(state, hp, x, y, 0).compile()
+            return jax.jit(fn, in_shardings=(s_shard, rep, xs, xs, None, None),
+                           out_shardings=(s_shard, rep), donate_argnums=0).lower(*args).compile()
         n_dev = len(self._pmap_devices)
-        fn = jax.vmap(make_epoch(reduce=pmap_lib.mean_floats,
+        fn = jax.vmap(make_epoch(steps=steps, reduce=pmap_lib.mean_floats,
                                  local_order=lambda order, bs: pmap_lib.device_slice(order, bs,
                                                                                      n_dev)),
                       _VMAP_EPOCH)
-        compiled = jax.pmap(fn, pmap_lib.AXIS, in_axes=(0, None, None, None, None),
+        compiled = jax.pmap(fn, pmap_lib.AXIS, in_axes=(0, None, None, None, None, None),
                             devices=self._pmap_devices, donate_argnums=0).lower(
-            self.to_devices(state), hp, x, y, 0).compile()
+            self.to_devices(state), hp, x, y, 0, 0).compile()
 
-        def epoch(rstate, hp, x, y, e):
-            rstate, metrics = compiled(rstate, hp, x, y, e)
+        def epoch(rstate, hp, x, y, e, start):
+            rstate, metrics = compiled(rstate, hp, x, y, e, start)
             return rstate, jax.tree.map(lambda a: a[0], metrics)  # equal on every device
 
         return epoch

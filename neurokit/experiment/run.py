@@ -180,11 +180,12 @@ def _run(config, workdir: str, lock) -> dict:
         # at half the compile time of a vmapped init.
         return jax.lax.map(lambda kv: init_state(kv[0], model, *build_member(kv[1])), (keys, hp))
 
-    def make_epoch(**hooks):
-        def member_epoch(state, hp, x, y, epoch):
+    def make_epoch(steps=None, **hooks):
+        def member_epoch(state, hp, x, y, epoch, start):
             member_rule, member_opt = build_member(hp)
             return loop.make_epoch(member_rule, member_opt, config.batch_size,
-                                   nan_policy=config.nan_policy, **hooks)(state, x, y, epoch)
+                                   nan_policy=config.nan_policy, steps=steps,
+                                   **hooks)(state, x, y, epoch, start)
         return member_epoch
 
     def member_eval(state, hp, x, y):
@@ -197,7 +198,11 @@ def _run(config, workdir: str, lock) -> dict:
     t0 = time.perf_counter()
     try:
         state = place.init(init, parts.member_keys(plan.seeds), hp)  # host state: checkpointed
-        epoch_c = place.compile_epoch(make_epoch, state, hp, x_train, y_train)
+        # one program per epoch, or chunks of K steps (and the epoch's remainder)
+        chunk = min(config.steps_per_call or steps, steps)
+        programs = {k: place.compile_epoch(make_epoch, state, hp, x_train, y_train,
+                                           None if k == steps else k)
+                    for k in dict.fromkeys((chunk, steps % chunk or chunk))}
         eval_c = {k: place.compile_eval(evaluate, state, hp, *xy) for k, xy in evals.items()}
         checksums(state)  # compiles the checkpoints' checksum program now, with the others
     except _UNTRACEABLE as e:
@@ -217,29 +222,39 @@ def _run(config, workdir: str, lock) -> dict:
     # one value per member
     value = functools.partial(_member_value, single=not plan.swept and len(plan.seeds) == 1)
 
-    def one_epoch(epoch, state, last_saved):
+    def one_epoch(epoch, state, last_saved, offset=0, partial=None, between=None):
+        """Trains epoch `epoch` from step `offset` of it (a mid-epoch checkpoint's, with
+        its `partial` metric sums) in calls of `chunk` steps; `between(offset, host_state,
+        sums)` runs after every call that does not end the epoch (it may save and stop)."""
         nonlocal dstate
         x_in = x_train if poison != epoch + 1 else place.poison(x_train)
-        t = time.perf_counter()
-        dstate, metrics = epoch_c(dstate, hp, x_in, y_train, epoch)
-        jax.block_until_ready(dstate)
-        dt = time.perf_counter() - t
+        sums = epochs.MetricSums.from_json(partial)
+        while offset < steps:
+            k = min(chunk, steps - offset)
+            t = time.perf_counter()
+            dstate, metrics = programs[k](dstate, hp, x_in, y_train, epoch, offset)
+            jax.block_until_ready(dstate)
+            call_seconds = time.perf_counter() - t
+            metrics = fetch(metrics)
+            guard = metrics.pop('guard')._asdict()
+            if config.nan_policy == 'stop' and np.any(guard['first_bad'] >= 0):
+                who, fix = _sweep_nonfinite(guard, plan, epoch) if plan.swept else (None, None)
+                raise TrainingError(nonfinite_message(guard, groups, steps, workdir, last_saved,
+                                                      config.layerwise_updates,
+                                                      config.model.dtype, who=who, fix=fix))
+            sums.add(metrics, k - np.asarray(guard['skipped']), call_seconds)
+            offset += k
+            if offset < steps and between is not None:
+                between(offset, lambda: place.host_state(dstate), sums)
         state = place.host_state(dstate)
-        metrics = fetch(metrics)
-        guard = metrics.pop('guard')._asdict()
-        if config.nan_policy == 'stop' and np.any(guard['first_bad'] >= 0):
-            who, fix = _sweep_nonfinite(guard, plan, epoch) if plan.swept else (None, None)
-            raise TrainingError(nonfinite_message(guard, groups, steps, workdir, last_saved,
-                                                  config.layerwise_updates, config.model.dtype,
-                                                  who=who, fix=fix))
         record = {'epoch': epoch + 1, 'step': steps * (epoch + 1)}
-        record.update({f'train_{k}': value(np.asarray(v).tolist()) for k, v in metrics.items()})
+        record.update({f'train_{k}': value(v) for k, v in sums.means().items()})
         for k, xy in evals.items():
             record[f'{k}_accuracy'] = value(fetch(eval_c[k](state, hp, *xy)).tolist())
-        record['epoch_seconds'] = dt
-        return state, record, dt
+        record['epoch_seconds'] = sums.seconds
+        return state, record, sums.seconds
 
-    done = epochs.train_epochs(config, workdir, ckpt, start, one_epoch, primary)
+    done = epochs.train_epochs(config, workdir, ckpt, start, one_epoch, primary, steps)
 
     summary = _summary(config, plan, done.record, value, split, n)
     summary.update({

@@ -1,9 +1,12 @@
-"""Preemption of a 2-process run (CPU, gloo collectives) through the real CLI.
+"""Preemption of a 2-process run (CPU, gloo collectives) through the real CLI, at step
+granularity: calls of 2 steps (8 per epoch), a mid-epoch checkpoint every 4 steps.
 
-A SIGTERM reaches ONE of the two processes (process 1 sends it to itself after epoch 2,
-through the test hook): the processes agree on the stop at the next epoch boundary, both
-save the same checkpoint and exit 3 (a timeout catches a hang). Resumed, the run ends with
-parameters bit-identical to an uninterrupted 2-process run.
+A SIGTERM reaches ONE of the two processes (process 1 sends it to itself after step 10,
+through the test hook): the processes agree on the stop at that call boundary, both save
+the same mid-epoch checkpoint and exit 3 (a timeout catches a hang). Resumed, both are
+killed with SIGKILL after the mid-epoch checkpoint of step 18 (saved 4 steps after step
+14's); resumed again, the run ends with parameters bit-identical to an uninterrupted
+2-process run.
 """
 import os
 import re
@@ -33,6 +36,7 @@ def _launch(data, workdir, hooks=('', ''), timeout=240):
              f'--config.data_dir={data}', '--config.model.hidden=16,', f'--config.epochs={EPOCHS}',
              '--config.batch_size=32', '--config.eval_batch_size=64', '--config.progress=off',
              '--config.tensorboard=False', '--config.checkpoint_every=0',
+             '--config.steps_per_call=2', '--config.checkpoint_every_steps=4',
              '--config.distributed.enabled=True', '--config.distributed.num_processes=2',
              f'--config.distributed.coordinator_address=localhost:{port}', f'--workdir={workdir}']
     procs = []
@@ -58,24 +62,26 @@ def _final(workdir):
     array of the state (two 32-bit words; tests/train/test_checkpoint.py shows they see one
     flipped bit), read without restoring the 2-process arrays into this process."""
     import json
-    folder = max(os.listdir(workdir / 'checkpoints'), key=int)
+    folder = max((n for n in os.listdir(workdir / 'checkpoints') if n.isdigit()), key=int)
     meta = json.loads((workdir / 'checkpoints' / folder / 'meta' / 'metadata').read_text())
     return meta['epoch'], meta['checksums']
 
 
-def test_sigterm_to_one_process_stops_both_at_the_same_epoch_and_resumes_exactly(tmp_path):
+def test_sigterm_to_one_process_stops_both_at_the_same_step_and_resumes_exactly(tmp_path):
     data = str(tmp_path / 'idx')
     write_mnist(data, n_train=256, n_test=64)
     ref = tmp_path / 'ref'
     for rc, log in _launch(data, ref):
         assert rc == 0, log[-3000:]
     run = tmp_path / 'run'
-    results = _launch(data, run, hooks=('', '2:after_metrics:term'))
+    results = _launch(data, run, hooks=('', '10:after_call:term'))
     for i, (rc, log) in enumerate(results):
         assert rc == 3, f'process {i}: exit {rc}\n{log[-3000:]}'
-        assert 'after epoch 2 of 4' in log, log[-3000:]
+        assert 'at step 2 of 8 in epoch 2 of 4' in log, log[-3000:]
     assert "another process's SIGTERM" in results[0][1]
-    assert sorted(os.listdir(run / 'checkpoints')) == ['2']
+    assert os.listdir(run / 'checkpoints' / 'partial') == ['10']
+    for i, (rc, log) in enumerate(_launch(data, run, hooks=('18:after_mid_checkpoint:kill',) * 2)):
+        assert rc == -9, f'process {i}: exit {rc}\n{log[-3000:]}'
     for rc, log in _launch(data, run):
         assert rc == 0, log[-3000:]
     (e_ref, ref_sums), (e_run, run_sums) = _final(ref), _final(run)

@@ -217,6 +217,29 @@ def test_layerwise_mf_run_resumes_bit_exactly(env):
     assert_same_run(ref, workdir)
 
 
+def test_sigkill_mid_epoch_at_random_steps_resumes_bit_exactly(env):
+    # Calls of 3 steps (8 steps per epoch: calls end at steps 3 and 6 of each, then the
+    # epoch's remainder of 2) and a mid-epoch checkpoint every 3 steps. Killed at 3
+    # random call boundaries, before or after that boundary's checkpoint, and resumed
+    # each time: the parameters and every metrics line equal the uninterrupted run's.
+    steps = dict(extra=('--config.steps_per_call=3', '--config.checkpoint_every_steps=3'))
+    ref = str(env['tmp'].mktemp('steps_ref'))
+    rc, _, err = train(env, ref, **steps)
+    assert rc == 0, err[-2000:]
+    seed = int(os.environ.get('NEUROKIT_RESUME_SEED', random.randrange(2 ** 31)))
+    rng = random.Random(seed)
+    points = sorted(rng.sample([e * 8 + o for e in range(EPOCHS) for o in (3, 6)], 3))
+    workdir = str(env['tmp'].mktemp('steps_killed'))
+    for step in points:
+        phase = rng.choice(('after_call', 'after_mid_checkpoint'))
+        rc, _, err = train(env, workdir, hook=f'{step}:{phase}:kill', **steps)
+        assert rc == -signal.SIGKILL, (seed, step, phase, err[-2000:])
+    rc, _, err = train(env, workdir, **steps)
+    assert rc == 0, (seed, err[-2000:])
+    assert 'resuming from step' in err or 'resuming from epoch' in err
+    assert_same_run(ref, workdir)
+
+
 def test_batchnorm_statistics_are_checkpointed_and_resume_bit_exactly(env):
     # A one-stage VGG with BatchNorm: the running averages live in the params, move every
     # step, are saved with them, and a run killed after a checkpoint resumes to the same
