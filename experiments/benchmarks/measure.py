@@ -527,11 +527,14 @@ def steps_per_call(figs, quick):
     state = train.init_state(jax.random.PRNGKey(0), model, rule, opt)
     x, y = jnp.asarray(ds.x_train[:n]), jnp.asarray(ds.y_train[:n])
     steps, k = n // p['batch'], min(p['steps_per_call'], n // p['batch'])
+    order_fn = jax.jit(lambda key, e: train.epoch_order(key, e, n, p['batch']))
+    order = order_fn(state.key, 0)
     progs = {}
     for size in dict.fromkeys((steps, k, steps % k or k)):
         fn = train.make_epoch(rule, opt, p['batch'], nan_policy='stop',
                               steps=None if size == steps else size)
-        progs[size] = jax.jit(fn).lower(state, x, y, 0, 0).compile()
+        extra = () if size == steps else (order,)
+        progs[size] = jax.jit(fn).lower(state, x, y, 0, 0, *extra).compile()
 
     def one_program():
         s, m = progs[steps](state, x, y, 0, 0)
@@ -539,11 +542,11 @@ def steps_per_call(figs, quick):
         m = fetch(m)
         MetricSums().add(m, steps - np.asarray(m.pop('guard').skipped), 0.0)
 
-    def in_calls():
-        s, offset, sums = state, 0, MetricSums()
+    def in_calls():  # the epoch's order once, then the calls (the runner's loop)
+        s, offset, sums, order = state, 0, MetricSums(), order_fn(state.key, 0)
         while offset < steps:
             size = min(k, steps - offset)
-            s, m = progs[size](s, x, y, 0, offset)
+            s, m = progs[size](s, x, y, 0, offset, *(() if size == steps else (order,)))
             jax.block_until_ready(s)
             m = fetch(m)
             sums.add(m, size - np.asarray(m.pop('guard').skipped), 0.0)

@@ -48,9 +48,10 @@ from neurokit.parallel import mesh as mesh_lib
 from neurokit.parallel import pmap as pmap_lib
 from neurokit.rules import registry as rule_registry
 
-# the compiled epoch's arguments: (state, hp, x, y, epoch, start); state and hp carry the
-# members
+# the compiled epoch's arguments: (state, hp, x, y, epoch, start), and a chunk's the epoch's
+# order too; state, hp (and the order) carry the members
 _VMAP_EPOCH = (0, 0, None, None, None, None)
+_VMAP_CHUNK = (0, 0, None, None, None, None, 0)
 
 
 class Placement:
@@ -219,7 +220,16 @@ class Placement:
 
     # ------------------------------------------------------------------ compile
 
-    def compile_epoch(self, make_epoch, state, hp, x, y, steps=None):
+    def put_order(self, orders):
+        """The members' data orders of an epoch (`loop.epoch_order`, member axis first) where
+        the chunks of `steps_per_call` steps take them."""
+        if self.split_members:
+            return jax.device_put(orders, self._split())
+        if self.mode == 'sharded':
+            return jax.device_put(orders, mesh_lib.replicated(self.mesh))
+        return orders
+
+    def compile_epoch(self, make_epoch, state, hp, x, y, steps=None, orders=None):
         """Compiles `vmap(make_epoch(**hooks))` over the members for this mode.
 
         Args:
@@ -228,38 +238,43 @@ class Placement:
             metrics)` for ONE member (`neurokit.train.make_epoch` with its rule, optimizer
             and guard bound).
           state, hp, x, y: the host state, the members' values and the placed data.
-          steps: None for the whole epoch, else a chunk of that many steps from `start`.
+          steps: None for the whole epoch, else a chunk of that many steps from `start`,
+            which also takes the epoch's `orders` (`put_order`; an example to compile with).
 
         Returns:
-          `(device state, hp, x, y, epoch, start) -> (device state, metrics)`, every leaf
-          of the state and the metrics with the member axis first.
+          `(device state, hp, x, y, epoch, start[, orders]) -> (device state, metrics)`,
+          every leaf of the state and the metrics with the member axis first.
         """
-        args = (state, hp, x, y, 0, 0)
+        chunk = steps is not None
+        axes = _VMAP_CHUNK if chunk else _VMAP_EPOCH
+        args = (state, hp, x, y, 0, 0) + ((orders,) if chunk else ())
         if self.split_members:
             split = self._split()
-            fn = jax.vmap(make_epoch(steps=steps), _VMAP_EPOCH)
+            fn = jax.vmap(make_epoch(steps=steps), axes)
             return jax.jit(fn, donate_argnums=0, out_shardings=split).lower(*args).compile()
         if self.mode == 'none':
-            fn = jax.vmap(make_epoch(steps=steps), _VMAP_EPOCH)
+            fn = jax.vmap(make_epoch(steps=steps), axes)
             return jax.jit(fn, donate_argnums=0).lower(*args).compile()
         if self.mode == 'sharded':
             fn = jax.vmap(make_epoch(steps=steps, constrain=mesh_lib.batch_constraint(self.mesh)),
-                          _VMAP_EPOCH)
+                          axes)
             s_shard = self.state_shardings(state)
             xs, rep = self._x_sharding(), mesh_lib.replicated(self.mesh)
-            return jax.jit(fn, in_shardings=(s_shard, rep, xs, xs, None, None),
+            return jax.jit(fn, in_shardings=(s_shard, rep, xs, xs, None, None)
+                           + ((rep,) if chunk else ()),
                            out_shardings=(s_shard, rep), donate_argnums=0).lower(*args).compile()
         n_dev = len(self._pmap_devices)
         fn = jax.vmap(make_epoch(steps=steps, reduce=pmap_lib.mean_floats,
                                  local_order=lambda order, bs: pmap_lib.device_slice(order, bs,
                                                                                      n_dev)),
-                      _VMAP_EPOCH)
-        compiled = jax.pmap(fn, pmap_lib.AXIS, in_axes=(0, None, None, None, None, None),
+                      axes)
+        compiled = jax.pmap(fn, pmap_lib.AXIS, in_axes=(0, None, None, None, None, None)
+                            + ((None,) if chunk else ()),
                             devices=self._pmap_devices, donate_argnums=0).lower(
-            self.to_devices(state), hp, x, y, 0, 0).compile()
+            self.to_devices(state), *args[1:]).compile()
 
-        def epoch(rstate, hp, x, y, e, start):
-            rstate, metrics = compiled(rstate, hp, x, y, e, start)
+        def epoch(rstate, *rest):
+            rstate, metrics = compiled(rstate, *rest)
             return rstate, jax.tree.map(lambda a: a[0], metrics)  # equal on every device
 
         return epoch

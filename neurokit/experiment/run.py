@@ -181,12 +181,17 @@ def _run(config, workdir: str, lock) -> dict:
         return jax.lax.map(lambda kv: init_state(kv[0], model, *build_member(kv[1])), (keys, hp))
 
     def make_epoch(steps=None, **hooks):
-        def member_epoch(state, hp, x, y, epoch, start):
+        def member_epoch(state, hp, x, y, epoch, start, order=None):
             member_rule, member_opt = build_member(hp)
             return loop.make_epoch(member_rule, member_opt, config.batch_size,
                                    nan_policy=config.nan_policy, steps=steps,
-                                   **hooks)(state, x, y, epoch, start)
+                                   **hooks)(state, x, y, epoch, start, order)
         return member_epoch
+
+    # a chunked epoch's data order, computed once per epoch from the members' run keys
+    # (a permutation of a large data set costs more than a few steps)
+    epoch_orders = jax.jit(jax.vmap(lambda key, e: loop.epoch_order(key, e, n, config.batch_size),
+                                    (0, None)))
 
     def member_eval(state, hp, x, y):
         member_rule, _ = build_member(hp)
@@ -200,8 +205,9 @@ def _run(config, workdir: str, lock) -> dict:
         state = place.init(init, parts.member_keys(plan.seeds), hp)  # host state: checkpointed
         # one program per epoch, or chunks of K steps (and the epoch's remainder)
         chunk = min(config.steps_per_call or steps, steps)
+        orders0 = place.put_order(epoch_orders(state.key, 0)) if chunk < steps else None
         programs = {k: place.compile_epoch(make_epoch, state, hp, x_train, y_train,
-                                           None if k == steps else k)
+                                           *((None,) if k == steps else (k, orders0)))
                     for k in dict.fromkeys((chunk, steps % chunk or chunk))}
         eval_c = {k: place.compile_eval(evaluate, state, hp, *xy) for k, xy in evals.items()}
         checksums(state)  # compiles the checkpoints' checksum program now, with the others
@@ -217,6 +223,7 @@ def _run(config, workdir: str, lock) -> dict:
         ckpt = Checkpointer(workdir, keep=config.keep_checkpoints, run=True)
     start = epochs.resume(ckpt, state, steps, fs.path(workdir) / wd.METRICS, primary)
     dstate = place.to_devices(start.state)  # what the compiled epoch takes (pmap: replicas)
+    keys = np.asarray(jax.device_get(state.key))  # the members' run keys: the data order's seed
     poison = epochs.poison_epoch()
     # one run without a sweep keeps scalars in its records; several members, or a sweep,
     # one value per member
@@ -229,10 +236,12 @@ def _run(config, workdir: str, lock) -> dict:
         nonlocal dstate
         x_in = x_train if poison != epoch + 1 else place.poison(x_train)
         sums = epochs.MetricSums.from_json(partial)
+        orders = () if chunk == steps else (place.put_order(epoch_orders(keys, epoch)),)
         while offset < steps:
             k = min(chunk, steps - offset)
             t = time.perf_counter()
-            dstate, metrics = programs[k](dstate, hp, x_in, y_train, epoch, offset)
+            dstate, metrics = programs[k](dstate, hp, x_in, y_train, epoch, offset,
+                                          *(orders if k < steps else ()))
             jax.block_until_ready(dstate)
             call_seconds = time.perf_counter() - t
             metrics = fetch(metrics)

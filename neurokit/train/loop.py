@@ -70,8 +70,8 @@ class Guard(NamedTuple):
 
 def make_epoch(rule: Rule, optimizer, batch_size: int, *, nan_policy: str | None = None,
                constrain=None, reduce=None, local_order=None, steps: int | None = None):
-    """`(state, x, y, epoch, start=0) -> (state, mean metrics)`: one epoch as one `lax.scan`,
-    or `steps` of its steps from step `start` of the epoch.
+    """`(state, x, y, epoch, start=0, order=None) -> (state, mean metrics)`: one epoch as
+    one `lax.scan`, or `steps` of its steps from step `start` of the epoch.
 
     The data set stays on the device; each step gathers its batch by index from one
     permutation per epoch (`epoch_order`), so every path sees the same data order and
@@ -98,7 +98,9 @@ def make_epoch(rule: Rule, optimizer, batch_size: int, *, nan_policy: str | None
         `start + steps - 1` of epoch `epoch` (`start` may be traced, so one program serves
         every chunk of an epoch; `start + steps` must not pass the epoch's end), the same
         batches and keys as the whole epoch's. The runner compiles chunks of K steps where
-        an epoch is too long for one program (`config.steps_per_call`).
+        an epoch is too long for one program (`config.steps_per_call`), and passes the
+        epoch's `order` (`epoch_order(state.key, epoch, ...)`, computed once per epoch:
+        a permutation of a large data set costs more than a few steps) to each chunk.
 
     Raises:
       ValueError: `x` and `y` do not match (`rules.check_examples`), or, when they are
@@ -111,11 +113,12 @@ def make_epoch(rule: Rule, optimizer, batch_size: int, *, nan_policy: str | None
         raise ValueError(f'nan_policy must be one of {NAN_POLICIES}, got {nan_policy!r}')
     train_step = make_train_step(rule, optimizer, reduce=reduce)
 
-    def epoch_fn(state: TrainState, x, y, epoch, start=0):
+    def epoch_fn(state: TrainState, x, y, epoch, start=0, order=None):
         x, y = jnp.asarray(x), jnp.asarray(y)  # numpy arrays cannot be indexed by a traced order
         check_examples(x, y)
         check_labels(rule, state.params, state.rule_state, x, y)
-        order = epoch_order(state.key, epoch, x.shape[0], batch_size)
+        if order is None:
+            order = epoch_order(state.key, epoch, x.shape[0], batch_size)
         if steps is not None:
             if steps > order.shape[0]:
                 raise ValueError(f'steps={steps} exceeds the {order.shape[0]} steps of an epoch')

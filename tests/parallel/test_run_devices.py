@@ -7,7 +7,8 @@ server, tests/cli_runner.py, which has imported JAX already) parses each command
 starts once): bp and mf on a tiny MLP on digits, 2 epochs, with the default mesh (every
 device on 'data'),
 `--config.mesh=data=1` (one of the 8 devices) and `--config.parallel=pmap`,
-plus 2 vmapped seeds, and a 4-member sweep split over 4 devices against one device.
+plus 2 vmapped seeds, and a 4-member sweep split over 4 devices against one device;
+the pmap run and the split sweep train in calls of 3 steps (`steps_per_call`).
 Expected, from what the modes mean (the same program, only the cross-device sums
 reassociated, or XLA's kernels picked for other shapes): the final parameters of each
 checkpoint and the per-epoch train loss and test accuracy agree to 1e-5;
@@ -32,11 +33,13 @@ SWEEP = ['--config.sweep=optimizer.learning_rate=0.003,0.01', '--config.num_seed
 RUNS = {  # name: (rule, extra flags, devices expected, parallel mode expected)
     'bp_8': ('bp', SEEDS, 8, 'sharded'),                          # default mesh: all devices
     'bp_1': ('bp', SEEDS + ['--config.mesh=data=1'], 1, 'sharded'),
-    'bp_pmap': ('bp', SEEDS + ['--config.parallel=pmap'], 8, 'pmap'),
+    # pmap and the split sweep in calls of 3 steps (8 per epoch: 3, 3, 2), against
+    # one-program epochs
+    'bp_pmap': ('bp', SEEDS + ['--config.parallel=pmap', '--config.steps_per_call=3'], 8, 'pmap'),
     'mf_8': ('mf', [], 8, 'sharded'),
     'mf_1': ('mf', ['--config.parallel=none'], 1, 'none'),
     # 2 learning rates x 2 seeds: 4 members, split over gcd(4, 8) = 4 devices by default
-    'sweep_4': ('bp', SWEEP, 4, 'sharded'),
+    'sweep_4': ('bp', SWEEP + ['--config.steps_per_call=3'], 4, 'sharded'),
     'sweep_1': ('bp', SWEEP + ['--config.parallel=none'], 1, 'none'),
 }
 NAN_RUN = ('bp_nan_8', SEEDS)  # bp_8 with NaN inputs in epoch 2 (the run's test hook)
