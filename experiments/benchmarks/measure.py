@@ -514,8 +514,9 @@ def checkpoint(figs, quick):
 
 def steps_per_call(figs, quick):
     """An epoch trained in calls of K steps, as the runner does it (`config.steps_per_call`:
-    a call, wait for it, fetch its metrics and add them up), over the one-program epoch;
-    bp, the 2x1000 MLP, F-MNIST, interleaved medians in one process."""
+    the epoch's order once, then a call, wait for it, fetch its metrics and add them up; the
+    state donated), over the one-program epoch; bp, the 2x1000 MLP, F-MNIST, interleaved
+    medians in one process."""
     from neurokit.experiment.epochs import MetricSums
     from neurokit.experiment.placement import fetch
     fig, p = figs[0], figs[0]['params']
@@ -534,16 +535,18 @@ def steps_per_call(figs, quick):
         fn = train.make_epoch(rule, opt, p['batch'], nan_policy='stop',
                               steps=None if size == steps else size)
         extra = () if size == steps else (order,)
-        progs[size] = jax.jit(fn).lower(state, x, y, 0, 0, *extra).compile()
+        # the state donated, as the runner does: a call reuses its buffers
+        progs[size] = jax.jit(fn, donate_argnums=0).lower(state, x, y, 0, 0, *extra).compile()
+    fresh = jax.jit(lambda s: jax.tree.map(jnp.copy, s))  # both loops start from a copy
 
     def one_program():
-        s, m = progs[steps](state, x, y, 0, 0)
+        s, m = progs[steps](fresh(state), x, y, 0, 0)
         jax.block_until_ready(s)
         m = fetch(m)
         MetricSums().add(m, steps - np.asarray(m.pop('guard').skipped), 0.0)
 
     def in_calls():  # the epoch's order once, then the calls (the runner's loop)
-        s, offset, sums, order = state, 0, MetricSums(), order_fn(state.key, 0)
+        s, offset, sums, order = fresh(state), 0, MetricSums(), order_fn(state.key, 0)
         while offset < steps:
             size = min(k, steps - offset)
             s, m = progs[size](s, x, y, 0, offset, *(() if size == steps else (order,)))
