@@ -30,7 +30,7 @@ from neurokit import data as data_lib
 
 # The modules that take longest (subprocesses, notebooks, CLI batteries) run first, so that
 # the two xdist workers (`--dist loadscope`: a module is one unit) do not end on one of them.
-HEAVY_FIRST = ('test_flax_notebook.py', 'test_preemption_multihost.py', 'test_new_rule.py',
+HEAVY_FIRST = ('test_flax_notebook.py', 'test_multihost_runs.py', 'test_new_rule.py',
                'test_parallel_devices.py',
                'test_run_devices.py', 'test_bad_input.py', 'test_entrypoint_errors.py',
                'test_parallel_multihost.py', 'test_parallel_notebook.py', 'test_benchmarks.py',

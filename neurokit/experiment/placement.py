@@ -75,8 +75,11 @@ class Placement:
         self.mesh = None
         self._pmap_devices = None
         self._notes = []
-        if split_members:
-            self.mesh = Mesh(np.asarray(jax.devices()[:self.devices]), (mesh_lib.DATA,))
+        if split_members:  # as many devices from every process, in process order
+            per = self.devices // self.processes
+            devices = [d for p in range(self.processes)
+                       for d in [d for d in jax.devices() if d.process_index == p][:per]]
+            self.mesh = Mesh(np.asarray(devices), (mesh_lib.DATA,))
         elif mode == 'sharded':
             self.mesh = mesh_lib.make_mesh(axes['data'], axes['stage'])
         elif mode == 'pmap':
@@ -160,7 +163,7 @@ class Placement:
     def put_members(self, arrays: dict):
         """The members' swept values (name -> array with the member axis first)."""
         if self.split_members:
-            return jax.device_put(arrays, self._split())
+            return jax.tree.map(lambda a: _global(a, self._split()), arrays)
         return arrays  # {} for a run: nothing to place
 
     def _split(self):
@@ -169,7 +172,7 @@ class Placement:
     def _put(self, a):
         a = np.asarray(a)
         if self.split_members:
-            return jax.device_put(a, NamedSharding(self.mesh, P()))
+            return _global(a, NamedSharding(self.mesh, P()))
         if self.mode == 'none':
             return jax.device_put(a, jax.local_devices()[0])
         if self.mode == 'pmap':  # a copy on each device, as pmap's broadcast (in_axes=None) wants
@@ -191,20 +194,18 @@ class Placement:
     def init(self, init_fn, keys, hp):
         """`init_fn(keys, hp)`, placed as the mode keeps its host state.
 
-        A run initialises on one device (every process computes the same values from
-        the same keys) and then places: cheaper to compile than an SPMD init (seconds on
-        many devices), and the single-device numbers exactly. A sweep initialises each
-        member on its device.
+        A sharded run initialises straight onto the mesh (`out_shardings`: no state passes
+        through one device or the host, so a state larger than one device fits; random
+        bits do not depend on the sharding, so the values are one device's). A sweep
+        initialises each member on its device.
         """
         if self.split_members:
-            keys = jax.device_put(keys, self._split())
+            keys = _global(np.asarray(keys), self._split())
             return jax.jit(init_fn, out_shardings=self._split())(keys, hp)
-        state = jax.jit(init_fn)(keys, hp)
         if self.mode != 'sharded':
-            return state
-        host = jax.device_get(state)
-        return jax.tree.map(lambda a, s: jax.make_array_from_callback(a.shape, s, lambda i: a[i]),
-                            host, self.state_shardings(host))
+            return jax.jit(init_fn)(keys, hp)
+        shardings = self.state_shardings(jax.eval_shape(init_fn, keys, hp))
+        return jax.jit(init_fn, out_shardings=shardings)(keys, hp)
 
     def to_devices(self, state):
         """Host state -> the state the compiled epoch takes (pmap: one replica per device)."""
@@ -224,7 +225,7 @@ class Placement:
         """The members' data orders of an epoch (`loop.epoch_order`, member axis first) where
         the chunks of `steps_per_call` steps take them."""
         if self.split_members:
-            return jax.device_put(orders, self._split())
+            return _global(np.asarray(orders), self._split())
         if self.mode == 'sharded':
             return jax.device_put(orders, mesh_lib.replicated(self.mesh))
         return orders
@@ -309,11 +310,24 @@ def member_devices(config, members: int, num_devices: int, processes: int = 1):
       ConfigError: several processes, pmap, fsdp, a stage axis, or a `--config.mesh`
         data size that exceeds the devices or does not divide the members.
     """
-    why = ('a sweep splits its members over the devices of one process (each device trains '
-           'its members alone)')
+    why = 'a sweep splits its members over the devices (each device trains its members alone)'
     if processes > 1:
-        raise ConfigError(f'config.sweep runs in one process, not {processes}: {why}; launch it '
-                          'without jax.distributed')
+        if config.parallel != 'sharded' or config.fsdp or config.mesh:
+            raise ConfigError(f'a sweep over {processes} processes splits its members over '
+                              "every process's devices, so it takes no --config.parallel, fsdp "
+                              'or mesh; drop them')
+        per_process = num_devices // processes
+        fits = [d for d in range(processes, num_devices + 1, processes)
+                if members % d == 0 and d // processes <= per_process]
+        if not fits:
+            raise ConfigError(f"the sweep's {members} members cannot be split evenly over "
+                              f'{processes} processes; use a member count (grid x num_seeds) '
+                              f'that divides by {processes}')
+        data = max(fits)
+        note = None if data == num_devices else (
+            f"the sweep's {members} members run on {data} of the {num_devices} devices "
+            f'({data // processes} per process)')
+        return data, note
     if config.parallel == 'none':
         return 1, None
     if config.parallel == 'pmap' or config.fsdp:
@@ -342,9 +356,21 @@ def member_devices(config, members: int, num_devices: int, processes: int = 1):
 
 
 def fetch(tree):
-    """Device values -> numpy, also for replicated arrays spread over several processes."""
+    """Device values -> numpy, also for arrays spread over several processes: a replicated
+    one is read here, one split over processes (a sweep's members) is gathered from all of
+    them (a collective: every process calls `fetch` on it)."""
     def one(a):
         if isinstance(a, jax.Array) and not a.is_fully_addressable:
-            return np.asarray(a.addressable_data(0))
+            if a.sharding.is_fully_replicated:
+                return np.asarray(a.addressable_data(0))
+            from jax.experimental import multihost_utils
+            return np.asarray(multihost_utils.process_allgather(a, tiled=True))
         return np.asarray(a)
     return jax.tree.map(one, tree)
+
+
+def _global(a: np.ndarray, sharding):
+    """`a` (the same in every process) as an array with `sharding`, which may span
+    processes: each process places the parts of its own devices."""
+    a = np.asarray(a)
+    return jax.make_array_from_callback(a.shape, sharding, lambda i: a[i])

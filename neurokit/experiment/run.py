@@ -223,7 +223,7 @@ def _run(config, workdir: str, lock) -> dict:
         ckpt = Checkpointer(workdir, keep=config.keep_checkpoints, run=True)
     start = epochs.resume(ckpt, state, steps, fs.path(workdir) / wd.METRICS, primary)
     dstate = place.to_devices(start.state)  # what the compiled epoch takes (pmap: replicas)
-    keys = np.asarray(jax.device_get(state.key))  # the members' run keys: the data order's seed
+    keys = fetch(state.key)  # the members' run keys (every process's): the data order's seed
     poison = epochs.poison_epoch()
     # one run without a sweep keeps scalars in its records; several members, or a sweep,
     # one value per member

@@ -59,8 +59,12 @@ def make_mesh(data: int | None = None, stage: int = 1, devices: Sequence | None 
     if data * stage > len(devices):
         raise ValueError(f'mesh data={data} x stage={stage} needs {data * stage} devices; '
                          f'{len(devices)} available')
-    grid = np.asarray(devices[:data * stage], dtype=object).reshape(data, stage)
-    return Mesh(grid, (DATA, STAGE))
+    # jax.make_mesh orders the devices by the physical topology (a TPU slice's torus), so
+    # that the 'data' collectives run over neighbouring chips; Auto axes keep sharding
+    # propagation as `jit` infers it (JAX's default is now Explicit)
+    from jax.sharding import AxisType
+    return jax.make_mesh((data, stage), (DATA, STAGE), axis_types=(AxisType.Auto,) * 2,
+                         devices=devices[:data * stage])
 
 
 def replicated(mesh: Mesh) -> NamedSharding:

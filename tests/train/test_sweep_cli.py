@@ -94,12 +94,20 @@ def test_sweep_members_split_evenly_over_the_devices(over, members, devices, exp
     ({'parallel': 'pmap'}, 1, 'drop --config.parallel=pmap'),
     ({'fsdp': True}, 1, 'drop --config.fsdp=True'),
     ({'mesh': 'data=2,stage=2'}, 1, "drop 'stage='"),
-    ({}, 2, 'runs in one process'),
+    ({'parallel': 'none'}, 2, "splits its members over every process's devices"),
 ])
 def test_sweep_device_settings_that_do_not_apply_are_config_errors(over, processes, match):
     from neurokit.experiment.placement import member_devices
     with pytest.raises(ConfigError, match=match):
         member_devices(_config(**over), 4, 8, processes)
+
+
+def test_a_sweep_over_processes_takes_as_many_devices_from_each():
+    from neurokit.experiment.placement import member_devices
+    assert member_devices(_config(), 16, 8, 2)[0] == 8   # 4 devices per process
+    assert member_devices(_config(), 6, 8, 2)[0] == 6    # 3 per process; a note says so
+    with pytest.raises(ConfigError, match='cannot be split evenly over 2 processes'):
+        member_devices(_config(), 3, 8, 2)
 
 
 def test_sweep_of_a_warmup_cosine_learning_rate_and_sgd_momentum_equals_separate_runs(tmp_path):

@@ -8,11 +8,13 @@ killed with SIGKILL after the mid-epoch checkpoint of step 18 (saved 4 steps aft
 14's); resumed again, the run ends with parameters bit-identical to an uninterrupted
 2-process run.
 """
+import json
 import os
 import re
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 import multihost_check  # tests/parallel/multihost_check.py
@@ -22,9 +24,13 @@ EPOCHS = 4
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def _launch(data, workdir, hooks=('', ''), timeout=240):
-    """Both processes of one run; `[(returncode, log), ...]` in process order. The runs
-    share a compilation cache (next to the data), so only the first compiles."""
+STEPS = ['--config.steps_per_call=2', '--config.checkpoint_every_steps=4']
+
+
+def _launch(data, workdir, hooks=('', ''), timeout=240, extra=STEPS):
+    """The processes of one run, one per entry of `hooks` (one: no jax.distributed);
+    `[(returncode, log), ...]` in process order. The runs share a compilation cache (next
+    to the data), so a run's programs compile once."""
     env = dict(os.environ, JAX_PLATFORMS='cpu',
                JAX_COMPILATION_CACHE_DIR=os.path.join(os.path.dirname(data), 'jaxcache'),
                JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS='0',
@@ -35,16 +41,18 @@ def _launch(data, workdir, hooks=('', ''), timeout=240):
     flags = ['--config=experiments/configs/bp.py', '--config.dataset=fashion_mnist',
              f'--config.data_dir={data}', '--config.model.hidden=16,', f'--config.epochs={EPOCHS}',
              '--config.batch_size=32', '--config.eval_batch_size=64', '--config.progress=off',
-             '--config.tensorboard=False', '--config.checkpoint_every=0',
-             '--config.steps_per_call=2', '--config.checkpoint_every_steps=4',
-             '--config.distributed.enabled=True', '--config.distributed.num_processes=2',
-             f'--config.distributed.coordinator_address=localhost:{port}', f'--workdir={workdir}']
+             '--config.tensorboard=False', '--config.checkpoint_every=0', *extra,
+             f'--workdir={workdir}']
+    if len(hooks) > 1:
+        flags += ['--config.distributed.enabled=True',
+                  f'--config.distributed.num_processes={len(hooks)}',
+                  f'--config.distributed.coordinator_address=localhost:{port}']
     procs = []
     for i, hook in enumerate(hooks):
         e = dict(env, NEUROKIT_TEST_HOOK=hook) if hook else env
+        own = [f'--config.distributed.process_id={i}'] if len(hooks) > 1 else []
         procs.append(subprocess.Popen(
-            [sys.executable, '-m', 'experiments.train', *flags,
-             f'--config.distributed.process_id={i}'], cwd=REPO, env=e,
+            [sys.executable, '-m', 'experiments.train', *flags, *own], cwd=REPO, env=e,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
     out = []
     try:
@@ -53,7 +61,7 @@ def _launch(data, workdir, hooks=('', ''), timeout=240):
     except subprocess.TimeoutExpired:
         for p in procs:
             p.kill()
-        pytest.fail('a process hung after the SIGTERM (no agreed stop)')
+        pytest.fail('a process hung (no agreed stop?)')
     return [(rc, log) for log, rc in out]
 
 
@@ -90,3 +98,28 @@ def test_sigterm_to_one_process_stops_both_at_the_same_step_and_resumes_exactly(
     lines = [(d / 'metrics.jsonl').read_text().splitlines() for d in (ref, run)]
     drop = lambda line: re.sub(r'"epoch_seconds": [0-9.e+-]+', '', line)
     assert [drop(l) for l in lines[1]] == [drop(l) for l in lines[0]]
+
+
+def test_a_sweep_over_two_processes_equals_the_sweep_in_one(tmp_path):
+    """8 learning rates x 2 seeds: each process trains 8 of the 16 members on its device,
+    process 0 gathers their metrics; every metrics line equals the 1-process sweep's."""
+    data = str(tmp_path / 'idx')
+    write_mnist(data, n_train=256, n_test=64)
+    sweep = ['--config.sweep=optimizer.learning_rate=' + ','.join(
+        str(round(1e-3 * 1.5 ** i, 6)) for i in range(8)), '--config.num_seeds=2',
+        '--config.validation_examples=64']
+    one, two = tmp_path / 'one', tmp_path / 'two'
+    for rc, log in _launch(data, one, hooks=('',), extra=sweep):
+        assert rc == 0, log[-3000:]
+    results = _launch(data, two, extra=sweep)
+    for rc, log in results:
+        assert rc == 0, log[-3000:]
+    lines = [[json.loads(l) for l in (d / 'metrics.jsonl').read_text().splitlines()]
+             for d in (one, two)]
+    assert len(lines[0]) == len(lines[1]) == EPOCHS
+    for a, b in zip(*lines):
+        assert len(a['train_loss']) == 16
+        for key in ('train_loss', 'test_accuracy', 'validation_accuracy'):
+            np.testing.assert_allclose(b[key], a[key], rtol=1e-6, atol=1e-7, err_msg=key)
+    summary = json.loads((two / 'summary.json').read_text())
+    assert (summary['processes'], summary['devices']) == (2, 2)
