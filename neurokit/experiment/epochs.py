@@ -214,6 +214,7 @@ def train_epochs(config, workdir: str, ckpt: Checkpointer, start: Resumed,
                 or once `checkpoint_every_steps` steps have passed since the last save."""
                 nonlocal saved_step, checkpoint_seconds
                 step = epoch * steps + offset
+                progress.within(epoch, offset, steps, sums.means().get('loss'))
                 fault_hook('after_call', step)
                 stop_now = any_process(stop.requested)
                 every = config.checkpoint_every_steps

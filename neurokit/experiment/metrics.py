@@ -152,6 +152,7 @@ class Progress:
     """
 
     BAR = 20  # characters of the bar
+    EVERY = 30.0  # seconds between plain lines inside an epoch (calls of steps_per_call)
 
     def __init__(self, total_epochs: int, mode: str = 'auto', start_epoch: int = 0,
                  stream=None):
@@ -161,7 +162,7 @@ class Progress:
         self.in_place = mode == 'auto' and isatty
         self.total = total_epochs
         self.start = start_epoch
-        self.t0 = time.perf_counter()
+        self.t0 = self._last = time.perf_counter()
         self._open = False  # a bar is drawn and its line not ended yet
 
     def line(self, record: dict) -> str:
@@ -180,10 +181,32 @@ class Progress:
         filled = round(self.BAR * int(record['epoch']) / max(self.total, 1))
         return f'[{"#" * filled}{"." * (self.BAR - filled)}] {self.line(record)}'
 
+    def within(self, epoch: int, offset: int, steps: int, loss) -> None:
+        """Shows progress inside epoch `epoch` (0-based) after `offset` of its `steps`
+        steps (between calls of `steps_per_call` steps): redrawn in place on a terminal,
+        else a plain line at most every `EVERY` seconds, so a long epoch shows life
+        without flooding a log."""
+        if not self.enabled:
+            return
+        now = time.perf_counter()
+        if not self.in_place and now - self._last < self.EVERY:
+            return
+        self._last = now
+        text = (f'epoch {epoch + 1}/{self.total}  step {offset}/{steps}  '
+                f'loss {_mean(loss):.4f}')
+        if self.in_place:
+            filled = round(self.BAR * (epoch + offset / steps) / max(self.total, 1))
+            print(f'\r[{"#" * filled}{"." * (self.BAR - filled)}] {text}\x1b[K', end='',
+                  file=self.stream, flush=True)
+            self._open = True
+        else:
+            print(text, file=self.stream, flush=True)
+
     def update(self, record: dict) -> None:
         """Shows the epoch that `record` ends."""
         if not self.enabled:
             return
+        self._last = time.perf_counter()
         if self.in_place:
             # \r returns to the line's start, \x1b[K clears what a longer line left there
             print(f'\r{self.bar(record)}\x1b[K', end='', file=self.stream, flush=True)
