@@ -414,11 +414,8 @@ def _abstract(x):
 def has_checkpoints(workdir) -> bool:
     """Whether `workdir` holds at least one complete checkpoint (read-only check)."""
     folder = fs.path(workdir) / CHECKPOINTS
-    if not folder.is_dir():
-        return False
-    partial = folder / PARTIAL
-    return (any(p.name.isdigit() for p in folder.iterdir())
-            or (partial.is_dir() and any(p.name.isdigit() for p in partial.iterdir())))
+    return any(f.is_dir() and any(p.name.isdigit() for p in f.iterdir())
+               for f in (folder, folder / PARTIAL))
 
 
 class Preempted(Exception):

@@ -214,7 +214,7 @@ def train_epochs(config, workdir: str, ckpt: Checkpointer, start: Resumed,
                 or once `checkpoint_every_steps` steps have passed since the last save."""
                 nonlocal saved_step, checkpoint_seconds
                 step = epoch * steps + offset
-                progress.within(epoch, offset, steps, sums.means().get('loss'))
+                progress.within(epoch, offset, steps, lambda: sums.means().get('loss'))
                 fault_hook('after_call', step)
                 stop_now = any_process(stop.requested)
                 every = config.checkpoint_every_steps
@@ -229,8 +229,7 @@ def train_epochs(config, workdir: str, ckpt: Checkpointer, start: Resumed,
                     saved_step = step
                     fault_hook('after_mid_checkpoint', step)
                 if stop_now:
-                    by = stop.signal_name or "another process's SIGTERM or SIGINT"
-                    raise Preempted(f'stopped by {by} at step {offset} of {steps} in epoch '
+                    raise Preempted(f'stopped by {stop.by} at step {offset} of {steps} in epoch '
                                     f'{epoch + 1} of {config.epochs}; checkpoint saved in '
                                     f'{ckpt.partial.directory}')
 
@@ -262,8 +261,7 @@ def train_epochs(config, workdir: str, ckpt: Checkpointer, start: Resumed,
                 if done > last_saved:
                     save(done)
                 if done < config.epochs:
-                    by = stop.signal_name or "another process's SIGTERM or SIGINT"
-                    raise Preempted(f'stopped by {by} after epoch {done} of '
+                    raise Preempted(f'stopped by {stop.by} after epoch {done} of '
                                     f'{config.epochs}; checkpoint saved in {ckpt.directory}')
     finally:
         progress.close()
@@ -301,6 +299,12 @@ class _StopFlag:
                   'stop without saving)', file=sys.stderr, flush=True)
         self.requested = True
         self.signal_name = self.signal_name or signal.Signals(signum).name
+
+    @property
+    def by(self) -> str:
+        """What stopped the run, for messages: this process's signal, or another's (the
+        processes agree on a stop, `any_process`)."""
+        return self.signal_name or "another process's SIGTERM or SIGINT"
 
 
 @contextlib.contextmanager
@@ -377,8 +381,8 @@ def fault_hook(phase, epoch):
     run reaches PHASE ('before_start' of the epoch it starts from, before the signal
     handlers are installed; 'before_epoch', 'after_metrics', 'after_checkpoint',
     'during_checkpoint') of EPOCH, or, between calls of `steps_per_call` steps,
-    'after_call' or 'after_mid_checkpoint' of the global step EPOCH; 'during_checkpoint' fires from a timer
-    DELAY seconds after the save starts, i.e. at an arbitrary point of it.
+    'after_call' or 'after_mid_checkpoint' of the global step EPOCH; 'during_checkpoint'
+    fires from a timer DELAY seconds after the save starts, i.e. at an arbitrary point of it.
     """
     spec = os.environ.get('NEUROKIT_TEST_HOOK')
     if not spec:

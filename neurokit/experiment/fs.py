@@ -23,8 +23,8 @@ import uuid
 
 from etils import epath
 
-__all__ = ['append_line', 'broken_link', 'is_local', 'lock', 'path', 'probe_writable',
-           'write_atomic']
+__all__ = ['append_line', 'broken_link', 'is_local', 'lock', 'name_max', 'path',
+           'probe_append', 'probe_writable', 'write_atomic']
 
 
 def is_local(p) -> bool:

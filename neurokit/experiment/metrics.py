@@ -176,16 +176,19 @@ class Progress:
         return (f'epoch {epoch}/{self.total}  loss {loss:.4f}  test acc {acc:.4f}  '
                 f'{record.get("epoch_seconds", 0.0):.1f} s/epoch  ETA {_clock(eta)}')
 
+    def _bar(self, epochs_done: float, text: str) -> str:
+        filled = round(self.BAR * epochs_done / max(self.total, 1))
+        return f'[{"#" * filled}{"." * (self.BAR - filled)}] {text}'
+
     def bar(self, record: dict) -> str:
         """The in-place form of `line`: a bar of the epochs done, then the line."""
-        filled = round(self.BAR * int(record['epoch']) / max(self.total, 1))
-        return f'[{"#" * filled}{"." * (self.BAR - filled)}] {self.line(record)}'
+        return self._bar(int(record['epoch']), self.line(record))
 
     def within(self, epoch: int, offset: int, steps: int, loss) -> None:
         """Shows progress inside epoch `epoch` (0-based) after `offset` of its `steps`
         steps (between calls of `steps_per_call` steps): redrawn in place on a terminal,
         else a plain line at most every `EVERY` seconds, so a long epoch shows life
-        without flooding a log."""
+        without flooding a log. `loss` is a callable, called only when a line is shown."""
         if not self.enabled:
             return
         now = time.perf_counter()
@@ -193,10 +196,9 @@ class Progress:
             return
         self._last = now
         text = (f'epoch {epoch + 1}/{self.total}  step {offset}/{steps}  '
-                f'loss {_mean(loss):.4f}')
+                f'loss {_mean(loss()):.4f}')
         if self.in_place:
-            filled = round(self.BAR * (epoch + offset / steps) / max(self.total, 1))
-            print(f'\r[{"#" * filled}{"." * (self.BAR - filled)}] {text}\x1b[K', end='',
+            print(f'\r{self._bar(epoch + offset / steps, text)}\x1b[K', end='',
                   file=self.stream, flush=True)
             self._open = True
         else:

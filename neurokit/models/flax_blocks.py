@@ -59,8 +59,10 @@ class FlaxBlock(NamedTuple):
       module: the module it was made from.
       stateful: whether its params hold BatchNorm statistics beside the parameters
         (`{'params': ..., 'batch_stats': ...}`); then `apply` and `apply_hooked` need
-        `train=`, and `update_stats(params, x)` gives the statistics of a training pass.
-      update_stats: `(params, x) -> batch_stats` (stateful blocks only).
+        `train=`, and `update_stats(params, x)` gives the output and the statistics of a
+        training pass.
+      update_stats: `(params, x) -> (y, batch_stats)`: one training-mode call (stateful
+        blocks only).
     """
     name: str
     kind: str
@@ -224,7 +226,8 @@ def from_linen(module, in_shape, name: str = 'block', dtype=jnp.float32) -> Flax
 
     def update_stats(params, x):
         with nn.intercept_methods(_batch_norm_mode(True)):
-            return dict(module.apply(params, x, mutable=['batch_stats'])[1]['batch_stats'])
+            y, variables = module.apply(params, x, mutable=['batch_stats'])
+        return y, dict(variables['batch_stats'])
 
     def hooked(params, x, hook, train=None):
         busy = []  # a site's own computation (a detached copy of its module) is not hooked

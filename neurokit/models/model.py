@@ -163,8 +163,11 @@ def stats_pass(model):
     def update_stats(params, x):
         out = []
         for block, p in zip(model.layers, params['layers']):
-            out.append(block.update_stats(p, x) if _stateful(block) else None)
-            x = call_block(block, p, x, True)
+            if _stateful(block):  # one training-mode call gives the output and the statistics
+                x, stats = block.update_stats(p, x)
+            else:
+                x, stats = block(p, x), None
+            out.append(stats)
         return {'layers': tuple(out)}
 
     return update_stats

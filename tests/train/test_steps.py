@@ -71,10 +71,10 @@ def test_a_long_epoch_shows_its_steps_without_flooding_a_log():
     from neurokit.experiment.metrics import Progress
     log = io.StringIO()
     p = Progress(5, 'on', stream=log)
-    p.within(1, 100, 400, [0.5, 0.7])
+    p.within(1, 100, 400, lambda: [0.5, 0.7])
     assert log.getvalue() == ''  # a plain log gets a line at most every EVERY seconds
     p._last -= Progress.EVERY
-    p.within(1, 200, 400, [0.5, 0.7])
+    p.within(1, 200, 400, lambda: [0.5, 0.7])
     assert log.getvalue() == 'epoch 2/5  step 200/400  loss 0.6000\n'
 
     class Terminal(io.StringIO):
@@ -82,5 +82,5 @@ def test_a_long_epoch_shows_its_steps_without_flooding_a_log():
             return True
     term = Terminal()
     bar = Progress(5, 'auto', stream=term)
-    bar.within(1, 100, 400, 0.25)  # a terminal's bar is redrawn at every call
+    bar.within(1, 100, 400, lambda: 0.25)  # a terminal's bar is redrawn at every call
     assert term.getvalue().startswith('\r[#####') and 'step 100/400  loss 0.2500' in term.getvalue()
