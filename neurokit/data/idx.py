@@ -15,6 +15,7 @@ import zlib
 import numpy as np
 
 from .base import DataError, Dataset, check_counts, check_folder, check_labels
+from .source import ArraySource, Rows
 
 _UBYTE = 0x08
 
@@ -61,13 +62,15 @@ def find_idx(name: str, folder: str, stem: str, ext: str, fix: str) -> str:
     raise DataError(f"{name}: file {stem}-{ext}-ubyte(.gz) not found in {folder}; {fix}")
 
 
-def read_idx(path: str, ndim: int, name: str = "idx") -> np.ndarray:
+def read_idx(path: str, ndim: int, name: str = "idx", mmap: bool = False) -> np.ndarray:
     """Read one ubyte IDX file.
 
     Args:
         path: file path; a '.gz' suffix or gzip magic selects decompression.
         ndim: expected number of dimensions (3 for images, 1 for labels).
         name: data set name for messages.
+        mmap: an uncompressed file is mapped (`np.memmap`), not read: only the rows
+            indexed later are read from disk. A gzipped file is decompressed either way.
 
     Returns:
         uint8 array with the header-declared shape.
@@ -75,11 +78,15 @@ def read_idx(path: str, ndim: int, name: str = "idx") -> np.ndarray:
     bad = f"{name}: corrupt IDX file {path}"
     try:
         with open(path, "rb") as f:
-            raw = f.read()
-        # Sniff the gzip magic rather than trust the suffix: some mirrors
-        # ship gzipped files without '.gz' and vice versa.
-        if raw[:2] == b"\x1f\x8b":
+            raw = f.read(2)
+            # Sniff the gzip magic rather than trust the suffix: some mirrors
+            # ship gzipped files without '.gz' and vice versa.
+            gzipped = raw == b"\x1f\x8b"
+            mapped = mmap and not gzipped
+            raw += f.read(4 + 4 * ndim - 2) if mapped else f.read()
+        if gzipped:
             raw = gzip.decompress(raw)
+        file_size = os.path.getsize(path)
     except (OSError, EOFError, zlib.error) as e:
         raise DataError(f"{bad}: cannot read or decompress ({e}); {_REINSTALL}") from None
     if len(raw) < 4:
@@ -95,18 +102,22 @@ def read_idx(path: str, ndim: int, name: str = "idx") -> np.ndarray:
         raise DataError(f"{bad}: truncated header; {_REINSTALL}")
     shape = struct.unpack(f">{ndim}I", raw[4:head])
     size = math.prod(shape)  # Python ints: a forged header cannot overflow the check
-    if len(raw) - head < size:
+    held = (file_size if mapped else len(raw)) - head
+    if held < size:
         raise DataError(
-            f"{bad}: truncated, header declares {size} bytes of data but file holds {len(raw) - head}; {_REINSTALL}"
+            f"{bad}: truncated, header declares {size} bytes of data but file holds {held}; {_REINSTALL}"
         )
+    if mapped:
+        return np.memmap(path, dtype=np.uint8, mode="r", offset=head, shape=tuple(shape))
     return np.frombuffer(raw, dtype=np.uint8, count=size, offset=head).reshape(shape)
 
 
-def _split(name: str, folder: str, stem: str, fix: str, dtype) -> tuple:
-    """Read and validate one images/labels pair; returns (x NHWC in [0,1], y int32)."""
+def _split(name: str, folder: str, stem: str, fix: str, dtype, lazy: bool = False) -> tuple:
+    """Read and validate one images/labels pair; returns (x NHWC in [0,1], y int32).
+    `lazy`: x is a `source.Rows` over the uint8 images (mapped where uncompressed)."""
     ipath = find_idx(name, folder, f"{stem}-images", "idx3", fix)
     lpath = find_idx(name, folder, f"{stem}-labels", "idx1", fix)
-    x = read_idx(ipath, 3, name)
+    x = read_idx(ipath, 3, name, mmap=lazy)
     y = read_idx(lpath, 1, name)
     if x.shape[1:] != (28, 28):
         raise DataError(
@@ -114,33 +125,38 @@ def _split(name: str, folder: str, stem: str, fix: str, dtype) -> tuple:
         )
     check_counts(name, x.shape[0], y.shape[0], f"{ipath} / {lpath}", _REINSTALL)
     y = check_labels(name, y, 10, lpath, _REINSTALL)
+    if lazy:
+        return Rows(ArraySource(x.reshape(x.shape + (1,)), 255, dtype)), y
     x = (x.astype(dtype) / np.asarray(255, dtype))[..., None]
     return x, y
 
 
-def load_idx_dataset(name: str, data_dir: str = "", dtype=np.float32) -> Dataset:
+def load_idx_dataset(name: str, data_dir: str = "", dtype=np.float32,
+                     lazy: bool = False) -> Dataset:
     """Load an MNIST-family data set stored as four IDX files.
 
     Args:
         name: 'mnist' or 'fashion_mnist' (picks the default folder and hint).
         data_dir: folder with the files; '' means the default folder.
         dtype: float dtype of the inputs.
+        lazy: the training images as a `source.Rows` over their uint8 values (mapped, not
+            read, where the file is uncompressed): rows are read when sliced.
 
     Returns:
         Dataset with x of shape (N, 28, 28, 1) in [0, 1] and 10 classes.
     """
     default, fix = _DEFAULTS[name]
     folder = os.path.expanduser(data_dir or default)
-    x_tr, y_tr = _split(name, folder, "train", fix, dtype)
+    x_tr, y_tr = _split(name, folder, "train", fix, dtype, lazy)
     x_te, y_te = _split(name, folder, "t10k", fix, dtype)
     return Dataset(name, x_tr, y_tr, x_te, y_te, 10)
 
 
-def load_mnist(data_dir: str = "", dtype=np.float32) -> Dataset:
+def load_mnist(data_dir: str = "", dtype=np.float32, lazy: bool = False) -> Dataset:
     """Load MNIST from IDX files (see `load_idx_dataset`)."""
-    return load_idx_dataset("mnist", data_dir, dtype)
+    return load_idx_dataset("mnist", data_dir, dtype, lazy)
 
 
-def load_fashion_mnist(data_dir: str = "", dtype=np.float32) -> Dataset:
+def load_fashion_mnist(data_dir: str = "", dtype=np.float32, lazy: bool = False) -> Dataset:
     """Load Fashion-MNIST from IDX files (see `load_idx_dataset`)."""
-    return load_idx_dataset("fashion_mnist", data_dir, dtype)
+    return load_idx_dataset("fashion_mnist", data_dir, dtype, lazy)

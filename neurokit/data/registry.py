@@ -21,8 +21,11 @@ DATASETS: Dict[str, Callable[..., Dataset]] = {
     "digits": load_digits,
 }
 
+# the loaders that can open their training inputs lazily (`load(..., lazy=True)`)
+LAZY = ("fashion_mnist", "mnist")
 
-def load(name: str, data_dir: str = "", dtype=np.float32) -> Dataset:
+
+def load(name: str, data_dir: str = "", dtype=np.float32, lazy: bool = False) -> Dataset:
     """Load a data set by name.
 
     Args:
@@ -30,6 +33,10 @@ def load(name: str, data_dir: str = "", dtype=np.float32) -> Dataset:
         data_dir: folder holding the files; '' means the data set's default.
         dtype: float dtype of the inputs, a dtype or its name ('float32',
             'bfloat16', ...); labels are always int32.
+        lazy: where the training inputs are stored as files of uint8 pixels (MNIST,
+            Fashion-MNIST), `x_train` is a `source.Rows` that reads and decodes rows only
+            when sliced (uncompressed files are mapped, not read); the other sets load
+            as usual.
 
     Returns:
         The Dataset.
@@ -40,7 +47,8 @@ def load(name: str, data_dir: str = "", dtype=np.float32) -> Dataset:
     if name not in DATASETS:
         raise DataError(f"unknown dataset {name!r}; valid names: {', '.join(sorted(DATASETS))}")
     dtype = _float_dtype(name, dtype)
-    ds = DATASETS[name](data_dir, dtype)
+    ds = (DATASETS[name](data_dir, dtype, lazy=True) if lazy and name in LAZY
+          else DATASETS[name](data_dir, dtype))
     for split, x in (('training', ds.x_train), ('test', ds.x_test)):
         if x.shape[0] == 0:
             where = f' in {data_dir}' if data_dir else ''

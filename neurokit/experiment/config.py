@@ -77,6 +77,12 @@ def base_config() -> ml_collections.ConfigDict:
     # Between calls the run can stop (SIGTERM), checkpoint and report progress.
     c.steps_per_call = 0
     c.checkpoint_every_steps = 0
+    # Where each step's batch comes from: 'device' (the training set sits on the devices,
+    # each step gathers its batch there: the fast path for data that fits) or 'host' (each
+    # process reads only its rows of every batch, as stored -- uint8 pixels -- and sends
+    # them to its own devices, steps_per_call batches at a time: data larger than device
+    # memory, and multi-host runs where no example should cross hosts).
+    c.feed = 'device'
     c.keep_checkpoints = 3     # keep the newest K checkpoints
     c.progress = 'auto'        # progress on stderr: auto (a bar on a terminal, else one line
                                # per epoch), on (one line per epoch), off
@@ -112,17 +118,19 @@ DEVICE_KEYS = ('parallel', 'mesh', 'fsdp', 'distributed.enabled',
                'distributed.process_id')
 RESUMABLE_KEYS = ('eval_batch_size', 'checkpoint_every', 'keep_checkpoints', 'progress',
                   'tensorboard', 'nan_policy', 'steps_per_call',
-                  'checkpoint_every_steps') + DEVICE_KEYS
+                  'checkpoint_every_steps', 'feed') + DEVICE_KEYS
 PROGRESS = ('auto', 'on', 'off')
 NAN_POLICIES = ('stop', 'skip')
 PARALLEL = ('sharded', 'pmap', 'none')
+FEEDS = ('device', 'host')
 MESH_AXES = ('data', 'stage')
 
 
 _INT_KEYS = {'train_limit': 0, 'validation_examples': 0, 'epochs': 1, 'batch_size': 1,
              'eval_batch_size': 1, 'seed': 0, 'num_seeds': 1, 'checkpoint_every': 0,
              'keep_checkpoints': 1, 'steps_per_call': 0, 'checkpoint_every_steps': 0}
-_STR_KEYS = ('rule', 'dataset', 'data_dir', 'progress', 'nan_policy', 'parallel', 'mesh', 'sweep')
+_STR_KEYS = ('rule', 'dataset', 'data_dir', 'progress', 'nan_policy', 'parallel', 'mesh', 'sweep',
+             'feed')
 _MODEL_STR_KEYS = ('name', 'activation', 'init', 'dtype', 'norm')
 
 
@@ -347,6 +355,13 @@ def parse_mesh(spec: str) -> dict:
 
 def _validate_devices(config) -> None:
     _one_of(config.parallel, PARALLEL, 'parallel mode')
+    _one_of(config.feed, FEEDS, 'feed')
+    if config.feed == 'host' and (config.parallel == 'pmap' or config.sweep):
+        what = '--config.parallel=pmap' if config.parallel == 'pmap' else 'a sweep'
+        raise ConfigError(f"--config.feed=host with {what}: the host feed sends each process's "
+                          'rows of a batch to a sharded or one-device run (a sweep trains every '
+                          "member on the whole data set); use --config.feed=device, or "
+                          '--config.parallel=sharded')
     _check_type(config.fsdp, bool, 'config.fsdp', 'True or False')
     axes = parse_mesh(config.mesh)
     if config.parallel != 'sharded' and axes.get('stage', 1) > 1:

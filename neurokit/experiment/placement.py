@@ -49,9 +49,10 @@ from neurokit.parallel import pmap as pmap_lib
 from neurokit.rules import registry as rule_registry
 
 # the compiled epoch's arguments: (state, hp, x, y, epoch, start), and a chunk's the epoch's
-# order too; state, hp (and the order) carry the members
+# order too; state, hp (and the order) carry the members, and so do the host feed's batches
 _VMAP_EPOCH = (0, 0, None, None, None, None)
 _VMAP_CHUNK = (0, 0, None, None, None, None, 0)
+_VMAP_BATCHES = (0, 0, 0, 0, None, None)
 
 
 class Placement:
@@ -146,6 +147,51 @@ class Placement:
             return distributed.load_shard(dataset, self.mesh, train_limit=n)
         return self._put(dataset.x_train[:n]), self._put(dataset.y_train[:n])
 
+    # ------------------------------------------------------------------ host feed
+
+    def _batches_sharding(self):
+        """The host feed's batches `(members, K, batch, ...)`: the batch axis over 'data'."""
+        return NamedSharding(self.mesh, P(None, None, mesh_lib.DATA))
+
+    def batch_rows(self, batch_size: int) -> slice:
+        """The rows of every global batch that this process's devices hold, and so read
+        (the host feed): all of them on one device; on a mesh, this process's devices'
+        contiguous part of the 'data' axis.
+
+        Raises:
+          ConfigError: the batch does not split evenly over the 'data' devices.
+        """
+        if self.mode == 'none':
+            return slice(0, batch_size)
+        data = self.axes[mesh_lib.DATA]
+        if batch_size % data:
+            raise ConfigError(f'--config.feed=host splits each batch of {batch_size} over the '
+                              f'{data} devices of the data axis; use a batch_size that divides '
+                              f'by {data}')
+        index = self._batches_sharding().addressable_devices_indices_map((1, 1, batch_size))
+        parts = sorted({(i[2].start or 0, i[2].stop or batch_size) for i in index.values()})
+        if any(a[1] != b[0] for a, b in zip(parts, parts[1:])):
+            raise ConfigError("this process's devices hold rows of each batch that are not "
+                              'contiguous on the mesh; build the mesh with jax.make_mesh')
+        return slice(parts[0][0], parts[-1][1])
+
+    def put_batches(self, x: np.ndarray, y: np.ndarray, batch_size: int):
+        """This process's rows of K global batches, `(members, K, rows, ...)` (`batch_rows`),
+        as the global batches `(members, K, batch_size, ...)`: each process places its
+        rows on its own devices (`jax.make_array_from_process_local_data`), so no example
+        crosses hosts."""
+        if self.mode == 'none':
+            device = jax.local_devices()[0]
+            return jax.device_put(x, device), jax.device_put(y, device)
+        sharding = self._batches_sharding()
+        return tuple(jax.make_array_from_process_local_data(
+            sharding, a, a.shape[:2] + (batch_size,) + a.shape[3:]) for a in (x, y))
+
+    def batches_like(self, x, y):
+        """Abstract global batches (shape, dtype and placement) to compile the feed with."""
+        sharding = (None if self.mode == 'none' else self._batches_sharding())
+        return tuple(jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=sharding) for a in (x, y))
+
     @property
     def eval_shards(self) -> int:
         """How many parts an evaluation set is split into (`make_evaluate`'s `shards`): the
@@ -230,7 +276,7 @@ class Placement:
             return jax.device_put(orders, mesh_lib.replicated(self.mesh))
         return orders
 
-    def compile_epoch(self, make_epoch, state, hp, x, y, steps=None, orders=None):
+    def compile_epoch(self, make_epoch, state, hp, x, y, steps=None, orders=None, decode=None):
         """Compiles `vmap(make_epoch(**hooks))` over the members for this mode.
 
         Args:
@@ -241,11 +287,16 @@ class Placement:
           state, hp, x, y: the host state, the members' values and the placed data.
           steps: None for the whole epoch, else a chunk of that many steps from `start`,
             which also takes the epoch's `orders` (`put_order`; an example to compile with).
+          decode: the host feed (`make_epoch(batches=True)`): `x`, `y` are the members'
+            batches of the chunk (`batches_like`), and `decode` turns each batch's stored
+            inputs into the model's (`data.ArraySource.decode`), on the devices.
 
         Returns:
           `(device state, hp, x, y, epoch, start[, orders]) -> (device state, metrics)`,
           every leaf of the state and the metrics with the member axis first.
         """
+        if decode is not None:
+            return self._compile_batches(make_epoch, state, hp, x, y, steps, decode)
         chunk = steps is not None
         axes = _VMAP_CHUNK if chunk else _VMAP_EPOCH
         args = (state, hp, x, y, 0, 0) + ((orders,) if chunk else ())
@@ -279,6 +330,25 @@ class Placement:
             return rstate, jax.tree.map(lambda a: a[0], metrics)  # equal on every device
 
         return epoch
+
+    def _compile_batches(self, make_epoch, state, hp, x, y, steps, decode):
+        """`compile_epoch` for the host feed ('none' or 'sharded')."""
+        def prepare(batch):
+            return {**batch, 'x': decode(batch['x'])}
+
+        if self.mode == 'none':
+            fn = jax.vmap(make_epoch(steps=steps, batches=True, constrain=prepare),
+                          _VMAP_BATCHES)
+            return jax.jit(fn, donate_argnums=0).lower(state, hp, x, y, 0, 0).compile()
+        constraint = mesh_lib.batch_constraint(self.mesh)
+        fn = jax.vmap(make_epoch(steps=steps, batches=True,
+                                 constrain=lambda batch: constraint(prepare(batch))),
+                      _VMAP_BATCHES)
+        s_shard, rep = self.state_shardings(state), mesh_lib.replicated(self.mesh)
+        xs = self._batches_sharding()
+        return jax.jit(fn, in_shardings=(s_shard, rep, xs, xs, None, None),
+                       out_shardings=(s_shard, rep), donate_argnums=0).lower(
+            state, hp, x, y, 0, 0).compile()
 
     def compile_eval(self, eval_fn, state, hp, x, y):
         """Compiles `eval_fn(state, hp, x, y) -> accuracy per member` on the host state's

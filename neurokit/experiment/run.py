@@ -149,7 +149,8 @@ def _run(config, workdir: str, lock) -> dict:
     plan = members_lib.plan_members(config)
 
     t0 = time.perf_counter()
-    dataset = data_lib.load(config.dataset, config.data_dir)
+    feed = config.get('feed', 'device') == 'host'  # each process reads its rows of each batch
+    dataset = data_lib.load(config.dataset, config.data_dir, lazy=feed)
     load_seconds = time.perf_counter() - t0
     split = parts.split(config, dataset)
     model, rule, optimizer = build(config, dataset, split)
@@ -162,8 +163,14 @@ def _run(config, workdir: str, lock) -> dict:
             cli.note(note)
 
     t0 = time.perf_counter()
-    n = place.train_rows(split.num_train)
-    x_train, y_train = place.put_train(dataset, n)
+    if feed:  # nothing of the training inputs is read here; each call reads its rows
+        n = split.num_train
+        source = data_lib.source_of(dataset.x_train)
+        y_host = np.asarray(dataset.y_train[:n])  # the labels: 1 byte per example
+        rows = place.batch_rows(config.batch_size)
+    else:
+        n = place.train_rows(split.num_train)
+        x_train, y_train = place.put_train(dataset, n)
     evals = {'test': place.put_eval(dataset.x_test, dataset.y_test, config.eval_batch_size)}
     if split.num_validation:
         evals['validation'] = place.put_eval(*split.validation(dataset), config.eval_batch_size)
@@ -205,10 +212,19 @@ def _run(config, workdir: str, lock) -> dict:
         state = place.init(init, parts.member_keys(plan.seeds), hp)  # host state: checkpointed
         # one program per epoch, or chunks of K steps (and the epoch's remainder)
         chunk = min(config.steps_per_call or steps, steps)
-        orders0 = place.put_order(epoch_orders(state.key, 0)) if chunk < steps else None
-        programs = {k: place.compile_epoch(make_epoch, state, hp, x_train, y_train,
-                                           *((None,) if k == steps else (k, orders0)))
-                    for k in dict.fromkeys((chunk, steps % chunk or chunk))}
+        sizes = dict.fromkeys((chunk, steps % chunk or chunk))
+        if feed:  # K batches per call, read by the processes (`Placement.put_batches`)
+            m, b = len(plan.seeds), config.batch_size
+            programs = {k: place.compile_epoch(
+                make_epoch, state, hp, *place.batches_like(
+                    np.empty((m, k, b) + source.input_shape, source.x.dtype),
+                    np.empty((m, k, b), y_host.dtype)), k, decode=source.decode)
+                for k in sizes}
+        else:
+            orders0 = place.put_order(epoch_orders(state.key, 0)) if chunk < steps else None
+            programs = {k: place.compile_epoch(make_epoch, state, hp, x_train, y_train,
+                                               *((None,) if k == steps else (k, orders0)))
+                        for k in sizes}
         eval_c = {k: place.compile_eval(evaluate, state, hp, *xy) for k, xy in evals.items()}
         checksums(state)  # compiles the checkpoints' checksum program now, with the others
     except _UNTRACEABLE as e:
@@ -234,16 +250,33 @@ def _run(config, workdir: str, lock) -> dict:
         its `partial` metric sums) in calls of `chunk` steps; `between(offset, host_state,
         sums)` runs after every call that does not end the epoch (it may save and stop)."""
         nonlocal dstate
-        x_in = x_train if poison != epoch + 1 else place.poison(x_train)
         sums = epochs.MetricSums.from_json(partial)
-        orders = () if chunk == steps else (place.put_order(epoch_orders(keys, epoch)),)
+        if feed:
+            order = np.asarray(fetch(epoch_orders(keys, epoch)))  # (members, steps, batch)
+
+            def read(start):  # this process's rows of the next call's batches, placed
+                idx = order[:, start:start + min(chunk, steps - start), rows]
+                return place.put_batches(source.read(idx), y_host[idx], config.batch_size)
+
+            t = time.perf_counter()
+            batches = read(offset)
+            first_read = time.perf_counter() - t  # counted with the first call
+        else:
+            first_read = 0.0
+            x_in = x_train if poison != epoch + 1 else place.poison(x_train)
+            orders = () if chunk == steps else (place.put_order(epoch_orders(keys, epoch)),)
         while offset < steps:
             k = min(chunk, steps - offset)
             t = time.perf_counter()
-            dstate, metrics = programs[k](dstate, hp, x_in, y_train, epoch, offset,
-                                          *(orders if k < steps else ()))
+            if feed:
+                dstate, metrics = programs[k](dstate, hp, *batches, epoch, offset)
+                if offset + k < steps:  # read the next batches while the devices compute
+                    batches = read(offset + k)
+            else:
+                dstate, metrics = programs[k](dstate, hp, x_in, y_train, epoch, offset,
+                                              *(orders if k < steps else ()))
             jax.block_until_ready(dstate)
-            call_seconds = time.perf_counter() - t
+            call_seconds, first_read = time.perf_counter() - t + first_read, 0.0
             metrics = fetch(metrics)
             guard = metrics.pop('guard')._asdict()
             if config.nan_policy == 'stop' and np.any(guard['first_bad'] >= 0):

@@ -69,7 +69,8 @@ class Guard(NamedTuple):
 
 
 def make_epoch(rule: Rule, optimizer, batch_size: int, *, nan_policy: str | None = None,
-               constrain=None, reduce=None, local_order=None, steps: int | None = None):
+               constrain=None, reduce=None, local_order=None, steps: int | None = None,
+               batches: bool = False):
     """`(state, x, y, epoch, start=0, order=None) -> (state, mean metrics)`: one epoch as
     one `lax.scan`, or `steps` of its steps from step `start` of the epoch.
 
@@ -101,6 +102,13 @@ def make_epoch(rule: Rule, optimizer, batch_size: int, *, nan_policy: str | None
         an epoch is too long for one program (`config.steps_per_call`), and passes the
         epoch's `order` (`epoch_order(state.key, epoch, ...)`, computed once per epoch:
         a permutation of a large data set costs more than a few steps) to each chunk.
+      batches: `x` and `y` are not the data set but the batches themselves, `(K,
+        batch_size, ...)` and `(K, batch_size)`, gathered by the caller in the order
+        above (the host feed, `config.feed='host'`: each process reads its rows of every
+        batch, so no example crosses devices inside the program); the scan runs the K
+        steps in turn, `epoch`, `start` and `order` are unused (the state's step counter
+        keys each step), and `constrain` (e.g. decoding stored uint8 pixels) applies to
+        each batch.
 
     Raises:
       ValueError: `x` and `y` do not match (`rules.check_examples`), or, when they are
@@ -112,6 +120,23 @@ def make_epoch(rule: Rule, optimizer, batch_size: int, *, nan_policy: str | None
     if nan_policy not in NAN_POLICIES:
         raise ValueError(f'nan_policy must be one of {NAN_POLICIES}, got {nan_policy!r}')
     train_step = make_train_step(rule, optimizer, reduce=reduce)
+
+    def scan(state, xs, fetch=lambda batch: batch):
+        """The steps over `xs` (batches, or index rows that `fetch` turns into batches)."""
+        def step(s, item):
+            batch = fetch(item)
+            return train_step(s, constrain(batch) if constrain is not None else batch)
+
+        if nan_policy is None:
+            state, metrics = jax.lax.scan(step, state, xs)
+            return state, jax.tree.map(lambda m: jnp.mean(m, axis=0), metrics)
+        return _guarded_scan(step, state, xs, nan_policy)
+
+    def batches_fn(state: TrainState, x, y, epoch=0, start=0, order=None):
+        if x.shape[:2] != y.shape[:2] or y.ndim != 2 or y.shape[1] != batch_size:
+            raise ValueError(f'batches=True takes x (K, {batch_size}, ...) and y (K, '
+                             f'{batch_size}), got {x.shape} and {y.shape}')
+        return scan(state, {'x': x, 'y': y})
 
     def epoch_fn(state: TrainState, x, y, epoch, start=0, order=None):
         x, y = jnp.asarray(x), jnp.asarray(y)  # numpy arrays cannot be indexed by a traced order
@@ -126,16 +151,10 @@ def make_epoch(rule: Rule, optimizer, batch_size: int, *, nan_policy: str | None
         if local_order is not None:
             order = local_order(order, batch_size)
 
-        def step(s, idx):
-            batch = {'x': x[idx], 'y': y[idx]}
-            return train_step(s, constrain(batch) if constrain is not None else batch)
+        # the batches are gathered inside the scan (a gathered epoch would double the memory)
+        return scan(state, order, lambda idx: {'x': x[idx], 'y': y[idx]})
 
-        if nan_policy is None:
-            state, metrics = jax.lax.scan(step, state, order)
-            return state, jax.tree.map(lambda m: jnp.mean(m, axis=0), metrics)
-        return _guarded_scan(step, state, order, nan_policy)
-
-    return epoch_fn
+    return batches_fn if batches else epoch_fn
 
 
 def _guarded_scan(step, state, order, nan_policy):
