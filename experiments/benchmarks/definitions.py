@@ -325,6 +325,17 @@ fig('pod.steps_per_call', 'time of an F-MNIST epoch in calls of 50 steps (wait, 
     kind='steps_per_call', model=MLP2K, unit='x', target=1.05, direction='<=', part='cpu',
     params={'hidden': (1000, 1000), 'batch': 128, 'examples': 60000, 'steps_per_call': 50,
             'repeats': 5})
+fig('pod.async_checkpoints', 'training-loop time of a run saving a mid-epoch checkpoint '
+    'every 400 steps in the background / the same run saving only at its end; bp, batch '
+    '128, calls of 50 steps, 2 epochs of F-MNIST (the synchronous saves beside it)', issue=30,
+    kind='async_checkpoints', model=MLP2K, unit='x', target=1.02, direction='<=', part='cpu',
+    params={'hidden': (1000, 1000), 'batch': 128, 'steps_per_call': 50, 'every': 400,
+            'epochs': 2, 'repeats': 3})
+fig('pod.host_feed', 'time of an F-MNIST epoch with each call\'s batches read on the host '
+    '(--config.feed=host) / the training set on the device; bp, batch 128, calls of 50 steps',
+    issue=30, kind='host_feed', model=MLP2K, unit='x', target=1.10, direction='<=',
+    part='cpu', params={'hidden': (1000, 1000), 'batch': 128, 'steps_per_call': 50,
+                        'epochs': 2, 'repeats': 3})
 
 # ------------------------------------------------------- Flax models as blocks (#29)
 BLOCKS = {'rules': 'all', 'models': ('mlp', 'lenet'), 'batch': 128, 'steps': 20, 'repeats': 7}

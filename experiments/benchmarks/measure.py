@@ -512,6 +512,56 @@ def checkpoint(figs, quick):
                    extra={'seconds_per_save': s['checkpoint_seconds'] / over['epochs']})]
 
 
+def async_checkpoints(figs, quick):
+    """Training-loop time of a run that saves a mid-epoch checkpoint every N steps in the
+    background (`config.async_checkpoints`), over the same run saving only at its end; the
+    synchronous saves beside it. bp, the 2x1000 MLP, F-MNIST, calls of K steps, the three
+    runs interleaved, medians."""
+    p = figs[0]['params']
+    base = {'epochs': 1 if quick else p['epochs'], 'checkpoint_every': 0,
+            'steps_per_call': p['steps_per_call'], 'model.hidden': tuple(p['hidden']),
+            'batch_size': p['batch'], **({'train_limit': 6000} if quick else {})}
+    every = 50 if quick else p['every']
+    runs = {'no mid-epoch saves': {'async_checkpoints': True},
+            f'async saves every {every} steps': {'async_checkpoints': True,
+                                                  'checkpoint_every_steps': every},
+            f'sync saves every {every} steps': {'checkpoint_every_steps': every}}
+    loops, saves, config = {k: [] for k in runs}, {}, None
+    for _ in range(1 if quick else p['repeats']):
+        for name, over in runs.items():
+            s, _ = _run(config_for('bp', {**base, **over}))
+            loops[name].append(s['loop_seconds'])
+            saves[name] = s['checkpoint_seconds']
+            config = config or s['config']
+    med = {k: statistics.median(v) for k, v in loops.items()}
+    none, (a_name, s_name) = med['no mid-epoch saves'], list(runs)[1:]
+    rows = [{'run': k, 'loop s (median)': round(v, 3), 'vs no saves': round(v / none, 4),
+             'seconds in saves (last run)': round(saves[k], 3)} for k, v in med.items()]
+    return [R.make(figs[0]['id'], [med[a_name] / none], figs[0]['unit'], {'measure': p},
+                   command=_suite_command(figs[0]), rows=rows,
+                   extra={'sync_ratio': med[s_name] / none})]
+
+
+def host_feed(figs, quick):
+    """Training time of a run whose calls take batches each process read on the host
+    (`--config.feed=host`: uint8 rows, decoded on the device), over the same run with the
+    training set on the device; bp, the 2x1000 MLP, F-MNIST, interleaved, medians."""
+    p = figs[0]['params']
+    base = {'epochs': 1 if quick else p['epochs'], 'checkpoint_every': 0,
+            'steps_per_call': p['steps_per_call'], 'model.hidden': tuple(p['hidden']),
+            'batch_size': p['batch'], **({'train_limit': 6000} if quick else {})}
+    train = {'device': [], 'host': []}
+    for _ in range(1 if quick else p['repeats']):
+        for feed in train:
+            s, _ = _run(config_for('bp', {**base, 'feed': feed}))
+            train[feed].append(s['train_seconds'])
+    med = {k: statistics.median(v) for k, v in train.items()}
+    rows = [{'feed': k, 'train s (median)': round(v, 3), 'vs device': round(v / med['device'], 4)}
+            for k, v in med.items()]
+    return [R.make(figs[0]['id'], [med['host'] / med['device']], figs[0]['unit'],
+                   {'measure': p}, command=_suite_command(figs[0]), rows=rows)]
+
+
 def steps_per_call(figs, quick):
     """An epoch trained in calls of K steps, as the runner does it (`config.steps_per_call`:
     the epoch's order once, then a call, wait for it, fetch its metrics and add them up; the
@@ -861,7 +911,8 @@ def _suite_command(fig) -> str:
 
 
 KINDS = {'train': train_run, 'select': select, 'select_train': select_train,
-         'steps_per_call': steps_per_call, 'speed': speed, 'scan_loop': scan_loop,
+         'steps_per_call': steps_per_call, 'async_checkpoints': async_checkpoints,
+         'host_feed': host_feed, 'speed': speed, 'scan_loop': scan_loop,
          'memory': memory, 'aot_memory': aot_memory, 'gpu_peak': gpu_peak, 'pc_oracle': pc_oracle,
          'fa_oracle': fa_oracle, 'seeds': seeds, 'traces': traces, 'equality': equality,
          'multihost': multihost, 'checkpoint': checkpoint, 'pcx': pcx, 'pcx_accuracy': pcx_accuracy,

@@ -7,6 +7,12 @@ cumulative train seconds). Orbax writes each one into a temporary folder and
 renames it when complete, so a process killed mid-save leaves the previous
 checkpoint as the latest; a half-written folder is never read back.
 
+Saves are synchronous by default (complete when `save` returns). With
+`asynchronous=True` (`--config.async_checkpoints`), `save` returns once the arrays are
+copied off the devices and the files are written in the background while training goes
+on; `wait` blocks until they are complete and raises what a background write raised.
+The checksums are computed before `save` returns, from the state being saved.
+
 Example:
   ckpt = Checkpointer(workdir, keep=3)
   ckpt.save(epoch, state, {'train_seconds': 12.5})
@@ -44,17 +50,17 @@ class Checkpointer:
       run: the folder is a training run's (`neurokit.experiment.run`, the CLI): error messages
         then also name its config.json and `--workdir`; otherwise they speak of this
         object's `restore`/`restore_latest` and `like=` only.
+      asynchronous: write in the background (see the module docstring); `wait` (or
+        `close`) before relying on the files.
     """
 
     def __init__(self, workdir: str, keep: int = 3, create: bool = True, run: bool = False,
-                 _directory=None):
+                 asynchronous: bool = False, _directory=None):
         self.directory = _directory or fs.path(workdir) / CHECKPOINTS
         self._run, self._create, self._partial = run, create, None
-        # Synchronous saves: the state is small next to an epoch's compute
-        # (results/checkpoint.md), and a save that is complete when `save`
-        # returns keeps the metrics/checkpoint ordering simple.
+        self.asynchronous = asynchronous
         options = ocp.CheckpointManagerOptions(
-            max_to_keep=keep, create=create, enable_async_checkpointing=False,
+            max_to_keep=keep, create=create, enable_async_checkpointing=asynchronous,
             cleanup_tmp_directories=True, read_only=not create)
         self._manager = ocp.CheckpointManager(self.directory, options=options,
                                               item_names=('state', 'meta'))
@@ -74,7 +80,9 @@ class Checkpointer:
         return self._manager.latest_step()
 
     def save(self, epoch: int, state, meta: dict) -> None:
-        """Writes `state` as the checkpoint of `epoch` (complete when this returns).
+        """Writes `state` as the checkpoint of `epoch` (complete when this returns, unless
+        `asynchronous`: then when `wait` returns; an earlier background write's error is
+        raised here).
 
         The meta item also holds a checksum of every array (`checksums`), which
         `restore` verifies: orbax reads back a flipped bit in a data file without
@@ -104,7 +112,15 @@ class Checkpointer:
             state=ocp.args.StandardSave(state),
             meta=ocp.args.JsonSave({'epoch': epoch, 'checksums': checksums(state), **meta})),
             force=True)
+        if not self.asynchronous:
+            self._manager.wait_until_finished()
+
+    def wait(self) -> None:
+        """Blocks until every save (this one's and its mid-epoch one's) is complete on
+        disk; raises what a background write raised."""
         self._manager.wait_until_finished()
+        if self._partial is not None:
+            self._partial.wait()
 
     def _check_after_latest(self, epoch: int) -> None:
         """CheckpointOrderError (a ValueError and a WorkdirError) unless `epoch` is after the
@@ -259,6 +275,7 @@ class Checkpointer:
         `checkpoints/partial/`, keeping the newest only, whose ids are global steps."""
         if self._partial is None:
             self._partial = Checkpointer(None, keep=1, create=self._create, run=self._run,
+                                         asynchronous=self.asynchronous,
                                          _directory=self.directory / PARTIAL)
         return self._partial
 

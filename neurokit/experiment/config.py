@@ -84,6 +84,8 @@ def base_config() -> ml_collections.ConfigDict:
     # memory, and multi-host runs where no example should cross hosts).
     c.feed = 'device'
     c.keep_checkpoints = 3     # keep the newest K checkpoints
+    c.async_checkpoints = False  # write checkpoints in the background while training goes on
+                                 # (a large state); the run waits for them before it ends
     c.progress = 'auto'        # progress on stderr: auto (a bar on a terminal, else one line
                                # per epoch), on (one line per epoch), off
     c.tensorboard = True       # TensorBoard event files in <workdir>/tb
@@ -118,7 +120,7 @@ DEVICE_KEYS = ('parallel', 'mesh', 'fsdp', 'distributed.enabled',
                'distributed.process_id')
 RESUMABLE_KEYS = ('eval_batch_size', 'checkpoint_every', 'keep_checkpoints', 'progress',
                   'tensorboard', 'nan_policy', 'steps_per_call',
-                  'checkpoint_every_steps', 'feed') + DEVICE_KEYS
+                  'checkpoint_every_steps', 'feed', 'async_checkpoints') + DEVICE_KEYS
 PROGRESS = ('auto', 'on', 'off')
 NAN_POLICIES = ('stop', 'skip')
 PARALLEL = ('sharded', 'pmap', 'none')
@@ -363,6 +365,7 @@ def _validate_devices(config) -> None:
                           "member on the whole data set); use --config.feed=device, or "
                           '--config.parallel=sharded')
     _check_type(config.fsdp, bool, 'config.fsdp', 'True or False')
+    _check_type(config.async_checkpoints, bool, 'config.async_checkpoints', 'True or False')
     axes = parse_mesh(config.mesh)
     if config.parallel != 'sharded' and axes.get('stage', 1) > 1:
         raise ConfigError(f'config.mesh={config.mesh!r}: a stage axis needs '

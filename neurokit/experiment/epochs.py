@@ -179,15 +179,34 @@ def train_epochs(config, workdir: str, ckpt: Checkpointer, start: Resumed,
     record = start.records[-1] if start.records and start.epoch else None
     last_saved, checkpoint_seconds = start.epoch, 0.0
     saved_step = start.epoch * steps + start.offset  # the newest checkpoint's global step
+    # config.async_checkpoints: a save's files are written in the background; `pending` names
+    # the write in flight and `committed` is the newest epoch checkpoint known complete (what
+    # an error message may call intact)
+    committed, pending = start.epoch, None
+
+    def settle():
+        """Waits for the background write in flight; its error as one WorkdirError line."""
+        nonlocal committed, pending
+        if pending is not None:
+            what, epoch = pending
+            pending = None
+            with writing(what, committed, Exception):
+                ckpt.wait()
+            committed = committed if epoch is None else epoch
 
     def save(epoch):
-        nonlocal checkpoint_seconds, last_saved, saved_step
+        nonlocal checkpoint_seconds, last_saved, saved_step, committed, pending
         t = time.perf_counter()
+        settle()
         fault_hook('during_checkpoint', epoch)
+        what = f'the checkpoint of epoch {epoch} in {ckpt.directory}'
         # orbax/tensorstore raise many types for one cause (a full disk, a read-only folder)
-        with writing(f'the checkpoint of epoch {epoch} in {ckpt.directory}', last_saved,
-                     Exception):
+        with writing(what, committed, Exception):
             ckpt.save(epoch, state, {'train_seconds': train_seconds})  # every process calls it
+        if ckpt.asynchronous:
+            pending = (what, epoch)
+        else:
+            committed = epoch
         checkpoint_seconds += time.perf_counter() - t
         last_saved, saved_step = epoch, epoch * steps
 
@@ -212,7 +231,7 @@ def train_epochs(config, workdir: str, ckpt: Checkpointer, start: Resumed,
             def between(epoch, offset, host_state, sums):
                 """After a call inside an epoch: agree on a stop; save mid-epoch on a stop
                 or once `checkpoint_every_steps` steps have passed since the last save."""
-                nonlocal saved_step, checkpoint_seconds
+                nonlocal saved_step, checkpoint_seconds, pending
                 step = epoch * steps + offset
                 progress.within(epoch, offset, steps, lambda: sums.means().get('loss'))
                 fault_hook('after_call', step)
@@ -220,15 +239,18 @@ def train_epochs(config, workdir: str, ckpt: Checkpointer, start: Resumed,
                 every = config.checkpoint_every_steps
                 if stop_now or (every and step - saved_step >= every):
                     t = time.perf_counter()
-                    with writing(f'the mid-epoch checkpoint of step {step} in '
-                                 f'{ckpt.partial.directory}', last_saved, Exception):
+                    settle()
+                    what = f'the mid-epoch checkpoint of step {step} in {ckpt.partial.directory}'
+                    with writing(what, committed, Exception):
                         ckpt.partial.save(step, host_state(), {
                             'train_seconds': train_seconds + sums.seconds,
                             'sums': sums.to_json()})
+                    pending = (what, None) if ckpt.asynchronous else None
                     checkpoint_seconds += time.perf_counter() - t
                     saved_step = step
                     fault_hook('after_mid_checkpoint', step)
                 if stop_now:
+                    settle()
                     raise Preempted(f'stopped by {stop.by} at step {offset} of {steps} in epoch '
                                     f'{epoch + 1} of {config.epochs}; checkpoint saved in '
                                     f'{ckpt.partial.directory}')
@@ -257,9 +279,10 @@ def train_epochs(config, workdir: str, ckpt: Checkpointer, start: Resumed,
                     save(done)
                 fault_hook('after_checkpoint', epoch + 1)
                 progress.update(record)
+            if stopping and done > last_saved:
+                save(done)
+            settle()  # the files of the last save are complete before the run ends
             if stopping:
-                if done > last_saved:
-                    save(done)
                 if done < config.epochs:
                     raise Preempted(f'stopped by {stop.by} after epoch {done} of '
                                     f'{config.epochs}; checkpoint saved in {ckpt.directory}')

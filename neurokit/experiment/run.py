@@ -236,7 +236,8 @@ def _run(config, workdir: str, lock) -> dict:
 
     with epochs.writing(fs.path(workdir), 0):
         wd.start_writing(workdir, status, config, lock if primary else None)
-        ckpt = Checkpointer(workdir, keep=config.keep_checkpoints, run=True)
+        ckpt = Checkpointer(workdir, keep=config.keep_checkpoints, run=True,
+                            asynchronous=config.get('async_checkpoints', False))
     start = epochs.resume(ckpt, state, steps, fs.path(workdir) / wd.METRICS, primary)
     dstate = place.to_devices(start.state)  # what the compiled epoch takes (pmap: replicas)
     keys = fetch(state.key)  # the members' run keys (every process's): the data order's seed
