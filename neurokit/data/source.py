@@ -42,6 +42,11 @@ class ArraySource:
     def input_shape(self) -> tuple:
         return tuple(self.x.shape[1:])
 
+    @property
+    def stored_dtype(self) -> np.dtype:
+        """The dtype `read` returns (what crosses the host link)."""
+        return np.dtype(self.x.dtype)
+
     def read(self, rows) -> np.ndarray:
         """The stored values of `rows` (an integer array of any shape), shaped
         `rows.shape + input_shape`."""

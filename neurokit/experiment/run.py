@@ -217,7 +217,7 @@ def _run(config, workdir: str, lock) -> dict:
             m, b = len(plan.seeds), config.batch_size
             programs = {k: place.compile_epoch(
                 make_epoch, state, hp, *place.batches_like(
-                    np.empty((m, k, b) + source.input_shape, source.x.dtype),
+                    np.empty((m, k, b) + source.input_shape, source.stored_dtype),
                     np.empty((m, k, b), y_host.dtype)), k, decode=source.decode)
                 for k in sizes}
         else:
