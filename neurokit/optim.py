@@ -4,6 +4,7 @@ A leaf module: it imports no rule and no training code.
 """
 from __future__ import annotations
 
+import jax
 import optax
 
 from neurokit.checks import check_range
@@ -107,9 +108,13 @@ def make(name: str, learning_rate, weight_decay=0.0, momentum=0.0,
     return opt
 
 
-def build(cfg, steps_per_epoch: int, epochs: int,
-          param_dtype: str = 'float32') -> optax.GradientTransformation:
-    """Builds `config.optimizer`.
+# the label of the parameters no configured group names (`grouped`)
+DEFAULT_GROUP = 'default'
+
+
+def build(cfg, steps_per_epoch: int, epochs: int, param_dtype: str = 'float32',
+          groups=None, labels=None) -> optax.GradientTransformation:
+    """Builds `config.optimizer`, with per-group settings where `groups` names some.
 
     Args:
       cfg: has name, learning_rate, momentum, weight_decay, schedule, warmup_epochs,
@@ -117,10 +122,47 @@ def build(cfg, steps_per_epoch: int, epochs: int,
       steps_per_epoch, epochs: to size the schedule.
       param_dtype: the model's dtype; for 'float16' the optimizer keeps its state
         and does its arithmetic in float32 (`in_float32`).
+      groups: `{label: {key: value}}` (`config.optimizer_groups`): the parameters `labels`
+        names `label` step with `cfg` changed by those keys (`grouped`).
+      labels: `params -> pytree of str` (a rule's `param_labels`), with `groups`.
     """
+    if groups:
+        return grouped(_one(cfg, steps_per_epoch, epochs),
+                       {label: _one({**dict(cfg), **dict(over)}, steps_per_epoch, epochs)
+                        for label, over in groups.items()}, labels, param_dtype)
+    opt = _one(cfg, steps_per_epoch, epochs)
+    return in_float32(opt) if param_dtype == 'float16' else opt
+
+
+def _one(cfg, steps_per_epoch, epochs):
+    cfg = cfg if hasattr(cfg, 'schedule') else _Keys(cfg)
     lr = schedule(cfg.schedule, cfg.learning_rate, steps_per_epoch * epochs,
                   int(cfg.warmup_epochs * steps_per_epoch))
-    opt = make(cfg.name, lr, weight_decay(cfg, steps_per_epoch), cfg.momentum, cfg.grad_clip)
-    if param_dtype == 'float16':
-        opt = in_float32(opt)
-    return opt
+    return make(cfg.name, lr, weight_decay(cfg, steps_per_epoch), cfg.momentum, cfg.grad_clip)
+
+
+class _Keys(dict):
+    """A dict read as a config (`d.key`, `d.get`)."""
+    __getattr__ = dict.__getitem__
+
+
+def grouped(default: optax.GradientTransformation, groups: dict, labels,
+            param_dtype: str = 'float32') -> optax.GradientTransformation:
+    """`optax.multi_transform`: the parameters `labels(params)` names `g` step with
+    `groups[g]`, every other parameter with `default` (its label need not be listed).
+
+    Args:
+      default: the optimizer of the parameters no group names.
+      groups: `{label: optimizer}`.
+      labels: `params -> pytree of str` with the tree of `params` (a rule's `param_labels`).
+      param_dtype: as in `build`.
+    """
+    if labels is None:
+        raise ValueError(f'optimizer groups {sorted(groups)} need parameter labels; the rule '
+                         'names none (its param_labels is None): drop the groups')
+
+    def label(params):
+        return jax.tree.map(lambda g: g if g in groups else DEFAULT_GROUP, labels(params))
+
+    opt = optax.multi_transform({**groups, DEFAULT_GROUP: default}, label)
+    return in_float32(opt) if param_dtype == 'float16' else opt

@@ -69,6 +69,10 @@ def base_config() -> ml_collections.ConfigDict:
     c.optimizer.grad_clip = 0.0
     c.optimizer.initial_weight_decay = 0.0         # used for the first ... epochs, then weight_decay
     c.optimizer.initial_weight_decay_epochs = 0.0  # 0: weight_decay throughout
+    # Per-group optimizers (optax.multi_transform): the parameters the rule labels G (its
+    # `param_labels`) step with config.optimizer changed by the keys of
+    # optimizer_groups.G, e.g. a rule config's `optimizer_groups.feedback.learning_rate`.
+    c.optimizer_groups = ml_collections.ConfigDict()
 
     # Bookkeeping: none of these change what is computed (see RESUMABLE_KEYS).
     c.checkpoint_every = 1     # save a checkpoint every N epochs (0: only the final one)
@@ -201,8 +205,6 @@ def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
             raise ConfigError("config.model.dtype='float64' needs JAX's 64-bit mode (JAX would "
                               'silently compute in float32): set JAX_ENABLE_X64=1 in the '
                               'environment, or use float32')
-    _one_of(config.optimizer.name, optim.OPTIMIZERS, 'optimizer')
-    _one_of(config.optimizer.schedule, optim.SCHEDULES, 'schedule')
     _validate_devices(config)
     for key, low in _INT_KEYS.items():
         _check_int(config[key], f'config.{key}', low)
@@ -213,15 +215,15 @@ def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
                           'set steps_per_call to a divisor of it')
     # lr 0 trains nothing and momentum >= 1 diverges: optim.make refuses both, so the config
     # does, before anything is written
-    ranges = {'learning_rate': (lambda v: v > 0, 'a finite number > 0'),
-              'momentum': (lambda v: 0 <= v < 1, 'a finite number in [0, 1)')}
-    for key in ('learning_rate', 'momentum', 'weight_decay', 'warmup_epochs', 'grad_clip',
-                'initial_weight_decay', 'initial_weight_decay_epochs'):
-        ok, what = ranges.get(key, (lambda v: v >= 0, 'a finite number >= 0'))
-        try:
-            check_range(f'config.optimizer.{key}', config.optimizer[key], ok, what)
-        except (TypeError, ValueError) as e:
-            raise ConfigError(str(e)) from None
+    _check_optimizer(config.optimizer, 'config.optimizer')
+    groups = config.get('optimizer_groups') or {}
+    for label, group in groups.items():
+        where = f'config.optimizer_groups.{label}'
+        if not isinstance(group, (ml_collections.ConfigDict, dict)):
+            raise ConfigError(f'{where} must hold optimizer keys (e.g. learning_rate), got '
+                              f'{group!r}')
+        _check_keys(group, ref.optimizer, f'optimizer_groups.{label}.')
+        _check_optimizer({**config.optimizer.to_dict(), **dict(group)}, where)
     _check_int(config.model.kernel_size, 'config.model.kernel_size', 1)
     for key, low in (('depth', 0), ('width', 0), ('patch', 1), ('dim', 1), ('heads', 1)):
         _check_int(config.model[key], f'config.model.{key}', low)
@@ -353,6 +355,21 @@ def parse_mesh(spec: str) -> dict:
                               "or '' for every device on 'data'")
         axes[name] = int(size)
     return axes
+
+
+def _check_optimizer(optimizer, where: str) -> None:
+    """ConfigError for an optimizer value out of range (`optim.make` would refuse it)."""
+    _one_of(optimizer['name'], optim.OPTIMIZERS, 'optimizer')
+    _one_of(optimizer['schedule'], optim.SCHEDULES, 'schedule')
+    ranges = {'learning_rate': (lambda v: v > 0, 'a finite number > 0'),
+              'momentum': (lambda v: 0 <= v < 1, 'a finite number in [0, 1)')}
+    for key in ('learning_rate', 'momentum', 'weight_decay', 'warmup_epochs', 'grad_clip',
+                'initial_weight_decay', 'initial_weight_decay_epochs'):
+        ok, what = ranges.get(key, (lambda v: v >= 0, 'a finite number >= 0'))
+        try:
+            check_range(f'{where}.{key}', optimizer[key], ok, what)
+        except (TypeError, ValueError) as e:
+            raise ConfigError(str(e)) from None
 
 
 def _validate_devices(config) -> None:

@@ -115,6 +115,7 @@ def member_builder(config, model, rule, optimizer, steps_per_epoch: int):
     """
     base_rule = config.rule_kwargs.to_dict()
     base_opt = config.optimizer.to_dict()
+    groups = {k: dict(v) for k, v in (config.get('optimizer_groups') or {}).items()}
 
     def build(hp):
         if not hp:
@@ -124,9 +125,10 @@ def member_builder(config, model, rule, optimizer, steps_per_epoch: int):
         for key, v in hp.items():
             group, _, name = key.partition('.')
             (rule_kw if group == 'rule_kwargs' else opt_cfg)[name] = v
-        return (rule_registry.build(config.rule, model, layerwise=config.layerwise_updates,
-                                    **rule_kw),
-                optim.build(opt_cfg, steps_per_epoch, config.epochs, config.model.dtype))
+        member_rule = rule_registry.build(config.rule, model, layerwise=config.layerwise_updates,
+                                          **rule_kw)
+        return member_rule, optim.build(opt_cfg, steps_per_epoch, config.epochs,
+                                        config.model.dtype, groups, member_rule.param_labels)
 
     return build
 

@@ -19,6 +19,7 @@ import jax.numpy as jnp
 
 from neurokit import optim
 from neurokit.experiment import config as config_lib
+from neurokit.experiment.errors import ConfigError
 
 
 class Split(NamedTuple):
@@ -90,9 +91,35 @@ def build(config, dataset, s: Split | None = None):
     """
     model, rule = config_lib.validate_with_data(config, dataset)
     s = split(config, dataset) if s is None else s
+    groups = optimizer_groups(config, model, rule)
     optimizer = optim.build(config.optimizer, s.num_train // config.batch_size, config.epochs,
-                            config.model.dtype)
+                            config.model.dtype, groups, rule.param_labels)
     return model, rule, optimizer
+
+
+def optimizer_groups(config, model, rule) -> dict:
+    """`config.optimizer_groups` as `{label: {key: value}}`, each label one the rule gives
+    its parameters (`rule.param_labels`, read on the abstract parameters: nothing is
+    computed).
+
+    Raises:
+      ConfigError: groups for a rule that labels nothing, or a label it does not use.
+    """
+    groups = {k: dict(v) for k, v in (config.get('optimizer_groups') or {}).items()}
+    if not groups:
+        return {}
+    if rule.param_labels is None:
+        raise ConfigError(f'config.optimizer_groups names {", ".join(sorted(groups))}, but rule '
+                          f'{config.rule!r} puts its parameters in no groups; drop '
+                          'optimizer_groups')
+    key = jax.random.PRNGKey(0)
+    params = jax.eval_shape(lambda k: rule.init_params(k, model.init(k)), key)
+    used = set(jax.tree.leaves(rule.param_labels(params)))
+    unknown = sorted(set(groups) - used)
+    if unknown:
+        raise ConfigError(f'config.optimizer_groups.{unknown[0]}: rule {config.rule!r} has no '
+                          f'parameter group {unknown[0]!r}; its groups: {", ".join(sorted(used))}')
+    return groups
 
 
 def member_keys(seeds) -> jax.Array:

@@ -150,7 +150,7 @@ def _run(config, workdir: str, lock) -> dict:
 
     t0 = time.perf_counter()
     feed = config.get('feed', 'device') == 'host'  # each process reads its rows of each batch
-    dataset = data_lib.load(config.dataset, config.data_dir, lazy=feed)
+    dataset = data_lib.load(config.dataset, config.data_dir, **({'lazy': True} if feed else {}))
     load_seconds = time.perf_counter() - t0
     split = parts.split(config, dataset)
     model, rule, optimizer = build(config, dataset, split)

@@ -53,9 +53,10 @@ from neurokit.traced import is_traced
 
 # The number checks rules use live in `neurokit.checks` (optim and config share them);
 # they are re-exported here, where rule code has always found them.
-__all__ = ['Batch', 'EmptyState', 'LayerwiseOptState', 'Metrics', 'OptimizerRule', 'Params',
+__all__ = ['Batch', 'Capabilities', 'EmptyState', 'LayerwiseOptState', 'Metrics', 'OptimizerRule', 'Params',
            'Rule', 'RuleState', 'check_batch', 'check_count', 'check_examples',
-           'check_label_range', 'check_params', 'check_range', 'check_state', 'finite',
+           'check_label_range', 'check_params', 'check_range', 'check_state', 'declare',
+           'finite',
            'layerwise_form', 'no_extra_params', 'optimizer_init', 'with_optimizer',
            'zeros_like_tree']
 
@@ -80,6 +81,45 @@ def optimizer_init(optimizer: optax.GradientTransformation, params):
     return optimizer.init(params)
 
 
+class Capabilities(NamedTuple):
+    """What a rule declares about itself (`declare`), read by the registry, the runner and
+    the test batteries, so that adding a rule edits no test file.
+
+    Attributes:
+      layers: the layer kinds the rule trains: 'dense' and 'conv' (`models.layers`), and
+        'block' for Flax modules as blocks (`models.from_linen`/`from_nnx`).
+      toy_learning_rate: the Adam step the conformance battery trains its toy task with
+        (the same budget for every rule; a rule with a noisier update asks for a larger one).
+      pmap_exact: whether a pmap run (each device steps on its slice of the batch, the
+        updates averaged) is the one-device run up to rounding: False for a rule whose
+        update is not the mean of equal slices' updates (random negatives drawn per
+        device, optimizer steps inside its pass).
+      multihost_tolerance: the largest parameter difference the 2-process and 8-device
+        checks accept against one device (cross-device sums round differently).
+    """
+    layers: tuple = ('dense', 'conv', 'block')
+    toy_learning_rate: float = 1e-3
+    pmap_exact: bool = True
+    multihost_tolerance: float = 1e-5
+
+
+def declare(**capabilities):
+    """Decorator for a rule constructor: its `Capabilities` (unnamed fields keep their
+    defaults), read back by `neurokit.rules.registry.capabilities(name)`.
+
+    Example:
+      @declare(toy_learning_rate=3e-3)
+      def fa(model, ...): ...
+    """
+    declared = Capabilities(**capabilities)
+
+    def mark(constructor):
+        constructor.capabilities = declared
+        return constructor
+
+    return mark
+
+
 class Rule(NamedTuple):
     """A learning rule: pure functions over pytrees; the optimizer steps its updates.
 
@@ -94,12 +134,21 @@ class Rule(NamedTuple):
       update_stats: `(params, x) -> stats` for a model with BatchNorm statistics
         (`models.stats_pass(model)`), else None: the training step puts the statistics
         of the pre-step params on the batch into the new params (`models.with_stats`).
+      project: `(params, rule_state) -> params`, applied to the parameters after every
+        optimizer step (a projection in optax's sense: FOTON's orthonormalisation), or
+        None. `rule_state` is the step's new one.
+      param_labels: `params -> pytree of str` naming each parameter's group (the labels
+        of `optax.multi_transform`), or None (one group). A config gives a group its own
+        optimizer settings (`config.optimizer_groups.<label>`); unnamed groups take
+        `config.optimizer`.
     """
     init: Callable
     step: Callable
     predict: Callable
     init_params: Callable = no_extra_params
     update_stats: Callable | None = None
+    project: Callable | None = None
+    param_labels: Callable | None = None
 
 
 class OptimizerRule(NamedTuple):
@@ -112,7 +161,7 @@ class OptimizerRule(NamedTuple):
       init_opt_state: `(optimizer, params) -> opt_state`, the optimizer state
         `step` takes (default `optimizer.init(params)`; a layerwise form keeps
         one state per block).
-      update_stats: as in `Rule`.
+      update_stats, project, param_labels: as in `Rule`.
     """
     init: Callable
     step: Callable
@@ -120,6 +169,8 @@ class OptimizerRule(NamedTuple):
     init_params: Callable = no_extra_params
     init_opt_state: Callable = optimizer_init
     update_stats: Callable | None = None
+    project: Callable | None = None
+    param_labels: Callable | None = None
 
 
 def with_optimizer(rule: Rule | OptimizerRule, reduce: Callable | None = None) -> OptimizerRule:
@@ -164,7 +215,8 @@ def with_optimizer(rule: Rule | OptimizerRule, reduce: Callable | None = None) -
         return optax.apply_updates(params, updates), rule_state, opt_state, metrics
 
     return OptimizerRule(rule.init, step, rule.predict, rule.init_params,
-                         update_stats=rule.update_stats)
+                         update_stats=rule.update_stats, project=rule.project,
+                         param_labels=rule.param_labels)
 
 
 class LayerwiseOptState(NamedTuple):
@@ -200,7 +252,7 @@ def layerwise_form(rule: Rule, blocks: Callable, step_blocks: Callable) -> Optim
         return params, rule_state, LayerwiseOptState(tuple(states)), metrics
 
     return OptimizerRule(rule.init, step, rule.predict, rule.init_params, init_opt_state,
-                         rule.update_stats)
+                         rule.update_stats, rule.project, rule.param_labels)
 
 
 def zeros_like_tree(tree):

@@ -129,6 +129,7 @@ def combine(rules: Mapping[str, Rule | OptimizerRule], labels: Sequence[str] | C
         if not isinstance(r, (Rule, OptimizerRule)):
             raise ValueError(f'combine: rules[{name!r}] is a {type(r).__name__}, not a Rule; pass '
                              'a built rule (e.g. mf(model)), not its constructor')
+        refuse_hooks(r, f'combine: rules[{name!r}]')
     if predict_with is not None and predict_with not in rules:
         raise ValueError(f'predict_with={predict_with!r} is not a label; labels: {sorted(rules)}')
     wide = _wider(rules)
@@ -233,6 +234,15 @@ class Part(NamedTuple):
     rule: Rule
 
 
+def refuse_hooks(rule, where: str) -> None:
+    """ValueError for a rule with a projection or parameter groups: a composition would
+    have to split them over its parts, which it does not."""
+    for hook in ('project', 'param_labels'):
+        if getattr(rule, hook, None) is not None:
+            raise ValueError(f'{where} has a {hook} hook, which combine and chain do not pass '
+                             'on to the composed rule; train that rule on its own')
+
+
 def parts_of(model: Model, parts: Sequence) -> list[Part]:
     """Builds the blocks of a chain.
 
@@ -308,6 +318,8 @@ def chain(model: Model, parts: Sequence) -> Rule | OptimizerRule:
     refuse_stateful(model, 'chain', "each block's rule sees a sub-model, and the statistics "
                     'pass runs the whole model')
     blocks = parts_of(model, parts)
+    for k, p in enumerate(blocks):
+        refuse_hooks(p.rule, f'chain part {k}')
     wide = _wider((k, p.rule) for k, p in enumerate(blocks))
 
     def init_params(key, model_params):

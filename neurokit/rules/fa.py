@@ -38,7 +38,7 @@ from neurokit import losses
 from neurokit.checks import check_count, check_range
 from neurokit.models import Layer, Model
 from neurokit.models.model import call_block, hooked_block, param_dtype, stats_pass
-from neurokit.rules.base import EmptyState, Rule, check_batch, check_params, check_state
+from neurokit.rules.base import EmptyState, Rule, check_batch, check_params, check_state, declare
 
 
 class FeedbackState(NamedTuple):
@@ -224,6 +224,7 @@ def _random_like_weights(key, sites, params, scale):
                  for k, w, (_, site) in zip(keys, ws, sites))
 
 
+@declare(toy_learning_rate=3e-3)  # random feedback learns the toy task slower
 def fa(model: Model, loss: str = 'cross_entropy', feedback_scale: float = 1.0,
        alignment_metrics: bool = False) -> Rule:
     """Feedback alignment: the error goes back through fixed random `B_l` instead of `W_l`.
@@ -355,6 +356,7 @@ def frsf(model: Model, loss: str = 'cross_entropy', feedback_scale: float = 1.0,
                           FeedbackState)
 
 
+@declare(toy_learning_rate=3e-3)  # random feedback learns the toy task slower
 def dfa(model: Model, loss: str = 'cross_entropy', feedback_scale: float = 1.0,
         alignment_metrics: bool = False, conv_feedback: str = 'full') -> Rule:
     """Direct feedback alignment: every hidden layer gets the output error through its own `B_l`.
@@ -442,6 +444,7 @@ def _xavier_uniform(key, shape, fan_in, fan_out, dtype, gain=1.0):
     return jax.random.uniform(key, shape, jnp.float32, -lim, lim).astype(dtype)
 
 
+@declare(toy_learning_rate=3e-3)  # random feedback learns the toy task slower
 def pfa(model: Model, loss: str = 'cross_entropy', ratio: int = 10,
         alignment_metrics: bool = False) -> Rule:
     """Product feedback alignment: the error goes back through `b_l` (fixed) then `r_l` (learned).

@@ -65,7 +65,8 @@ from neurokit.checks import check_count, check_range
 from neurokit.models import Model
 from neurokit.models.model import param_dtype, refuse_stateful
 from neurokit.rules import ff_ops
-from neurokit.rules.base import OptimizerRule, Rule, check_batch, check_state, layerwise_form
+from neurokit.rules.base import (OptimizerRule, Rule, check_batch, check_state, declare,
+                                 layerwise_form)
 
 MODES = ('auto', 'supervised', 'unsupervised', 'class_groups')
 NEGATIVES = ('random', 'hard')
@@ -325,6 +326,7 @@ def _forward_forward(model, *, collaborative, earlier_only, mode, goodness, thre
     return layerwise_form(rule, blocks, step_blocks) if layerwise else rule
 
 
+@declare(pmap_exact=False)  # random negatives drawn per device
 def ff(model: Model, mode: str = 'auto', goodness: str = 'mean', threshold: float = 2.0,
        loss: str = 'symba', alpha: float = 40.0, normalize: str = 'rms',
        negatives: str = 'random', label_scale: float = 1.0, predict: str = 'goodness',
@@ -387,6 +389,7 @@ def ff(model: Model, mode: str = 'auto', goodness: str = 'mean', threshold: floa
         blur_steps=blur_steps, layerwise=layerwise)
 
 
+@declare(pmap_exact=False)
 def cff(model: Model, earlier_only: bool = False, mode: str = 'auto', goodness: str = 'mean',
         threshold: float = 2.0, loss: str = 'symba', alpha: float = 40.0,
         normalize: str = 'rms', negatives: str = 'random', label_scale: float = 1.0,

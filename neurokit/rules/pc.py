@@ -78,7 +78,7 @@ from neurokit import losses
 from neurokit.checks import check_count, check_range
 from neurokit.models import Model
 from neurokit.models.model import refuse_stateful
-from neurokit.rules.base import EmptyState, OptimizerRule, Rule, check_batch
+from neurokit.rules.base import EmptyState, OptimizerRule, Rule, check_batch, declare
 from neurokit.traced import is_traced
 
 OUTPUT_ENERGIES = ('gaussian', 'cross_entropy')
@@ -420,6 +420,7 @@ def _fixed_prediction_step(net, params, x0, y, steps, lr, mom):
     return grads, _metrics(net, mus[-1], y, e_start, parts, x0.shape[0])
 
 
+@declare(pmap_exact=False)  # T optimizer steps on each device's slice
 def ipc(model: Model, inference_steps: int = 8, inference_lr: float = 0.1,
         inference_momentum: float = 0.0, output_energy: str = 'gaussian', beta: float = 1.0,
         nudge: str = 'target') -> OptimizerRule:

@@ -1,9 +1,11 @@
 """Rule names for configs: one line per rule in `_RULES`.
 
-A line is `'name': 'module:constructor'` (under `neurokit.rules`), or
-`'name': ('module:constructor', PMAP_INEXACT)` for a rule whose pmap run is not
-the one-device run (`pmap_exact`). A rule with a layerwise form declares it by
-the keyword `layerwise` of its constructor (`build(..., layerwise=True)`).
+A line is `'name': 'module:constructor'` (under `neurokit.rules`). What a rule can do
+it declares itself, on its constructor (`rules.base.declare`: the layer kinds it trains,
+whether a pmap run is exact, the conformance battery's toy learning rate, the
+multi-process tolerance), read back by `capabilities(name)`. A rule with a layerwise
+form declares it by the keyword `layerwise` of its constructor (`build(...,
+layerwise=True)`).
 """
 from __future__ import annotations
 
@@ -13,18 +15,16 @@ import inspect
 import math
 import numbers
 
-# Marks a rule whose update is not the mean of equal slices' updates, so that a pmap run
-# (each device steps on its slice, the results averaged) is not the one-device run.
-PMAP_INEXACT = 'pmap_inexact'
+from neurokit.rules.base import Capabilities
 
-# name -> 'module:constructor' under neurokit.rules (with its marks); one line per rule.
+# name -> 'module:constructor' under neurokit.rules; one line per rule.
 _RULES = {
     'bp': 'bp:bp',
-    'ff': ('ff:ff', PMAP_INEXACT),  # random negatives drawn per device
-    'cff': ('ff:cff', PMAP_INEXACT),
+    'ff': 'ff:ff',
+    'cff': 'ff:cff',
     'mf': 'mf:mf',
     'pc': 'pc:pc',
-    'ipc': ('pc:ipc', PMAP_INEXACT),  # T optimizer steps on each device's slice
+    'ipc': 'pc:ipc',
     'fa': 'fa:fa',
     'dfa': 'fa:dfa',
     'usf': 'fa:usf',
@@ -42,16 +42,10 @@ BASELINE = 'bp'
 LAYERWISE = 'layerwise'
 
 
-def _entry(name):
-    """`(target, marks)` of rule `name`'s registry line."""
-    line = _RULES[name]
-    return (line, ()) if isinstance(line, str) else (line[0], tuple(line[1:]))
-
-
 def _load():
     rules = {}
-    for name in _RULES:
-        module, attr = _entry(name)[0].split(':')
+    for name, line in _RULES.items():
+        module, attr = line.split(':')
         if importlib.util.find_spec(f'neurokit.rules.{module}') is None:
             continue  # a rule family not written yet; an import error in one that exists is raised
         rules[name] = getattr(importlib.import_module(f'neurokit.rules.{module}'), attr)
@@ -115,17 +109,22 @@ def has_layerwise(name) -> bool:
     return LAYERWISE in inspect.signature(RULES[name]).parameters
 
 
+def capabilities(name) -> Capabilities:
+    """What rule `name` declares about itself (`rules.base.declare`; the defaults where it
+    declares nothing)."""
+    _check_name(name)
+    return getattr(RULES[name], 'capabilities', Capabilities())
+
+
 def pmap_exact(name) -> bool:
     """Whether a pmap run of rule `name` equals its one-device run up to rounding.
 
     True where the batch update is the mean of equal slices' updates (each device steps
-    its slice, the updates are averaged before the optimizer); False for a rule whose
-    registry line is marked `PMAP_INEXACT` (per-device random negatives, optimizer steps
-    inside the rule's pass).
+    its slice, the updates are averaged before the optimizer); False for a rule that
+    declares `pmap_exact=False` (per-device random negatives, optimizer steps inside the
+    rule's pass).
     """
-    _check_name(name)
-    # a rule added to RULES alone (a test's throw-away rule) has no line, hence no marks
-    return name not in _RULES or PMAP_INEXACT not in _entry(name)[1]
+    return capabilities(name).pmap_exact
 
 
 def kind_wanted(default, value):

@@ -17,7 +17,8 @@ def make_train_step(rule: Rule | OptimizerRule, optimizer: optax.GradientTransfo
     `optimizer.update` and `optax.apply_updates`); an `OptimizerRule` (ipc, a
     layerwise form) steps the optimizer inside its own pass. A rule with
     `update_stats` (a model with BatchNorm) then gets the statistics of a training-mode
-    forward pass of the batch through the pre-step params in its new params.
+    forward pass of the batch through the pre-step params in its new params, and a rule
+    with `project` has it applied to the parameters after the optimizer's step.
 
     Args:
       rule, optimizer: what to step with; the state must come from
@@ -36,12 +37,15 @@ def make_train_step(rule: Rule | OptimizerRule, optimizer: optax.GradientTransfo
     """
     stepper = with_optimizer(rule, reduce)
     update_stats = getattr(rule, 'update_stats', None)
+    project = getattr(rule, 'project', None)
 
     def train_step(state: TrainState, batch):
         check_opt_state(rule, optimizer, state.params, state.opt_state)  # at trace time
         check_optimizer_state(state.params, state.opt_state)
         params, rule_state, opt_state, metrics = stepper.step(
             state.params, state.rule_state, state.opt_state, batch, step_key(state), optimizer)
+        if project is not None:  # e.g. orthonormalised weights, after every optimizer step
+            params = project(params, rule_state)
         if update_stats is not None:  # BatchNorm statistics: the pre-step params' on the batch
             stats = update_stats(state.params, batch['x'])
             params = with_stats(params, reduce(stats) if reduce is not None else stats)
