@@ -20,8 +20,9 @@ from neurokit import models, rules, train
 from neurokit.rules import registry
 
 RULE_NAMES = sorted(registry.RULES)
-# A few rules want a different optimizer step on the toy task; same budget for all.
-TOY_LR = {'fa': 3e-3, 'dfa': 3e-3, 'pfa': 3e-3}  # random feedback needs a larger step to learn as fast
+# A rule declares the Adam step it learns the toy task with (`registry.capabilities`; random
+# feedback needs a larger one to learn as fast) and the layer kinds it trains; same budget
+# for all.
 TOY_EPOCHS = 5
 
 
@@ -36,7 +37,7 @@ def _batch(digits, n=32, offset=0):
 
 def _setup(name, model, key=jax.random.PRNGKey(0)):
     rule = registry.build(name, model)
-    opt = optax.adam(TOY_LR.get(name, 1e-3))
+    opt = optax.adam(registry.capabilities(name).toy_learning_rate)
     return rule, opt, train.init_state(key, model, rule, opt)
 
 
@@ -194,6 +195,10 @@ def test_step_takes_numpy_batches_and_refuses_bad_ones(name, digits):
 @pytest.mark.parametrize('name', RULE_NAMES)
 def test_cnn_step(name, digits):
     model = models.cnn((8, 8, 1), 10, channels=(8,), dense_widths=(32,))
+    if 'conv' not in registry.capabilities(name).layers:  # declared: dense layers only
+        with pytest.raises(ValueError, match='dense layers only'):
+            registry.build(name, model)
+        return
     rule, opt, state = _setup(name, model)
     step = jax.jit(train.make_train_step(rule, opt))
     batch = _batch(digits)
@@ -274,8 +279,8 @@ def test_layerwise_step_equals_step_plus_one_update(name, digits, tmp_path):
 @pytest.mark.parametrize('name', RULE_NAMES)
 def test_pmap_exact_says_whether_the_update_is_a_mean_of_slices(name, digits):
     # registry.pmap_exact (what a pmap run is told) must match the property it stands for: a
-    # full-batch step equals the mean of 4 equal slices' steps. A new rule is exact unless its
-    # registry line says PMAP_INEXACT, so an inexact one that forgot the mark fails here.
+    # full-batch step equals the mean of 4 equal slices' steps. A new rule is exact unless it
+    # declares pmap_exact=False, so an inexact one that forgot to say so fails here.
     # A batch of 32 (4 slices of 8): the full-batch rule.step is the one compiled for the
     # float32 tree check (same rule object, shapes and key), so only the slice step compiles.
     from tests.parallel.equivalence import batch_decomposable

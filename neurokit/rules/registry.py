@@ -31,6 +31,8 @@ _RULES = {
     'brsf': 'fa:brsf',
     'frsf': 'fa:frsf',
     'pfa': 'fa:pfa',
+    'pepita': 'pepita:pepita',
+    'foton': 'pepita:foton',
 }
 
 
