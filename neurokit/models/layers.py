@@ -25,6 +25,7 @@ ACTIVATIONS: dict[str, Callable] = {
     'relu': jax.nn.relu,
     'gelu': jax.nn.gelu,
     'tanh': jnp.tanh,
+    'elu': jax.nn.elu,
     'sigmoid': jax.nn.sigmoid,
     'leaky_relu': jax.nn.leaky_relu,
     'silu': jax.nn.silu,

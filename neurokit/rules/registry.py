@@ -33,6 +33,9 @@ _RULES = {
     'pfa': 'fa:pfa',
     'pepita': 'pepita:pepita',
     'foton': 'pepita:foton',
+    'ccl': 'ccl:ccl',
+    'lls': 'lls:lls',
+    'fg': 'fg:fg',
 }
 
 
