@@ -183,20 +183,24 @@ def bjorck(w, iterations: int = 20, power_iterations: int = 10):
 
 
 @declare(layers=('dense',), toy_learning_rate=3e-3)
-def foton(model: Model, refresh_every: int = 1, bjorck_iterations: int = 20) -> Rule:
+def foton(model: Model, refresh_every: int = 1, bjorck_iterations: int = 20,
+          project_every: int = 1) -> Rule:
     """FOTON (see the module docstring).
 
     Args:
       model: an MLP (dense layers).
       refresh_every: recompute the feedback `(W_L ... W_1)^T` every this many steps.
-      bjorck_iterations: Björck iterations of the projection after each step (and of
-        the initial weights).
+      bjorck_iterations: Björck iterations of the projection (and of the initial weights).
+      project_every: orthonormalise after every this many steps (the code's
+        `ortho_rate`; the projection costs 2 matmuls per iteration and layer, more than
+        the step itself on a CPU).
 
     Returns:
       A `Rule` with `project` (the orthonormalisation) and a `FotonState`.
     """
     check_count('refresh_every', refresh_every, 1, where='foton')
     check_count('bjorck_iterations', bjorck_iterations, 1, where='foton')
+    check_count('project_every', project_every, 1, where='foton')
     _check_dense(model, 'foton')
 
     def orthonormal(params):
@@ -232,8 +236,9 @@ def foton(model: Model, refresh_every: int = 1, bjorck_iterations: int = 20) -> 
         updates, metrics = _updates(model, params, x, x_mod, y, 'forward', (inputs, outputs))
         return updates, FotonState(feedback, state.count + 1), metrics
 
-    def project(params, state):
-        del state
-        return orthonormal(params)
+    def project(params, state):  # `state.count` counts the steps taken, this one included
+        if project_every == 1:
+            return orthonormal(params)
+        return jax.lax.cond(state.count % project_every == 0, orthonormal, lambda p: p, params)
 
     return Rule(init, step, _predict(model), init_params=init_params, project=project)

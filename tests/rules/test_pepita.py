@@ -136,3 +136,19 @@ def test_refusals_name_the_fix():
         pepita(models.mlp((16,), 4), variant='hebbian')
     with pytest.raises(ValueError, match='refresh_every'):
         foton(models.mlp((16,), 4), refresh_every=0)
+
+
+def test_foton_projects_every_k_steps():
+    model = models.mlp((16,), 4, hidden=(12, 8))
+    rule, opt = foton(model, project_every=2), optax.sgd(0.5)
+    state = train.init_state(jax.random.PRNGKey(0), model, rule, opt)
+    step = jax.jit(train.make_train_step(rule, opt))
+
+    def off_orthonormal(s):
+        return max(float(jnp.max(jnp.abs(p['w'].T @ p['w'] - jnp.eye(p['w'].shape[1]))))
+                   for p in s.params['layers'])
+
+    state, _ = step(state, _batch(seed=0))
+    assert off_orthonormal(state) > 1e-3  # step 1: not projected
+    state, _ = step(state, _batch(seed=1))
+    assert off_orthonormal(state) < 1e-4  # step 2: projected
