@@ -36,6 +36,7 @@ _RULES = {
     'ccl': 'ccl:ccl',
     'lls': 'lls:lls',
     'fg': 'fg:fg',
+    'dualprop': 'dualprop:dualprop',
 }
 
 
