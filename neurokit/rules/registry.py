@@ -37,6 +37,7 @@ _RULES = {
     'lls': 'lls:lls',
     'fg': 'fg:fg',
     'dualprop': 'dualprop:dualprop',
+    'ep': 'ep:ep',
 }
 
 
