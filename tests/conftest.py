@@ -28,13 +28,28 @@ import pytest
 from neurokit import data as data_lib
 
 
-# The modules that take longest (subprocesses, notebooks, CLI batteries) run first, so that
-# the two xdist workers (`--dist loadscope`: a module is one unit) do not end on one of them.
-HEAVY_FIRST = ('test_flax_notebook.py', 'test_multihost_runs.py', 'test_new_rule.py',
-               'test_parallel_devices.py',
-               'test_run_devices.py', 'test_bad_input.py', 'test_entrypoint_errors.py',
-               'test_parallel_multihost.py', 'test_parallel_notebook.py', 'test_benchmarks.py',
-               'test_flax_blocks.py')
+# The modules that take longest (in seconds of one worker, summed over their tests: the
+# subprocesses, notebooks, CLI batteries and the long batteries of small tests) run first,
+# longest first, so that the two xdist workers (`--dist loadscope`: a module is one unit)
+# do not end on one of them while the other idles. The rest follow in collection order.
+HEAVY_FIRST = ('test_conformance.py', 'test_resume.py', 'test_flax_blocks.py',
+               'test_new_rule.py', 'test_ff_rule.py', 'test_one_epoch.py', 'test_feed.py',
+               'test_flax_notebook.py', 'test_run_devices.py', 'test_benchmarks.py',
+               'test_pc.py', 'test_multihost_runs.py', 'test_zoo.py',
+               'test_parallel_devices.py', 'test_fa_rules.py', 'test_cli.py',
+               'test_state_api.py', 'test_checkpoint.py', 'test_mf.py', 'test_sweep_cli.py',
+               'test_bad_input.py', 'test_parallel_multihost.py', 'test_run_driver.py',
+               'test_parallel_sweep.py', 'test_combine_rules.py', 'test_mf_layerwise.py',
+               'test_async_checkpoints.py', 'test_parallel_notebook.py',
+               'test_entrypoint_errors.py', 'test_nnx_blocks.py')
+
+
+def pytest_configure(config):
+    # xdist's loadscope hands out modules by their number of tests, most first, unless
+    # told not to: a one-test module (a notebook, the 8-device CLI run) would start last
+    # and leave one worker idle while it runs. The order above is the one wanted.
+    if hasattr(config.option, 'loadscopereorder'):
+        config.option.loadscopereorder = False
 
 
 def pytest_collection_modifyitems(items):

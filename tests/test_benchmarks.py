@@ -4,8 +4,6 @@ import math
 import os
 import re
 import statistics
-import subprocess
-import sys
 
 import pytest
 
@@ -127,15 +125,16 @@ def test_measurement_records_name_the_suite_command_and_their_params(recs):
         assert {k: rec['config']['measure'][k] for k in want} == want, rec['id']
 
 
-def test_a_record_command_reruns_its_row(recs, tmp_path):
+def test_a_record_command_reruns_its_row(recs, tmp_path, cli):
     """pc.digits.pc's recorded command (20 epochs, 3 seeds: seconds), run through the CLI,
     gives the recorded accuracy of every seed (to one test image: the library may fuse
-    differently, within 1e-6)."""
+    differently, within 1e-6). The command runs as a real `python -m` from the repository
+    root, forked by the session's command server (tests/cli_runner.py: JAX imported once)."""
     rec = recs['pc.digits.pc']
     assert 'migrated' not in rec
     argv = rec['command'].replace('--workdir=DIR', f'--workdir={tmp_path}').split()
-    proc = subprocess.run([sys.executable, '-m'] + argv[2:], cwd=REPO, capture_output=True,
-                          text=True, timeout=600)
+    assert argv[:2] == ['python', '-m'], argv
+    proc = cli.run(argv[2], argv[3:], timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     with open(tmp_path / 'summary.json') as f:
         accs = [100 * a for a in json.load(f)['test_accuracy']]

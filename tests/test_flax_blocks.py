@@ -129,11 +129,14 @@ def test_fa_with_feedback_equal_to_the_kernels_is_backprop(build):
     state = fa_lib.with_feedback(rule.init(jax.random.PRNGKey(1), params),
                                  fa_lib._site_kernels(sites, params))
     batch = _batch(model.input_shape)
-    updates, _, _ = rule.step(params, state, batch, jax.random.PRNGKey(2))
-    assert _relative(updates, _bp_grads(model, params, batch)) <= 1e-5
+    # compiled, as training runs it (one program each, not op by op: about half the time)
+    step = jax.jit(rule.step)
+    bp_grads = jax.jit(lambda p, b: _bp_grads(model, p, b))(params, batch)
+    updates, _, _ = step(params, state, batch, jax.random.PRNGKey(2))
+    assert _relative(updates, bp_grads) <= 1e-5
     # and random feedback is not backprop (the check can fail)
-    random = rule.step(params, rule.init(jax.random.PRNGKey(1), params), batch, None)[0]
-    assert _relative(random, _bp_grads(model, params, batch)) > 1e-2
+    random = step(params, rule.init(jax.random.PRNGKey(1), params), batch, None)[0]
+    assert _relative(random, bp_grads) > 1e-2
 
 
 def test_dfa_with_one_hidden_block_and_the_next_kernel_as_feedback_is_backprop():

@@ -374,5 +374,14 @@ for _model, _over, _name in (('vit', ZOO_VIT, 'ViT 28x28 patch 4, dim 64, depth 
                  f'blocks.{_model}.{_r}', f'blocks.{_model}.bp', 29,
                  -1.0 if _r == 'usf' and _model == 'resnet8' else None)
 
+# ------------------------------------------------- rules beyond the four families (#31)
+BEYOND_RULES = ('pepita', 'foton', 'ccl', 'lls', 'fg', 'dualprop', 'ep')
+BEYOND_SPEED = {'rules': ('bp',) + BEYOND_RULES, 'hidden': (256,) * 5, 'batch': 128, 'steps': 20,
+                'repeats': 5, 'flops': True}
+for _r in BEYOND_RULES:
+    fig(f'beyond.speed.{_r}', f'{_r} / bp step time, MLP 784-256x5-10 (each rule\'s config), batch '
+        '128; rows: XLA\'s FLOP count per step beside it', issue=31, kind='speed', rule=_r,
+        model='MLP 784-256x5-10', unit='x', direction='<=', part='cpu', params=BEYOND_SPEED)
+
 BY_ID = {f['id']: f for f in FIGURES}
 assert len(BY_ID) == len(FIGURES), 'duplicate figure ids'
