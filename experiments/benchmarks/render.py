@@ -34,8 +34,15 @@ FAMILIES = {  # section title, what the family's figures share
                "and 3 epochs, 3 seeds; one optimizer for every rule (the model config's), its "
                "learning rate picked from 3e-4, 1e-3, 3e-3 with one seed on 2,000 held-out "
                "training images, each rule's other hyperparameters its own."),
-    'pod': ('Pod-scale runs: step granularity', 'Calls of K steps (`config.steps_per_call`) '
-            'against the one-program epoch, on this machine.'),
+    'pod': ('Pod-scale runs: step granularity, the host feed, asynchronous checkpoints',
+            'Calls of K steps (`config.steps_per_call`) against the one-program epoch, the host '
+            'feed (`config.feed`) against the device feed, asynchronous saves against none, '
+            'on this machine.'),
+    'beyond': ('Rules beyond the four families (pepita, foton, fg, ccl, lls, dualprop, ep)',
+               "Each rule's own config (optimizer, activation, batch) on one MLP, 784-256x5-10 "
+               "(CCL's F-MNIST network); a CPU budget of 20 epochs (the papers: 100); the "
+               'learning rate picked from three around the config\'s own with one seed on '
+               '6,000 held-out training images, then 3 seeds.'),
     'gpu': ('GPU: every rule vs its backprop twin', ''),
     'suite': ('The suite itself', ''),
     'peers': ('Peers: PCX, BioTorch, fflib (`experiments/benchmarks/peers/`)',
