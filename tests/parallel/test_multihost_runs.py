@@ -110,14 +110,14 @@ def test_sigterm_to_one_process_stops_both_at_the_same_step_and_resumes_exactly(
 
 
 def test_a_sweep_over_two_processes_equals_the_sweep_in_one(server, tmp_path):
-    """2 learning rates x 2 seeds: each process trains 2 of the 4 members on its device,
-    process 0 gathers their metrics; every metrics line equals the 1-process sweep's.
-    (The split and the gather do not depend on the member or epoch count: 4 members over
-    2 epochs, where this once ran 16 over 4.)"""
+    """8 learning rates x 2 seeds (issue 30's acceptance): each process trains 8 of the 16
+    members on its device, process 0 gathers their metrics; every metrics line equals the
+    1-process sweep's."""
     data = str(tmp_path / 'idx')
     write_mnist(data, n_train=256, n_test=64)
-    sweep = ['--config.sweep=optimizer.learning_rate=0.001,0.003', '--config.num_seeds=2',
-             '--config.validation_examples=64']
+    sweep = ['--config.sweep=optimizer.learning_rate=' + ','.join(
+        str(round(1e-3 * 1.5 ** i, 6)) for i in range(8)), '--config.num_seeds=2',
+        '--config.validation_examples=64']
     one, two = tmp_path / 'one', tmp_path / 'two'
     for rc, log in _launch(server, data, one, hooks=('',), extra=sweep, epochs=SWEEP_EPOCHS):
         assert rc == 0, log[-3000:]
@@ -128,7 +128,7 @@ def test_a_sweep_over_two_processes_equals_the_sweep_in_one(server, tmp_path):
              for d in (one, two)]
     assert len(lines[0]) == len(lines[1]) == SWEEP_EPOCHS
     for a, b in zip(*lines):
-        assert len(a['train_loss']) == 4
+        assert len(a['train_loss']) == 16
         for key in ('train_loss', 'test_accuracy', 'validation_accuracy'):
             np.testing.assert_allclose(b[key], a[key], rtol=1e-6, atol=1e-7, err_msg=key)
     summary = json.loads((two / 'summary.json').read_text())
