@@ -380,7 +380,8 @@ BEYOND_SPEED = {'rules': ('bp',) + BEYOND_RULES, 'hidden': (256,) * 5, 'batch': 
                 'repeats': 5, 'flops': True}
 for _r in BEYOND_RULES:
     fig(f'beyond.speed.{_r}', f'{_r} / bp step time, MLP 784-256x5-10 (each rule\'s config), batch '
-        '128; rows: XLA\'s FLOP count per step beside it', issue=31, kind='speed', rule=_r,
+        '128; rows: XLA\'s FLOP count of one step beside it (its inner loops counted once: ep\'s '
+        '70 relaxation steps as one)', issue=31, kind='speed', rule=_r,
         model='MLP 784-256x5-10', unit='x', direction='<=', part='cpu', params=BEYOND_SPEED)
 
 # Fashion-MNIST, every rule on the MLP of CCL's F-MNIST table (784-256x5-10), each with its

@@ -163,14 +163,17 @@ def _epoch_timer(rule_name, hidden, dtype, batch, steps, ds, overrides=None):
     x = jnp.asarray(np.resize(ds.x_train, (n,) + ds.x_train.shape[1:]))
     y = jnp.asarray(np.resize(ds.y_train, (n,)))
     lowered = jax.jit(train.make_epoch(rule, opt, batch)).lower(state, x, y, 0)
-    # the LOWERED program's count: a compiled GPU program hands its matmuls to cuBLAS
-    # custom calls, which its own cost analysis leaves out
-    cost = lowered.cost_analysis()
+    # the count of ONE step's LOWERED program: XLA counts a loop's body once (the epoch's
+    # scan of `steps` steps counts as one step; a rule's own inner scan, e.g. ep's
+    # relaxation, as one iteration of it), and a compiled GPU program hands its matmuls to
+    # cuBLAS custom calls, which its own cost analysis leaves out
+    cost = jax.jit(train.make_train_step(rule, opt)).lower(
+        state, {'x': x[:batch], 'y': y[:batch]}).cost_analysis()
     cost = cost[0] if isinstance(cost, list) else cost
     compiled = lowered.compile()
     fn = lambda: jax.block_until_ready(compiled(state, x, y, 0))
     fn()
-    return fn, R.normal(cfg), (cost or {}).get('flops', 0.0) / steps
+    return fn, R.normal(cfg), (cost or {}).get('flops', 0.0)
 
 
 def speed(figs, quick):
@@ -185,7 +188,8 @@ def speed(figs, quick):
     med = interleaved({r: t[0] for r, t in timers.items()}, repeats)
     rows = [{'rule': r, 'ms/step': round(1e3 * med[r] / steps, 3),
              'samples/s': round(p['batch'] * steps / med[r]), 'time / bp': round(med[r] / med['bp'], 3),
-             **({'GFLOP/step': round(timers[r][2] / 1e9, 2),
+             **({'GFLOP/step': round(timers[r][2] / 1e9, 3),
+                 'FLOP / bp': round(timers[r][2] / timers['bp'][2], 3),
                  'TFLOP/s': round(timers[r][2] * steps / med[r] / 1e12, 2)} if p.get('flops') else {})}
             for r in timers]
     wall = time.perf_counter() - t0
