@@ -31,11 +31,10 @@ FLAGS = ['--config=experiments/configs/bp.py', '--config.dataset=mnist',
          '--config.tensorboard=False', '--config.steps_per_call=3']
 
 
-@pytest.fixture(scope='module')
-def server():
-    from cli_runner import Server, cli_env
-    with Server(cli_env()) as s:
-        yield s
+@pytest.fixture
+def server(cli):
+    """The test process's command server (tests/conftest.py's `cli`)."""
+    return cli
 
 
 def _launch(server, data, workdir, processes=1, feed='host', reads=None, hook=None, extra=()):

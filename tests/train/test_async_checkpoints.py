@@ -61,8 +61,7 @@ def test_a_failed_background_write_is_one_line_naming_it(tmp_path):
     assert 'No space left on device' in message and 'no checkpoint was saved' in message
 
 
-def test_a_stopped_async_run_resumes_bit_exactly(tmp_path):
-    from cli_runner import Server, cli_env
+def test_a_stopped_async_run_resumes_bit_exactly(tmp_path, cli):
     data = str(tmp_path / 'idx')
     write_mnist(data, n_train=256, n_test=64)  # 8 steps of 32 per epoch, calls of 2
     flags = ['--config=experiments/configs/bp.py', '--config.dataset=mnist',
@@ -74,14 +73,13 @@ def test_a_stopped_async_run_resumes_bit_exactly(tmp_path):
         meta = workdir / 'checkpoints' / '3' / 'meta' / 'metadata'
         return json.loads(meta.read_text())['checksums']
 
-    with Server(cli_env()) as server:
-        ref, run = tmp_path / 'ref', tmp_path / 'run'
-        assert server.run('experiments.train', flags + [f'--workdir={ref}']).returncode == 0
-        flags += ['--config.async_checkpoints=True', f'--workdir={run}']
-        stopped = server.run('experiments.train', flags, {'NEUROKIT_TEST_HOOK': '14:after_call:term'})
-        assert stopped.returncode == 3, stopped.stderr[-3000:]
-        # the stop's checkpoint was complete before the process exited
-        assert os.listdir(run / 'checkpoints' / 'partial') == ['14']
-        resumed = server.run('experiments.train', flags)
-        assert resumed.returncode == 0 and 'resuming from step 6 of epoch 2' in resumed.stderr
+    ref, run = tmp_path / 'ref', tmp_path / 'run'
+    assert cli.run('experiments.train', flags + [f'--workdir={ref}']).returncode == 0
+    flags += ['--config.async_checkpoints=True', f'--workdir={run}']
+    stopped = cli.run('experiments.train', flags, {'NEUROKIT_TEST_HOOK': '14:after_call:term'})
+    assert stopped.returncode == 3, stopped.stderr[-3000:]
+    # the stop's checkpoint was complete before the process exited
+    assert os.listdir(run / 'checkpoints' / 'partial') == ['14']
+    resumed = cli.run('experiments.train', flags)
+    assert resumed.returncode == 0 and 'resuming from step 6 of epoch 2' in resumed.stderr
     assert checksums(run) == checksums(ref)
