@@ -26,6 +26,7 @@ import optax
 from experiments.benchmarks import records as R
 from neurokit import data as data_lib
 from neurokit import experiment, models, rules, train
+from neurokit.experiment.errors import TrainingError
 from neurokit.rules import registry
 
 PEERS = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'peers')
@@ -133,11 +134,18 @@ def select_train(figs, quick):
         rows, best = [], None
         for point in itertools.product(*grid.values()):
             over = {**fig['overrides'], **dict(zip(grid, point)), 'num_seeds': 1}
-            s, _ = _run(config_for(fig['rule'], over, quick))
+            try:
+                s, _ = _run(config_for(fig['rule'], over, quick))
+            except TrainingError as e:  # a setting that diverges loses the selection
+                rows.append({**dict(zip(grid, point)), 'validation %': None,
+                             'diverged': str(e).split(';')[0]})
+                continue
             val = float(np.mean(np.atleast_1d(s['validation_accuracy']))) * 100
             rows.append({**dict(zip(grid, point)), 'validation %': round(val, 2)})
             if best is None or val > best[0]:
                 best = (val, dict(zip(grid, point)))
+        if best is None:
+            raise TrainingError(f"{fig['id']}: every point of the grid diverged")
         for row in rows:
             row['picked'] = all(row[k] == v for k, v in best[1].items())
         over = {**fig['overrides'], **best[1], 'num_seeds': fig['seeds']}
