@@ -180,6 +180,22 @@ def with_stats(params, stats):
     return {**params, 'layers': layers}
 
 
+def require_layers(model, rule: str, kinds: tuple, why: str) -> None:
+    """One-line ValueErrors for a model `rule` cannot train: a block with BatchNorm
+    statistics (`refuse_stateful`, with `why`), or a layer whose kind is not in `kinds`
+    ('dense', 'conv': neurokit's own layers; a Flax block has no such kind)."""
+    refuse_stateful(model, rule, why)
+    models = {'dense': "an MLP (config.model.name='mlp')",
+              'conv': "a CNN (config.model.name='cnn')"}
+    for layer in model.layers:
+        kind = getattr(layer, 'kind', None)
+        if kind not in kinds:
+            use = ' or '.join(models[k] for k in kinds if k in models)
+            raise ValueError(f'rule {rule} trains {" and ".join(kinds)} layers only, and layer '
+                             f'{getattr(layer, "name", layer)} is a {kind or "Flax block"}; '
+                             f'use {use}')
+
+
 def refuse_stateful(model, rule: str, why: str) -> None:
     """A one-line ValueError when `model` has a block with BatchNorm statistics, which
     `rule` cannot train (`why`)."""

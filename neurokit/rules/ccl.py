@@ -51,17 +51,13 @@ import jax.numpy as jnp
 from neurokit import losses
 from neurokit.checks import check_range
 from neurokit.models import Model
-from neurokit.models.model import refuse_stateful
+from neurokit.models.model import require_layers
 from neurokit.rules.base import EmptyState, Rule, check_batch, check_params, declare
 
 
 def _check_dense(model: Model, rule: str) -> None:
-    refuse_stateful(model, rule, 'its forward pass runs layer by layer on stop-gradiented inputs')
-    for layer in model.layers:
-        if getattr(layer, 'kind', None) != 'dense':
-            raise ValueError(f'rule {rule} trains dense layers only, and layer '
-                             f'{layer.name} is a {getattr(layer, "kind", "Flax block")}; use an '
-                             "MLP (config.model.name='mlp')")
+    require_layers(model, rule, ('dense',), 'its forward pass runs layer by layer on '
+                   'stop-gradiented inputs')
 
 
 def _widths(model):

@@ -35,7 +35,7 @@ from neurokit import losses
 from neurokit.checks import check_range
 from neurokit.models import Model
 from neurokit.models.layers import activation_fn
-from neurokit.models.model import refuse_stateful
+from neurokit.models.model import require_layers
 from neurokit.rules.base import EmptyState, Rule, check_batch, declare
 
 FORMS = ('sweep', 'vjp')
@@ -80,12 +80,7 @@ def dualprop(model: Model, beta: float = 0.1, form: str = 'sweep',
     check_range('beta', beta, lambda v: v > 0, 'a finite number > 0', where='dualprop')
     if form not in FORMS:
         raise ValueError(f'dualprop: form must be one of {FORMS}, got {form!r}')
-    refuse_stateful(model, 'dualprop', 'its dyadic states are not batch-normalised')
-    for layer in model.layers:
-        if getattr(layer, 'kind', None) != 'dense':
-            raise ValueError(f'rule dualprop trains dense layers only, and layer {layer.name} '
-                             f'is a {getattr(layer, "kind", "Flax block")}; use an MLP '
-                             "(config.model.name='mlp')")
+    require_layers(model, 'dualprop', ('dense',), 'its dyadic states are not batch-normalised')
     if model.layers[-1].activation != 'identity':
         raise ValueError('dualprop: the output layer must give logits (activation identity)')
     loss_fn = losses.get(loss)

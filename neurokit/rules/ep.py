@@ -32,7 +32,7 @@ import jax.numpy as jnp
 from neurokit import losses
 from neurokit.checks import check_count, check_range
 from neurokit.models import Model
-from neurokit.models.model import refuse_stateful
+from neurokit.models.model import require_layers
 from neurokit.rules.base import EmptyState, Rule, check_batch, declare
 
 
@@ -84,12 +84,7 @@ def ep(model: Model, beta: float = 0.5, free_steps: int = 40, nudged_steps: int 
     check_range('step_size', step_size, lambda v: 0 < v <= 1, 'a number in (0, 1]', where='ep')
     check_count('free_steps', free_steps, 1, where='ep')
     check_count('nudged_steps', nudged_steps, 1, where='ep')
-    refuse_stateful(model, 'ep', 'its states relax to an equilibrium, not one pass')
-    for layer in model.layers:
-        if getattr(layer, 'kind', None) != 'dense':
-            raise ValueError(f'rule ep trains dense layers only, and layer {layer.name} is a '
-                             f'{getattr(layer, "kind", "Flax block")}; use an MLP '
-                             "(config.model.name='mlp')")
+    require_layers(model, 'ep', ('dense',), 'its states relax to an equilibrium, not one pass')
     if activation not in RHO:
         raise ValueError(f'ep: activation must be one of {tuple(RHO)} (bounded, so the energy '
                          f'has a minimum), got {activation!r}')

@@ -50,7 +50,7 @@ from neurokit import losses
 from neurokit.checks import check_count
 from neurokit.models import Model
 from neurokit.models.layers import activation_fn
-from neurokit.models.model import param_dtype, refuse_stateful
+from neurokit.models.model import param_dtype, require_layers
 from neurokit.rules.base import (EmptyState, Rule, check_batch, check_params, declare,
                                  zeros_like_tree)
 
@@ -58,14 +58,8 @@ PERTURBS = ('activity', 'weight')
 
 
 def _check_layers(model: Model) -> None:
-    refuse_stateful(model, 'fg', 'its per-example forward gradients take examples as '
-                    'independent')
-    for layer in model.layers:
-        kind = getattr(layer, 'kind', None)
-        if kind not in ('dense', 'conv'):
-            raise ValueError(f'rule fg trains dense and conv layers only, and layer '
-                             f'{getattr(layer, "name", layer)} is a {kind or "custom block"}; '
-                             "use an MLP or a CNN (config.model.name='mlp' or 'cnn')")
+    require_layers(model, 'fg', ('dense', 'conv'), 'its per-example forward gradients take '
+                   'examples as independent')
 
 
 def _features(layer, a):

@@ -41,7 +41,7 @@ import numpy as np
 from neurokit import losses
 from neurokit.checks import check_count, check_range
 from neurokit.models import Model
-from neurokit.models.model import refuse_stateful
+from neurokit.models.model import require_layers
 from neurokit.rules.base import EmptyState, Rule, check_batch, check_params, declare
 
 MODULATIONS = ('none', 'learned')
@@ -98,13 +98,8 @@ def _width(layer, size):
 
 
 def _check_layers(model: Model) -> None:
-    refuse_stateful(model, 'lls', 'its forward pass runs layer by layer on stop-gradiented '
-                    'inputs')
-    for layer in model.layers:
-        if getattr(layer, 'kind', None) not in ('dense', 'conv'):
-            raise ValueError(f'rule lls trains dense and conv layers, and layer {layer.name} is '
-                             f'a {getattr(layer, "kind", "Flax block")}; use an MLP or a CNN '
-                             "(config.model.name='mlp' or 'cnn')")
+    require_layers(model, 'lls', ('dense', 'conv'), 'its forward pass runs layer by layer on '
+                   'stop-gradiented inputs')
 
 
 @declare(layers=('dense', 'conv'), toy_learning_rate=1e-2)

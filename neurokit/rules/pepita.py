@@ -43,7 +43,7 @@ import jax.numpy as jnp
 from neurokit import losses
 from neurokit.checks import check_count, check_range
 from neurokit.models import Model
-from neurokit.models.model import refuse_stateful
+from neurokit.models.model import require_layers
 from neurokit.rules.base import Rule, check_batch, declare
 
 VARIANTS = ('modulated', 'forward', 'mixed')
@@ -61,12 +61,8 @@ class FotonState(NamedTuple):
 
 
 def _check_dense(model: Model, rule: str) -> None:
-    refuse_stateful(model, rule, 'its two forward passes would each move the statistics')
-    for layer in model.layers:
-        if getattr(layer, 'kind', None) != 'dense':
-            raise ValueError(f'rule {rule} trains dense layers only, and layer '
-                             f'{layer.name} is a {getattr(layer, "kind", "Flax block")}; use an '
-                             "MLP (config.model.name='mlp')")
+    require_layers(model, rule, ('dense',), 'its two forward passes would each move the '
+                   'statistics')
 
 
 def _passes(model, params, x):
