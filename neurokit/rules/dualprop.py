@@ -105,11 +105,11 @@ def dualprop(model: Model, beta: float = 0.1, form: str = 'sweep',
         updates = [None] * len(model.layers)
         for k in reversed(range(len(model.layers))):
             layer, p = model.layers[k], params['layers'][k]
-            out, vjp = jax.vjp(lambda q: layer.linear(q, inputs[k]), p)
-            updates[k] = jax.tree.map(lambda u: -u / scale, vjp(delta.astype(out.dtype))[0])
+            out, vjp = jax.vjp(layer.linear, p, inputs[k])
+            to_params, to_input = vjp(delta.astype(out.dtype))
+            updates[k] = jax.tree.map(lambda u: -u / scale, to_params)
             if k:  # the error reaches layer k-1 through W_k^T: its two states
-                _, back = jax.vjp(lambda h_in: layer.linear(p, h_in), inputs[k])
-                half = 0.5 * back(delta.astype(out.dtype))[0].reshape(pre[k - 1].shape)
+                half = 0.5 * to_input.reshape(pre[k - 1].shape)
                 f = acts[k - 1]
                 delta = f(pre[k - 1] + half) - f(pre[k - 1] - half)
         return updates, value, logits

@@ -83,13 +83,17 @@ def _outer(layer, p, presyn, delta):
     return vjp(delta.astype(out.dtype))[0]
 
 
-def _updates(model, params, x, x_mod, y, variant, forward=None):
-    """`(updates, metrics)` of the two passes (pass 1 on `x`, pass 2 on `x_mod`)."""
-    inputs, outputs = forward if forward is not None else _passes(model, params, x)
-    inputs2, outputs2 = _passes(model, params, x_mod)
+def _two_passes(model, params, x, y, feedback, sign, variant):
+    """`(updates, metrics)`: pass 1 on `x`, its error `e = softmax(y) - onehot`, pass 2 on
+    `x + sign * e F^T` (`feedback` F, `(d0, K)`), and the variant's updates."""
+    inputs, outputs = _passes(model, params, x)
     n, last = x.shape[0], len(model.layers) - 1
     onehot = jax.nn.one_hot(y, model.num_classes, dtype=outputs[-1].dtype)
-    probs, probs2 = jax.nn.softmax(outputs[-1]), jax.nn.softmax(outputs2[-1])
+    probs = jax.nn.softmax(outputs[-1])
+    e = probs - onehot
+    x_mod = (x.reshape(n, -1) + sign * (e @ feedback.T.astype(e.dtype))).reshape(x.shape)
+    inputs2, outputs2 = _passes(model, params, x_mod)
+    probs2 = jax.nn.softmax(outputs2[-1])
     layers = []
     for l, (layer, p) in enumerate(zip(model.layers, params['layers'])):
         if variant == 'mixed':  # Hebbian minus anti-Hebbian
@@ -148,12 +152,8 @@ def pepita(model: Model, feedback_scale: float = 0.05, variant: str = 'modulated
     def step(params, state, batch, key):
         batch = check_batch(model, batch, params)
         del key
-        x, y = batch['x'], batch['y']
-        inputs, outputs = _passes(model, params, x)
-        e = jax.nn.softmax(outputs[-1]) - jax.nn.one_hot(y, model.num_classes,
-                                                         dtype=outputs[-1].dtype)
-        x_mod = (x.reshape(x.shape[0], -1) + e @ state.feedback.T.astype(e.dtype)).reshape(x.shape)
-        updates, metrics = _updates(model, params, x, x_mod, y, variant, (inputs, outputs))
+        updates, metrics = _two_passes(model, params, batch['x'], batch['y'], state.feedback,
+                                       1.0, variant)
         return updates, state, metrics
 
     return Rule(init, step, _predict(model))
@@ -224,12 +224,8 @@ def foton(model: Model, refresh_every: int = 1, bjorck_iterations: int = 20,
         del key
         feedback = jax.lax.cond(state.count % refresh_every == 0, product,
                                 lambda _: state.feedback, params)
-        x, y = batch['x'], batch['y']
-        inputs, outputs = _passes(model, params, x)
-        e = jax.nn.softmax(outputs[-1]) - jax.nn.one_hot(y, model.num_classes,
-                                                         dtype=outputs[-1].dtype)
-        x_mod = (x.reshape(x.shape[0], -1) - e @ feedback.T.astype(e.dtype)).reshape(x.shape)
-        updates, metrics = _updates(model, params, x, x_mod, y, 'forward', (inputs, outputs))
+        updates, metrics = _two_passes(model, params, batch['x'], batch['y'], feedback, -1.0,
+                                       'forward')
         return updates, FotonState(feedback, state.count + 1), metrics
 
     def project(params, state):  # `state.count` counts the steps taken, this one included
