@@ -128,22 +128,28 @@ def build(cfg, steps_per_epoch: int, epochs: int, param_dtype: str = 'float32',
     """
     if groups:
         return grouped(_one(cfg, steps_per_epoch, epochs),
-                       {label: _one({**dict(cfg), **dict(over)}, steps_per_epoch, epochs)
+                       {label: _one(Settings({**dict(cfg), **dict(over)}), steps_per_epoch,
+                                    epochs)
                         for label, over in groups.items()}, labels, param_dtype)
     opt = _one(cfg, steps_per_epoch, epochs)
     return in_float32(opt) if param_dtype == 'float16' else opt
 
 
 def _one(cfg, steps_per_epoch, epochs):
-    cfg = cfg if hasattr(cfg, 'schedule') else _Keys(cfg)
     lr = schedule(cfg.schedule, cfg.learning_rate, steps_per_epoch * epochs,
                   int(cfg.warmup_epochs * steps_per_epoch))
     return make(cfg.name, lr, weight_decay(cfg, steps_per_epoch), cfg.momentum, cfg.grad_clip)
 
 
-class _Keys(dict):
-    """A dict read as a config (`d.key`, `d.get`)."""
-    __getattr__ = dict.__getitem__
+class Settings(dict):
+    """A dict read like a ConfigDict (`cfg.name`, `cfg.get`), able to hold tracers (a
+    sweep member's values): what `build` takes besides `config.optimizer` itself."""
+
+    def __getattr__(self, name):
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
 
 
 def grouped(default: optax.GradientTransformation, groups: dict, labels,

@@ -357,6 +357,11 @@ def parse_mesh(spec: str) -> dict:
     return axes
 
 
+def optimizer_groups(config) -> dict:
+    """`config.optimizer_groups` as `{label: {key: value}}` (empty for a config without it)."""
+    return {k: dict(v) for k, v in (config.get('optimizer_groups') or {}).items()}
+
+
 def _check_optimizer(optimizer, where: str) -> None:
     """ConfigError for an optimizer value out of range (`optim.make` would refuse it)."""
     _one_of(optimizer['name'], optim.OPTIMIZERS, 'optimizer')

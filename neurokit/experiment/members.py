@@ -96,16 +96,6 @@ def label(values: dict) -> str:
     return ', '.join(f'{k}={v:g}' for k, v in values.items())
 
 
-class _Cfg(dict):
-    """A dict read like a ConfigDict (`cfg.name`, `cfg.get`), able to hold tracers."""
-
-    def __getattr__(self, name):
-        try:
-            return self[name]
-        except KeyError:
-            raise AttributeError(name) from None
-
-
 def member_builder(config, model, rule, optimizer, steps_per_epoch: int):
     """`hp -> (rule, optimizer)` for one member, `hp` its (traced) swept values.
 
@@ -115,13 +105,13 @@ def member_builder(config, model, rule, optimizer, steps_per_epoch: int):
     """
     base_rule = config.rule_kwargs.to_dict()
     base_opt = config.optimizer.to_dict()
-    groups = {k: dict(v) for k, v in (config.get('optimizer_groups') or {}).items()}
+    groups = config_lib.optimizer_groups(config)
 
     def build(hp):
         if not hp:
             return rule, optimizer
         rule_kw = dict(base_rule)
-        opt_cfg = _Cfg(base_opt)
+        opt_cfg = optim.Settings(base_opt)
         for key, v in hp.items():
             group, _, name = key.partition('.')
             (rule_kw if group == 'rule_kwargs' else opt_cfg)[name] = v

@@ -105,7 +105,7 @@ def optimizer_groups(config, model, rule) -> dict:
     Raises:
       ConfigError: groups for a rule that labels nothing, or a label it does not use.
     """
-    groups = {k: dict(v) for k, v in (config.get('optimizer_groups') or {}).items()}
+    groups = config_lib.optimizer_groups(config)
     if not groups:
         return {}
     if rule.param_labels is None:
