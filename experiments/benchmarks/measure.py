@@ -524,15 +524,21 @@ def checkpoint(figs, quick):
                    extra={'seconds_per_save': s['checkpoint_seconds'] / over['epochs']})]
 
 
+def _pod_overrides(p, quick) -> dict:
+    """The bp config's overrides of the pod figures' runs: calls of K steps, no epoch
+    checkpoints, their MLP and batch (quick: one epoch of 6,000 images)."""
+    return {'epochs': 1 if quick else p['epochs'], 'checkpoint_every': 0,
+            'steps_per_call': p['steps_per_call'], 'model.hidden': tuple(p['hidden']),
+            'batch_size': p['batch'], **({'train_limit': 6000} if quick else {})}
+
+
 def async_checkpoints(figs, quick):
     """Training-loop time of a run that saves a mid-epoch checkpoint every N steps in the
     background (`config.async_checkpoints`), over the same run saving only at its end; the
     synchronous saves beside it. bp, the 2x1000 MLP, F-MNIST, calls of K steps, the three
     runs interleaved, medians."""
     p = figs[0]['params']
-    base = {'epochs': 1 if quick else p['epochs'], 'checkpoint_every': 0,
-            'steps_per_call': p['steps_per_call'], 'model.hidden': tuple(p['hidden']),
-            'batch_size': p['batch'], **({'train_limit': 6000} if quick else {})}
+    base = _pod_overrides(p, quick)
     every = 50 if quick else p['every']
     runs = {'no mid-epoch saves': {'async_checkpoints': True},
             f'async saves every {every} steps': {'async_checkpoints': True,
@@ -559,9 +565,7 @@ def host_feed(figs, quick):
     (`--config.feed=host`: uint8 rows, decoded on the device), over the same run with the
     training set on the device; bp, the 2x1000 MLP, F-MNIST, interleaved, medians."""
     p = figs[0]['params']
-    base = {'epochs': 1 if quick else p['epochs'], 'checkpoint_every': 0,
-            'steps_per_call': p['steps_per_call'], 'model.hidden': tuple(p['hidden']),
-            'batch_size': p['batch'], **({'train_limit': 6000} if quick else {})}
+    base = _pod_overrides(p, quick)
     train = {'device': [], 'host': []}
     for _ in range(1 if quick else p['repeats']):
         for feed in train:
