@@ -166,7 +166,8 @@ def train_epochs(config, workdir: str, ckpt: Checkpointer, start: Resumed,
         seconds. Between its calls of `config.steps_per_call` steps it calls
         `between(offset, host_state, sums)`, which may save a mid-epoch checkpoint and
         raise `Preempted`. It raises `TrainingError` for a non-finite loss (`last_saved`
-        is the newest checkpointed epoch, for the message).
+        is the newest epoch checkpoint known complete, for the message: with
+        asynchronous saves, not one still being written).
       primary: whether this process writes files (all processes save checkpoints).
       steps: training steps per epoch (where a mid-epoch checkpoint sits).
 
@@ -262,13 +263,13 @@ def train_epochs(config, workdir: str, ckpt: Checkpointer, start: Resumed,
                     break
                 resumed = epoch == start.epoch and start.offset
                 state, record, seconds = one_epoch(
-                    epoch, state, last_saved, start.offset if resumed else 0,
+                    epoch, state, committed, start.offset if resumed else 0,
                     start.partial if resumed else None,
                     lambda offset, host_state, sums, epoch=epoch: between(
                         epoch, offset, host_state, sums))
                 train_seconds += seconds
                 if primary:
-                    with writing(metrics_path, last_saved):
+                    with writing(metrics_path, committed):
                         wd.append_jsonl(metrics_path, record)
                 writer.write(record)
                 fault_hook('after_metrics', epoch + 1)
