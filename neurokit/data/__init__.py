@@ -8,6 +8,8 @@ process its own rows (`--config.feed=host`) reads only those.
 
 from .base import DataError, Dataset
 from .registry import DATASETS, load
+from .normalize import NORMS, standardize
 from .source import ArraySource, Rows, source_of
 
-__all__ = ["ArraySource", "DATASETS", "DataError", "Dataset", "Rows", "load", "source_of"]
+__all__ = ["ArraySource", "DATASETS", "DataError", "Dataset", "NORMS", "Rows", "load",
+           "source_of", "standardize"]

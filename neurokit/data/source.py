@@ -30,10 +30,14 @@ class ArraySource:
       divisor: a stored value `v` is the input `v / divisor` (255 for uint8 pixels, 1 for
         inputs stored as floats).
       dtype: the float dtype of the decoded inputs.
+      shift, scale: a decoded input is then `(v / divisor - shift) / scale` (standardised
+        inputs, `data.normalize`); 0 and 1 leave it as it is.
     """
 
-    def __init__(self, x, divisor: float = 1, dtype=np.float32):
+    def __init__(self, x, divisor: float = 1, dtype=np.float32, shift: float = 0.0,
+                 scale: float = 1.0):
         self.x, self.divisor, self.dtype = x, divisor, np.dtype(dtype)
+        self.shift, self.scale = shift, scale
 
     def __len__(self) -> int:
         return self.x.shape[0]
@@ -59,16 +63,25 @@ class ArraySource:
 
         uint8 values are looked up in a table of the 256 host-computed quotients: XLA
         turns a division by a constant into a multiplication by its reciprocal, which
-        rounds differently, and the inputs must be the in-memory loader's bit for bit.
+        rounds differently, and the inputs must be the in-memory loader's bit for bit
+        (standardised too: the table holds `data.normalize.affine` of the quotients).
         """
-        if self.divisor == 1 and x.dtype == self.dtype:
+        plain = self.shift == 0 and self.scale == 1
+        if self.divisor == 1 and x.dtype == self.dtype and plain:
             return x
         if x.dtype == np.uint8:
             table = np.arange(256, dtype=np.float32).astype(self.dtype) / np.asarray(
                 self.divisor, self.dtype)
+            if not plain:
+                from .normalize import affine
+                table = affine(table, self.shift, self.scale, self.dtype)
             return table[x] if isinstance(x, np.ndarray) else jnp.asarray(table)[x]
         xp = np if isinstance(x, np.ndarray) else jnp
-        return x.astype(self.dtype) / xp.asarray(self.divisor, self.dtype)
+        x = x.astype(self.dtype) / xp.asarray(self.divisor, self.dtype)
+        if plain:
+            return x
+        return ((x.astype(xp.float32) - xp.float32(self.shift)) / xp.float32(self.scale)
+                ).astype(self.dtype)
 
 
 class Rows:

@@ -13,7 +13,7 @@ import ml_collections
 
 from neurokit import models, optim
 from neurokit.checks import check_range
-from neurokit.data import DATASETS
+from neurokit.data import DATASETS, NORMS
 from neurokit.experiment.errors import ConfigError
 from neurokit.rules import registry as rule_registry
 
@@ -29,6 +29,9 @@ def base_config() -> ml_collections.ConfigDict:
     # Hold out the LAST N training examples as a validation split (before train_limit
     # applies); they are never trained on. 0: no validation split.
     c.validation_examples = 0
+    # Inputs as loaded ('none': images in [0, 1]) or 'standard': (x - mean) / std with the
+    # scalar mean and std of the training examples the run trains on (neurokit.data.normalize)
+    c.input_norm = 'none'
     c.epochs = 20
     c.batch_size = 128
     c.eval_batch_size = 1000
@@ -136,7 +139,7 @@ _INT_KEYS = {'train_limit': 0, 'validation_examples': 0, 'epochs': 1, 'batch_siz
              'eval_batch_size': 1, 'seed': 0, 'num_seeds': 1, 'checkpoint_every': 0,
              'keep_checkpoints': 1, 'steps_per_call': 0, 'checkpoint_every_steps': 0}
 _STR_KEYS = ('rule', 'dataset', 'data_dir', 'progress', 'nan_policy', 'parallel', 'mesh', 'sweep',
-             'feed')
+             'feed', 'input_norm')
 _MODEL_STR_KEYS = ('name', 'activation', 'init', 'dtype', 'norm')
 
 
@@ -195,6 +198,7 @@ def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     _one_of(config.nan_policy, NAN_POLICIES, 'nan_policy')
     _one_of(config.rule, rule_registry.RULES, 'rule')
     _one_of(config.dataset, DATASETS, 'dataset')
+    _one_of(config.input_norm, NORMS, 'input_norm')
     _one_of(config.model.name, models.MODELS, 'model')
     _one_of(config.model.activation, models.ACTIVATIONS, 'activation')
     _one_of(config.model.init, models.INITS, 'init')

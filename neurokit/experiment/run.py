@@ -151,15 +151,21 @@ def _run(config, workdir: str, lock) -> dict:
     t0 = time.perf_counter()
     feed = config.get('feed', 'device') == 'host'  # each process reads its rows of each batch
     dataset = data_lib.load(config.dataset, config.data_dir, **({'lazy': True} if feed else {}))
-    load_seconds = time.perf_counter() - t0
     split = parts.split(config, dataset)
+    norm_note = None
+    if config.get('input_norm', 'none') == 'standard':  # the training rows' statistics
+        dataset, (mean, std) = data_lib.standardize(dataset, split.num_train)
+        norm_note = (f'inputs standardised: (x - {mean:.4f}) / {std:.4f}, the mean and std '
+                     f'of the {split.num_train} training examples')
+    load_seconds = time.perf_counter() - t0
     model, rule, optimizer = build(config, dataset, split)
     members_lib.check_settings(config, plan, model)
     place = Placement.from_config(config, len(plan.seeds))
     primary = place.primary  # only process 0 writes files (orbax coordinates checkpoints)
     if primary:
         limit = parts.train_limit_note(config, split)
-        for note in ([limit] if limit else []) + place.notes(config, split.num_train):
+        for note in ([limit] if limit else []) + ([norm_note] if norm_note else []) + \
+                place.notes(config, split.num_train):
             cli.note(note)
 
     t0 = time.perf_counter()
