@@ -316,3 +316,28 @@ def test_a_missing_peer_fails_its_group_in_one_line_and_keeps_its_record(recs, t
     row = next(l for l in (tmp_path / 'BENCHMARKS.md').read_text().splitlines()
                if '`peers.pcx.accuracy`' in l)
     assert f"| {earlier['mean']:.2f} |" in row and earlier['date'] in row
+
+
+def test_select_train_tests_each_seed_at_its_best_validation_epoch(monkeypatch):
+    from experiments.benchmarks import measure
+    seen = []
+
+    def fake_run(config, validation=False):
+        seen.append(config)
+        lr = config.optimizer.learning_rate
+        summary = {'validation_accuracy': [0.5 + lr], 'test_accuracy': [0.7, 0.8],
+                   'config': config.to_dict(), 'wall_seconds': 1.0, 'train_seconds': 1.0}
+        test = [[70.0, 80.0], [75.0, 60.0], [72.0, 81.0]]   # epochs x seeds
+        val = [[1.0, 9.0], [5.0, 2.0], [4.0, 3.0]]          # seed 0 peaks at epoch 2, seed 1 at 1
+        return (summary, test, val) if validation else (summary, test)
+
+    monkeypatch.setattr(measure, '_run', fake_run)
+    fig = {'id': 'x', 'rule': 'ccl', 'seeds': 2, 'overrides': {'validation_examples': 10},
+           'params': {'grid': {'optimizer.learning_rate': (0.1, 0.2),
+                               'optimizer.grad_clip+optimizer_groups.feedback.grad_clip': (0.5,)},
+                      'test_at': 'best_validation'}}
+    rec, = measure.select_train([fig], quick=False)
+    assert rec['values'] == [75.0, 80.0] and rec['extra']['epochs_tested'] == [2, 1]
+    final = seen[-1]  # the picked point (lr 0.2: the better validation), both clips tied
+    assert final.optimizer.learning_rate == 0.2 and final.num_seeds == 2
+    assert final.optimizer.grad_clip == 0.5 == final.optimizer_groups.feedback.grad_clip

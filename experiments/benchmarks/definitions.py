@@ -436,13 +436,20 @@ for _r in ('bp',) + BEYOND_SLOW:
              f'beyond.fmnist5.{_r}', 'beyond.fmnist5.bp', 31, None)
 
 # The paper's budget, 100 epochs, for ccl and its three twins (bp, fa, dfa), the same protocol,
-# with the inputs standardised as in the authors' code (mean 0.2860, std 0.3530)
+# with the paper's: inputs standardised as in the authors' code (mean 0.2860, std 0.3530),
+# each seed tested at its epoch of best validation accuracy (the paper: of best validation
+# loss), and for ccl the paper's grid of learning rate x gradient clip (one clip for both
+# nets), less lr 0.2 (a CPU budget; 0.5 is the grid's low edge)
+CCL_GRID = {'optimizer.learning_rate': (0.5, 1.0, 1.5, 2.0),
+            'optimizer.grad_clip+optimizer_groups.feedback.grad_clip': (0.5, 1.0)}
 for _r in ('ccl', 'bp', 'fa', 'dfa'):
     fig(f'beyond.fmnist100.{_r}', f'{_r}, F-MNIST, MLP 784-256x5-10, 100 epochs (the CCL paper\'s '
-        'budget), standardised inputs, lr picked on a validation split', issue=31,
+        'budget), standardised inputs, lr picked on a validation split, each seed tested at its '
+        'best validation epoch', issue=31,
         kind='select_train', rule=_r, model='MLP 784-256x5-10',
         overrides={**BEYOND_FMNIST, 'epochs': 100, 'input_norm': 'standard'}, seeds=3,
-        params={'grid': {'optimizer.learning_rate': BEYOND_GRIDS[_r]}},
+        params={'grid': CCL_GRID if _r == 'ccl' else {
+            'optimizer.learning_rate': BEYOND_GRIDS[_r]}, 'test_at': 'best_validation'},
         target=88.6 if _r == 'ccl' else None,
         published={'ccl': 'CCL 88.58 ± 0.29 (Kao & Hariharan 2024, Table 1)',
                    'bp': 'BP 89.58 ± 0.25 (CCL paper, Table 1, tanh)',

@@ -46,18 +46,26 @@ def config_for(rule: str, overrides: dict, quick: bool = False):
     return cfg
 
 
-def _run(config):
+def _run(config, validation=False):
     """experiment.run in a scratch workdir: (summary, the test accuracy in % after each
-    epoch, one list of per-seed values per epoch, from its metrics.jsonl)."""
+    epoch, one list of per-seed values per epoch, from its metrics.jsonl); with
+    `validation`, the validation accuracy's curve as a third value."""
     workdir = tempfile.mkdtemp(prefix='nkb_')
     try:
         summary = experiment.run(config, workdir)
         with open(os.path.join(workdir, 'metrics.jsonl')) as f:
-            curve = [(np.atleast_1d(json.loads(line)['test_accuracy']) * 100).tolist()
-                     for line in f if line.strip()]
-        return summary, curve
+            lines = [json.loads(line) for line in f if line.strip()]
+        curves = [[(np.atleast_1d(m[k]) * 100).tolist() for m in lines]
+                  for k in ('test_accuracy',) + (('validation_accuracy',) if validation else ())]
+        return (summary, *curves)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _overrides(grid, point) -> dict:
+    """A grid point as config overrides; a key 'A+B' sets A and B to the same value (e.g. the
+    gradient clip of two optimizer groups)."""
+    return {k: v for key, v in zip(grid, point) for k in key.split('+')}
 
 
 def interleaved(fns: dict, repeats: int) -> dict:
@@ -125,7 +133,9 @@ def select_train(figs, quick):
     """The protocol of a figure with a hyperparameter grid: each grid point trained with one
     seed and `validation_examples` of the training set held out, the point with the best
     validation accuracy trained again with the figure's seeds. The record's values are
-    those runs' test accuracies; its rows every point's validation accuracy."""
+    those runs' test accuracies (params `test_at='best_validation'`: each seed's at the
+    epoch of its best validation accuracy, early stopping on the held-out split; else after
+    the last epoch); its rows every point's validation accuracy."""
     import itertools
     out = []
     for fig in figs:
@@ -134,7 +144,7 @@ def select_train(figs, quick):
             raise ValueError(f"{fig['id']}: a selection needs validation_examples > 0")
         rows, best = [], None
         for point in itertools.product(*grid.values()):
-            over = {**fig['overrides'], **dict(zip(grid, point)), 'num_seeds': 1}
+            over = {**fig['overrides'], **_overrides(grid, point), 'num_seeds': 1}
             try:
                 s, _ = _run(config_for(fig['rule'], over, quick))
             except TrainingError as e:  # a setting that diverges loses the selection
@@ -144,18 +154,22 @@ def select_train(figs, quick):
             val = float(np.mean(np.atleast_1d(s['validation_accuracy']))) * 100
             rows.append({**dict(zip(grid, point)), 'validation %': round(val, 2)})
             if best is None or val > best[0]:
-                best = (val, dict(zip(grid, point)))
+                best = (val, point)
         if best is None:
             raise TrainingError(f"{fig['id']}: every point of the grid diverged")
         for row in rows:
-            row['picked'] = all(row[k] == v for k, v in best[1].items())
-        over = {**fig['overrides'], **best[1], 'num_seeds': fig['seeds']}
-        s, curve = _run(config_for(fig['rule'], over, quick))
-        accs = np.atleast_1d(s['test_accuracy']) * 100
-        out.append(R.make(fig['id'], accs.tolist(), '%', s['config'], wall_s=s['wall_seconds'],
-                          rows=rows, curve=curve,
-                          extra={'train_seconds': s['train_seconds'],
-                                 'picked': {k: float(v) for k, v in best[1].items()}}))
+            row['picked'] = all(row[k] == v for k, v in zip(grid, best[1]))
+        over = {**fig['overrides'], **_overrides(grid, best[1]), 'num_seeds': fig['seeds']}
+        s, curve, vcurve = _run(config_for(fig['rule'], over, quick), validation=True)
+        accs = (np.atleast_1d(s['test_accuracy']) * 100).tolist()
+        extra = {'train_seconds': s['train_seconds'],
+                 'picked': {k: float(v) for k, v in zip(grid, best[1])}}
+        if fig['params'].get('test_at') == 'best_validation':
+            epochs = [int(np.argmax([v[i] for v in vcurve])) for i in range(len(accs))]
+            extra.update(last_epoch_test=accs, epochs_tested=[e + 1 for e in epochs])
+            accs = [curve[e][i] for i, e in enumerate(epochs)]
+        out.append(R.make(fig['id'], accs, '%', s['config'], wall_s=s['wall_seconds'],
+                          rows=rows, curve=curve, extra=extra))
     return out
 
 
