@@ -435,6 +435,17 @@ for _r in ('bp',) + BEYOND_SLOW:
         diff(f'beyond.fmnist5.{_r}_gap', f'{_r} - bp, F-MNIST 784-256x5-10, 5 epochs',
              f'beyond.fmnist5.{_r}', 'beyond.fmnist5.bp', 31, None)
 
+# ep on its own config's network (784-500-10: one hidden layer, as Scellier & Bengio's)
+# beside bp on the same network, 5 epochs: on 5 hidden layers of 256 (above) 40 free steps
+# do not carry the nudge down to the first layers
+for _r, _grid in (('bp', BEYOND_GRIDS['bp']), ('ep', (3e-4, 1e-3, 3e-3))):
+    fig(f'beyond.fmnist5.{_r}_500', f'{_r}, F-MNIST, MLP 784-500-10 (ep\'s config), 5 epochs (CPU '
+        'budget), lr picked on a validation split', issue=31, kind='select_train', rule=_r,
+        model='MLP 784-500-10', overrides={**BEYOND_FMNIST, 'model.hidden': (500,), 'epochs': 5},
+        seeds=3, params={'grid': {'optimizer.learning_rate': _grid}})
+diff('beyond.fmnist5.ep_500_gap', 'ep - bp, F-MNIST 784-500-10, 5 epochs',
+     'beyond.fmnist5.ep_500', 'beyond.fmnist5.bp_500', 31, None)
+
 # The paper's budget, 100 epochs, for ccl and its three twins (bp, fa, dfa), the same protocol,
 # with the paper's: inputs standardised as in the authors' code (mean 0.2860, std 0.3530),
 # each seed tested at its epoch of best validation accuracy (the paper: of best validation
