@@ -405,7 +405,7 @@ for _r in BEYOND_RULES:
 BEYOND_FMNIST = {'model.name': 'mlp', 'model.hidden': (256,) * 5, 'epochs': 20,
                  'validation_examples': 6000, 'layerwise_updates': False, 'input_norm': 'none'}
 BEYOND_GRIDS = {'bp': (3e-4, 1e-3, 3e-3), 'fa': (3e-4, 1e-3, 3e-3), 'dfa': (3e-4, 1e-3, 3e-3),
-                'pepita': (3e-3, 1e-2, 3e-2), 'foton': (0.1, 0.3, 1.0), 'ccl': (0.5, 1.0, 2.0),
+                'pepita': (3e-3, 1e-2, 3e-2), 'foton': (0.01, 0.03, 0.1), 'ccl': (0.5, 1.0, 2.0),
                 'lls': (1e-3, 3e-3, 1e-2), 'fg': (1e-4, 3e-4, 1e-3),
                 'dualprop': (1e-4, 3e-4, 1e-3), 'ep': (1e-3, 3e-3, 1e-2)}
 BEYOND_SLOW = ('foton', 'ep')  # 22x and 31x a bp step on the CPU: 5 epochs (below)
