@@ -175,10 +175,10 @@ def select_train(figs, quick):
 
 # --------------------------------------------------------------------------- speed
 
-def _epoch_timer(rule_name, hidden, dtype, batch, steps, ds, overrides=None):
+def _epoch_timer(rule_name, hidden, dtype, batch, steps, ds, overrides=None, flops=False):
     """A compiled scan of `steps` train steps of the rule's config on an MLP; (timer, config,
-    the counted matmul FLOPs of one step: `neurokit.flops.matmul_flops`, each loop's body
-    times its trip count, e.g. ep's 70 relaxation steps)."""
+    with `flops` the counted matmul FLOPs of one step, else 0: `neurokit.flops.matmul_flops`,
+    each loop's body times its trip count, e.g. ep's 70 relaxation steps)."""
     cfg = config_for(rule_name, {'model.name': 'mlp', 'model.hidden': tuple(hidden),
                                  'model.dtype': dtype, 'batch_size': batch, **(overrides or {})})
     model, rule, opt = experiment.build(cfg, ds)
@@ -187,10 +187,11 @@ def _epoch_timer(rule_name, hidden, dtype, batch, steps, ds, overrides=None):
     x = jnp.asarray(np.resize(ds.x_train, (n,) + ds.x_train.shape[1:]))
     y = jnp.asarray(np.resize(ds.y_train, (n,)))
     compiled = jax.jit(train.make_epoch(rule, opt, batch)).lower(state, x, y, 0).compile()
-    flops = matmul_flops(train.make_train_step(rule, opt), state, {'x': x[:batch], 'y': y[:batch]})
+    count = matmul_flops(train.make_train_step(rule, opt), state,  # a compile for the CPU
+                         {'x': x[:batch], 'y': y[:batch]}) if flops else 0
     fn = lambda: jax.block_until_ready(compiled(state, x, y, 0))
     fn()
-    return fn, R.normal(cfg), flops
+    return fn, R.normal(cfg), count
 
 
 def speed(figs, quick):
@@ -200,7 +201,8 @@ def speed(figs, quick):
     hidden = (32,) * len(p['hidden']) if quick else p['hidden']
     ds = data_lib.load('fashion_mnist')
     t0 = time.perf_counter()
-    timers = {r: _epoch_timer(r, hidden, p.get('dtype', 'float32'), p['batch'], steps, ds)
+    timers = {r: _epoch_timer(r, hidden, p.get('dtype', 'float32'), p['batch'], steps, ds,
+                              flops=p.get('flops', False))
               for r in _rules(p['rules'])}
     med = interleaved({r: t[0] for r, t in timers.items()}, repeats)
     rows = [{'rule': r, 'ms/step': round(1e3 * med[r] / steps, 3),

@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from .base import DataError, Dataset
-from .source import ArraySource, Rows
+from .source import ArraySource, Rows, affine
 
 NORMS = ('none', 'standard')  # config.input_norm
 _CHUNK = 4096  # rows per read while summing
@@ -47,12 +47,6 @@ def statistics(x, num_train: int) -> tuple:
         raise DataError('the training inputs are constant (std 0): input_norm=\'standard\' '
                         'would divide by zero; use input_norm=\'none\'')
     return np.float32(mean), np.float32(std)
-
-
-def affine(x, mean, std, dtype):
-    """`(x - mean) / std` computed in float32 and returned in `dtype` (numpy)."""
-    x32 = np.asarray(x).astype(np.float32)
-    return ((x32 - np.float32(mean)) / np.float32(std)).astype(dtype)
 
 
 def standardize(dataset: Dataset, num_train: int) -> tuple:

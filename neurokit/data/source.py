@@ -64,7 +64,7 @@ class ArraySource:
         uint8 values are looked up in a table of the 256 host-computed quotients: XLA
         turns a division by a constant into a multiplication by its reciprocal, which
         rounds differently, and the inputs must be the in-memory loader's bit for bit
-        (standardised too: the table holds `data.normalize.affine` of the quotients).
+        (standardised too: the table holds `affine` of the quotients).
         """
         plain = self.shift == 0 and self.scale == 1
         if self.divisor == 1 and x.dtype == self.dtype and plain:
@@ -73,15 +73,19 @@ class ArraySource:
             table = np.arange(256, dtype=np.float32).astype(self.dtype) / np.asarray(
                 self.divisor, self.dtype)
             if not plain:
-                from .normalize import affine
                 table = affine(table, self.shift, self.scale, self.dtype)
             return table[x] if isinstance(x, np.ndarray) else jnp.asarray(table)[x]
         xp = np if isinstance(x, np.ndarray) else jnp
         x = x.astype(self.dtype) / xp.asarray(self.divisor, self.dtype)
-        if plain:
-            return x
-        return ((x.astype(xp.float32) - xp.float32(self.shift)) / xp.float32(self.scale)
-                ).astype(self.dtype)
+        return x if plain else affine(x, self.shift, self.scale, self.dtype)
+
+
+def affine(x, mean, std, dtype):
+    """`(x - mean) / std` computed in float32 and returned in `dtype` (numpy or jax arrays):
+    the one formula of standardised inputs, in memory (`data.normalize`) and decoded."""
+    xp = np if isinstance(x, (np.ndarray, np.generic)) else jnp
+    x32 = xp.asarray(x).astype(np.float32)
+    return ((x32 - np.float32(mean)) / np.float32(std)).astype(dtype)
 
 
 class Rows:
