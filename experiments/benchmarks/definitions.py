@@ -362,8 +362,9 @@ fig('blocks.step_time', 'bp step time, 2x1000 MLP from linen modules / native, b
 
 # Every rule on the zoo, F-MNIST, CPU budget cut: 10,000 training images, 3 epochs, 3 seeds.
 # One optimizer per model (vit.py's / resnet8.py's) and each rule's config-file settings; its
-# learning rate picked from LR_GRID with one seed on 2,000 held-out training images (the
-# last 2,000 of the 60,000; the 10,000 trained on are the first), then 3 seeds at the pick.
+# learning rate picked with one seed on 2,000 held-out training images (the last 2,000 of
+# the 60,000; the 10,000 trained on are the first), then 3 seeds at the pick. The ResNet's
+# grid reaches 1e-2: on the three-point grid bp and usf both picked its top, 3e-3.
 ZOO_VIT = {'model.name': 'vit', 'train_limit': 10000, 'epochs': 3, 'batch_size': 128,
            'validation_examples': 2000, 'layerwise_updates': False, 'optimizer.name': 'adamw',
            'optimizer.learning_rate': 1e-3, 'optimizer.weight_decay': 0.05,
@@ -372,14 +373,16 @@ ZOO_R8 = {**ZOO_VIT, 'model.name': 'resnet', 'model.depth': 8, 'optimizer.name':
           'optimizer.weight_decay': 0.0, 'optimizer.schedule': 'cosine',
           'optimizer.warmup_epochs': 0.0}
 LR_GRID = {'grid': {'optimizer.learning_rate': (3e-4, 1e-3, 3e-3)}}
+R8_GRID = {'grid': {'optimizer.learning_rate': (3e-4, 1e-3, 3e-3, 1e-2)}}
 ZOO_RULES = ('bp', 'fa', 'dfa', 'usf', 'mf', 'ff', 'pc')
-for _model, _over, _name in (('vit', ZOO_VIT, 'ViT 28x28 patch 4, dim 64, depth 4'),
-                             ('resnet8', ZOO_R8, 'ResNet-8 (16-32-64, GroupNorm)')):
+for _model, _over, _grid, _name in (
+        ('vit', ZOO_VIT, LR_GRID, 'ViT 28x28 patch 4, dim 64, depth 4'),
+        ('resnet8', ZOO_R8, R8_GRID, 'ResNet-8 (16-32-64, GroupNorm)')):
     for _r in ZOO_RULES:
         _bp = _model == 'resnet8' and _r == 'bp'
         fig(f'blocks.{_model}.{_r}', f'{_r}, {_name.split(" (")[0].split(" 28")[0]}, F-MNIST '
             '10k images x 3 epochs, lr picked on a validation split', issue=29,
-            kind='select_train', rule=_r, model=_name, overrides=_over, seeds=3, params=LR_GRID,
+            kind='select_train', rule=_r, model=_name, overrides=_over, seeds=3, params=_grid,
             target=92.5 if _bp else None,
             published='the issue asks >= 92.5 % at a full budget' if _bp else '')
         if _r != 'bp':
