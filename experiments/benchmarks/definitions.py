@@ -390,6 +390,24 @@ for _model, _over, _grid, _name in (
                  f'blocks.{_model}.{_r}', f'blocks.{_model}.bp', 29,
                  -1.0 if _r == 'usf' and _model == 'resnet8' else None)
 
+# Acceptance 4 (GPU): each rule's step time on the zoo's ResNet-18 and ViT in bfloat16, a
+# ratio to bp's in the same run, the counted matmul TFLOP/s in its rows; each rule's config
+# (pc: T=5; mf: layerwise updates). --quick runs tiny versions of both on the CPU.
+BLOCKS_SPEED_RULES = ('bp', 'fa', 'usf', 'dfa', 'mf', 'pc')
+for _model, _over, _tiny, _name in (
+        ('vit', {'model.name': 'vit'}, {'model.name': 'vit', 'model.dim': 16, 'model.depth': 1},
+         'ViT 28x28 patch 4, dim 64, depth 4, bf16'),
+        ('resnet18', {'model.name': 'resnet', 'model.depth': 18},
+         {'model.name': 'resnet', 'model.depth': 8, 'model.width': 4},
+         'ResNet-18 (64-128-256-512, GroupNorm), bf16')):
+    for _r in BLOCKS_SPEED_RULES[1:]:
+        fig(f'blocks.speed.{_model}.{_r}', f'{_r} / bp step time, {_name}, batch 256', issue=29,
+            kind='speed', rule=_r, model=_name, unit='x', machine='gpu', part='gpu',
+            target={'fa': 1.1, 'usf': 1.1, 'pc': 4.0}.get(_r, 0.8 if _model == 'vit' else None),
+            direction='<=', params={'rules': BLOCKS_SPEED_RULES, 'model': _over,
+                                    'quick_model': _tiny, 'dtype': 'bfloat16', 'batch': 256,
+                                    'steps': 20, 'repeats': 5, 'flops': True})
+
 # ------------------------------------------------- rules beyond the four families (#31)
 BEYOND_RULES = ('pepita', 'foton', 'ccl', 'lls', 'fg', 'dualprop', 'ep')
 BEYOND_SPEED = {'rules': ('bp',) + BEYOND_RULES, 'hidden': (256,) * 5, 'batch': 128, 'steps': 20,

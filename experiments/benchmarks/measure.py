@@ -176,11 +176,15 @@ def select_train(figs, quick):
 # --------------------------------------------------------------------------- speed
 
 def _epoch_timer(rule_name, hidden, dtype, batch, steps, ds, overrides=None, flops=False):
-    """A compiled scan of `steps` train steps of the rule's config on an MLP; (timer, config,
-    with `flops` the counted matmul FLOPs of one step, else 0: `neurokit.flops.matmul_flops`,
-    each loop's body times its trip count, e.g. ep's 70 relaxation steps)."""
-    cfg = config_for(rule_name, {'model.name': 'mlp', 'model.hidden': tuple(hidden),
-                                 'model.dtype': dtype, 'batch_size': batch, **(overrides or {})})
+    """A compiled scan of `steps` train steps of the rule's config on an MLP of `hidden`
+    widths (or on the model a dict of config overrides names, e.g. `{'model.name': 'vit'}`);
+    (timer, config, with `flops` the counted matmul FLOPs of one step, else 0:
+    `neurokit.flops.matmul_flops`, each loop's body times its trip count, e.g. ep's 70
+    relaxation steps)."""
+    model = dict(hidden) if isinstance(hidden, dict) else {'model.name': 'mlp',
+                                                           'model.hidden': tuple(hidden)}
+    cfg = config_for(rule_name, {**model, 'model.dtype': dtype, 'batch_size': batch,
+                                 **(overrides or {})})
     model, rule, opt = experiment.build(cfg, ds)
     state = train.init_state(jax.random.PRNGKey(0), model, rule, opt)
     n = batch * steps
@@ -195,10 +199,15 @@ def _epoch_timer(rule_name, hidden, dtype, batch, steps, ds, overrides=None, flo
 
 
 def speed(figs, quick):
-    """Step time of each rule / its backprop twin on the same MLP, interleaved medians."""
+    """Step time of each rule / its backprop twin on the same model, interleaved medians:
+    an MLP of params `hidden`, or the model params `model` names in config overrides
+    (`quick_model` with --quick)."""
     p = figs[0]['params']
     steps, repeats = (3, 2) if quick else (p['steps'], p['repeats'])
-    hidden = (32,) * len(p['hidden']) if quick else p['hidden']
+    if 'model' in p:
+        hidden = p['quick_model'] if quick else p['model']
+    else:
+        hidden = (32,) * len(p['hidden']) if quick else p['hidden']
     ds = data_lib.load('fashion_mnist')
     t0 = time.perf_counter()
     timers = {r: _epoch_timer(r, hidden, p.get('dtype', 'float32'), p['batch'], steps, ds,
@@ -212,7 +221,8 @@ def speed(figs, quick):
                  'TFLOP/s': round(timers[r][2] * steps / med[r] / 1e12, 2)} if p.get('flops') else {})}
             for r in timers]
     wall = time.perf_counter() - t0
-    params = {**p, 'hidden': list(hidden), 'steps': steps, 'repeats': repeats}
+    params = {**p, 'steps': steps, 'repeats': repeats,
+              **({'model': hidden} if 'model' in p else {'hidden': list(hidden)})}
     out = []
     for fig in figs:
         if fig['rule']:
