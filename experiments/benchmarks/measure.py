@@ -175,15 +175,15 @@ def select_train(figs, quick):
 
 # --------------------------------------------------------------------------- speed
 
-def _epoch_timer(rule_name, hidden, dtype, batch, steps, ds, overrides=None, flops=False):
-    """A compiled scan of `steps` train steps of the rule's config on an MLP of `hidden`
-    widths (or on the model a dict of config overrides names, e.g. `{'model.name': 'vit'}`);
+def _epoch_timer(rule_name, net, dtype, batch, steps, ds, overrides=None, flops=False):
+    """A compiled scan of `steps` train steps of the rule's config on `net`: an MLP's hidden
+    widths, or a dict of config overrides naming a model (`{'model.name': 'vit'}`);
     (timer, config, with `flops` the counted matmul FLOPs of one step, else 0:
     `neurokit.flops.matmul_flops`, each loop's body times its trip count, e.g. ep's 70
     relaxation steps)."""
-    model = dict(hidden) if isinstance(hidden, dict) else {'model.name': 'mlp',
-                                                           'model.hidden': tuple(hidden)}
-    cfg = config_for(rule_name, {**model, 'model.dtype': dtype, 'batch_size': batch,
+    net = dict(net) if isinstance(net, dict) else {'model.name': 'mlp',
+                                                   'model.hidden': tuple(net)}
+    cfg = config_for(rule_name, {**net, 'model.dtype': dtype, 'batch_size': batch,
                                  **(overrides or {})})
     model, rule, opt = experiment.build(cfg, ds)
     state = train.init_state(jax.random.PRNGKey(0), model, rule, opt)
@@ -205,12 +205,12 @@ def speed(figs, quick):
     p = figs[0]['params']
     steps, repeats = (3, 2) if quick else (p['steps'], p['repeats'])
     if 'model' in p:
-        hidden = p['quick_model'] if quick else p['model']
+        net = p['quick_model'] if quick else p['model']
     else:
-        hidden = (32,) * len(p['hidden']) if quick else p['hidden']
+        net = (32,) * len(p['hidden']) if quick else p['hidden']
     ds = data_lib.load('fashion_mnist')
     t0 = time.perf_counter()
-    timers = {r: _epoch_timer(r, hidden, p.get('dtype', 'float32'), p['batch'], steps, ds,
+    timers = {r: _epoch_timer(r, net, p.get('dtype', 'float32'), p['batch'], steps, ds,
                               flops=p.get('flops', False))
               for r in _rules(p['rules'])}
     med = interleaved({r: t[0] for r, t in timers.items()}, repeats)
@@ -222,7 +222,7 @@ def speed(figs, quick):
             for r in timers]
     wall = time.perf_counter() - t0
     params = {**p, 'steps': steps, 'repeats': repeats,
-              **({'model': hidden} if 'model' in p else {'hidden': list(hidden)})}
+              **({'model': net} if 'model' in p else {'hidden': list(net)})}
     out = []
     for fig in figs:
         if fig['rule']:

@@ -9,6 +9,6 @@ from neurokit.models.model import (Model, call_block, hooked_block, is_stateful,
 from neurokit.models.registry import MODELS, build
 
 __all__ = ['ACTIVATIONS', 'CNN_PRESETS', 'FlaxBlock', 'INITS', 'Layer', 'MODELS', 'Model', 'Site',
-           'block_gains', 'build', 'call_block', 'cnn', 'conv', 'dense', 'from_flax', 'from_linen', 'from_nnx',
-           'hooked_block', 'is_stateful', 'mlp', 'preset', 'sequential', 'stats_pass',
-           'with_stats']
+           'block_gains', 'build', 'call_block', 'cnn', 'conv', 'dense', 'from_flax',
+           'from_linen', 'from_nnx', 'hooked_block', 'is_stateful', 'mlp', 'preset',
+           'sequential', 'stats_pass', 'with_stats']

@@ -42,16 +42,17 @@ def block_gains(model: Model, params, x, key, iters: int = 50):
 def _top_singular(f, h, key, iters):
     """max over examples of the top singular value of df/dh, by power iteration on each
     example's `J^T J` at once (the batch's Jacobian is block-diagonal by example)."""
-    _, vjp = jax.vjp(f, h)
+    _, jvp = jax.linearize(f, h)  # one forward pass; J and J^T reuse it
+    vjp = jax.linear_transpose(jvp, h)
 
     def norms(v):  # one per example
         return jnp.sqrt(jnp.sum(jnp.square(v), axis=tuple(range(1, v.ndim)), keepdims=True))
 
     def step(v, _):
-        (w,) = vjp(jax.jvp(f, (h,), (v,))[1])
+        (w,) = vjp(jvp(v))
         return w / jnp.maximum(norms(w), 1e-30), None
 
     v = jax.random.normal(key, h.shape, h.dtype)
     v, _ = jax.lax.scan(step, v / norms(v), None, length=iters)
-    gain = norms(jax.jvp(f, (h,), (v,))[1])
+    gain = norms(jvp(v))
     return jnp.max(gain).astype(jnp.float32)
